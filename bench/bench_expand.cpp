@@ -1,0 +1,98 @@
+// `expand`'s one pass on the full Fashion-MNIST train split (N = 60000,
+// E = 784), H ∈ {256, 2048}, K = 8, on the CPU and (when present) CUDA, with
+// the GEMM's FLOP bound beside each time: the pass cannot beat the time its
+// A0 = Z Wᵀ GEMM (2·N·H·E flops) takes at the device's DGEMM rate.
+//
+// The CPU rate is measured here (a 2048³ DGEMM); the GPU rate is the
+// datasheet FP64 tensor-core peak of the named device (nominal, stated so).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "cpu/blas.hpp"
+#include "taylorscope/expansion.hpp"
+
+using namespace taylorscope;
+
+namespace {
+
+const Dataset& train_split() {
+  static const Dataset d = [] {
+    DataOptions o;
+    if (const char* dir = std::getenv("TS_FASHION_MNIST_DIR")) o.data_dir = dir;
+    return load_dataset("fashion-mnist:train", o);
+  }();
+  return d;
+}
+
+double measured_cpu_dgemm_gflops() {
+  static const double rate = [] {
+    const int n = 2048;
+    std::vector<double> A(size_t(n) * n, 1.0 / 3), B(size_t(n) * n, 0.5), C(size_t(n) * n);
+    cpu::gemm_abt(n, n, n, A.data(), B.data(), C.data());  // warm-up
+    double best = 0;
+    for (int i = 0; i < 3; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      cpu::gemm_abt(n, n, n, A.data(), B.data(), C.data());
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, 2.0 * n * n * n / s / 1e9);
+    }
+    return best;
+  }();
+  return rate;
+}
+
+// FP64 tensor-core peaks from NVIDIA's datasheets (SXM parts).
+double nominal_gpu_dgemm_gflops(const std::string& name) {
+  if (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos) return 67000;
+  if (name.find("A100") != std::string::npos) return 19500;
+  return 0;
+}
+
+void BM_ExpandPass(benchmark::State& state, const std::string& device) {
+  const int64_t H = state.range(0);
+  const int K = 8;
+  const Dataset& data = train_split();
+  std::unique_ptr<ExpansionBackend> backend;
+  try {
+    backend = make_backend(device);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    for (auto _ : state) {}
+    return;
+  }
+  const Params theta = init_gaussian(data.M, H, data.E, 0.05, 0);
+  const Activation act = parse_activation("silu");
+  PassPlan plan;
+  plan.act = act;
+  plan.order = K;
+  plan.taylor = activation_taylor(act, K + 1);
+  plan.max_power = K - 1;
+  plan.t_values = ExpansionOptions{}.t_values;
+  backend->upload(data);  // "after upload": the transfer is not timed
+  backend->run(theta, plan);  // warm-up (cuBLAS handles, first-touch pages)
+  for (auto _ : state) {
+    const PassSums s = backend->run(theta, plan);
+    benchmark::DoNotOptimize(s.jet.data());
+  }
+  const double flops = 2.0 * data.N * H * data.E;
+  const bool gpu = device != "cpu";
+  const double rate = gpu ? nominal_gpu_dgemm_gflops(backend->device_name()) : measured_cpu_dgemm_gflops();
+  state.counters["gemm_gflop"] = flops / 1e9;
+  state.counters["gemm_bound_ms"] = rate > 0 ? flops / (rate * 1e9) * 1e3 : 0;
+  state.counters["dgemm_gflops_used"] = rate;
+  state.SetLabel(backend->device_name() + (gpu ? ", bound from nominal FP64 peak" : ", bound from measured DGEMM"));
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_ExpandPass, cpu, std::string("cpu"))
+    ->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK_CAPTURE(BM_ExpandPass, cuda, std::string("cuda:0"))
+    ->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,246 @@
+// `--data SPEC` → Dataset. Parsing the spec, pairing images with labels and
+// checking labels all happen here, so every reader error reaches the user as
+// one line that names the file at fault.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "taylorscope/dataset.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/idx.hpp"
+#include "taylorscope/npy.hpp"
+
+namespace taylorscope {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kAcceptedForms =
+    "expected fashion-mnist:train, fashion-mnist:test, idx:IMAGES,LABELS or npy:Z.npy,LABELS.npy";
+
+struct Raw {
+  std::vector<double> Z;
+  int64_t N = 0, E = 0;
+  std::vector<int64_t> labels;
+  std::string images_path, labels_path;
+  bool pixels = false;  // IDX images: /255 is the natural default
+};
+
+std::pair<std::string, std::string> split_pair(const std::string& spec, const std::string& rest) {
+  const auto comma = rest.find(',');
+  if (comma == std::string::npos || comma == 0 || comma + 1 == rest.size())
+    throw InputError("--data " + spec + ": " + kAcceptedForms);
+  return {rest.substr(0, comma), rest.substr(comma + 1)};
+}
+
+Raw load_idx_pair(const std::string& images_path, const std::string& labels_path) {
+  Raw raw;
+  raw.images_path = images_path;
+  raw.labels_path = labels_path;
+  raw.pixels = true;
+  IdxArray images = read_idx(images_path);
+  raw.N = images.dims[0];
+  raw.E = 1;
+  for (size_t k = 1; k < images.dims.size(); ++k) raw.E *= images.dims[k];
+  raw.Z = std::move(images.values);
+
+  IdxArray labels = read_idx(labels_path);
+  if (labels.dims.size() != 1)
+    throw InputError(labels_path + ": labels must be 1-D, found " +
+                     std::to_string(labels.dims.size()) + " dimensions (images and labels swapped?)");
+  if (labels.type_code == 0x0D || labels.type_code == 0x0E)
+    throw InputError(labels_path + ": labels must be integers, found floating-point IDX data");
+  raw.labels.reserve(labels.values.size());
+  for (double v : labels.values) raw.labels.push_back(static_cast<int64_t>(v));
+  return raw;
+}
+
+Raw load_npy_pair(const std::string& z_path, const std::string& labels_path) {
+  Raw raw;
+  raw.images_path = z_path;
+  raw.labels_path = labels_path;
+  NpyArray z = read_npy_floats(z_path);
+  if (z.shape.size() != 2)
+    throw InputError(z_path + ": embeddings must be 2-D (N×E), found " +
+                     std::to_string(z.shape.size()) + "-D");
+  raw.N = z.shape[0];
+  raw.E = z.shape[1];
+  raw.Z = std::move(z.values);
+  std::vector<int64_t> shape;
+  raw.labels = read_npy_integers(labels_path, &shape);
+  if (shape.size() != 1)
+    throw InputError(labels_path + ": labels must be 1-D, found " + std::to_string(shape.size()) +
+                     "-D");
+  return raw;
+}
+
+// The Debian package names its files like the original distribution; a
+// directory the user unpacked may hold them uncompressed.
+std::string fashion_file(const std::string& dir, const std::string& name) {
+  const fs::path gz = fs::path(dir) / (name + ".gz");
+  const fs::path plain = fs::path(dir) / name;
+  std::error_code ec;
+  if (fs::exists(gz, ec)) return gz.string();
+  if (fs::exists(plain, ec)) return plain.string();
+  throw InputError(gz.string() + ": missing; Debian's dataset-fashion-mnist provides it "
+                   "(apt install dataset-fashion-mnist), or give --data-dir DIR holding it");
+}
+
+// Keeps the first `limit` rows of each class, in file order, compacting Z and
+// labels in place so the full set is never copied.
+void keep_first_per_class(Raw& raw, int M, int64_t limit) {
+  std::vector<int64_t> seen(static_cast<size_t>(M), 0);
+  int64_t out = 0;
+  for (int64_t i = 0; i < raw.N; ++i) {
+    const int64_t y = raw.labels[static_cast<size_t>(i)];
+    if (seen[static_cast<size_t>(y)]++ >= limit) continue;
+    if (out != i) {
+      std::copy_n(raw.Z.begin() + i * raw.E, raw.E, raw.Z.begin() + out * raw.E);
+      raw.labels[static_cast<size_t>(out)] = y;
+    }
+    ++out;
+  }
+  raw.N = out;
+  raw.Z.resize(static_cast<size_t>(out * raw.E));
+  raw.labels.resize(static_cast<size_t>(out));
+}
+
+void pad_to_32(Raw& raw) {
+  std::vector<double> padded(static_cast<size_t>(raw.N) * 1024, 0.0);
+  for (int64_t i = 0; i < raw.N; ++i) {
+    const double* src = raw.Z.data() + i * 784;
+    double* dst = padded.data() + i * 1024;
+    for (int r = 0; r < 28; ++r)
+      std::copy_n(src + r * 28, 28, dst + (r + 2) * 32 + 2);
+  }
+  raw.Z = std::move(padded);
+  raw.E = 1024;
+}
+
+// Population statistics (divide by N), two passes for accuracy. A constant
+// feature (e.g. a padding pixel) has no scale to divide by; it stays centred
+// at zero rather than becoming NaN.
+void standardize_features(Raw& raw) {
+  const size_t E = static_cast<size_t>(raw.E);
+  std::vector<double> mean(E, 0.0), var(E, 0.0);
+  for (int64_t i = 0; i < raw.N; ++i)
+    for (size_t j = 0; j < E; ++j) mean[j] += raw.Z[static_cast<size_t>(i) * E + j];
+  for (double& m : mean) m /= static_cast<double>(raw.N);
+  for (int64_t i = 0; i < raw.N; ++i)
+    for (size_t j = 0; j < E; ++j) {
+      const double d = raw.Z[static_cast<size_t>(i) * E + j] - mean[j];
+      var[j] += d * d;
+    }
+  std::vector<double> inv(E);
+  for (size_t j = 0; j < E; ++j) {
+    const double sd = std::sqrt(var[j] / static_cast<double>(raw.N));
+    inv[j] = sd > 0 ? 1.0 / sd : 0.0;
+  }
+  for (int64_t i = 0; i < raw.N; ++i)
+    for (size_t j = 0; j < E; ++j) {
+      double& z = raw.Z[static_cast<size_t>(i) * E + j];
+      z = (z - mean[j]) * inv[j];
+    }
+}
+
+}  // namespace
+
+void count_classes(Dataset& data) {
+  data.class_counts.assign(static_cast<size_t>(std::max(data.M, 0)), 0);
+  for (size_t i = 0; i < data.labels.size(); ++i) {
+    const int32_t y = data.labels[i];
+    if (y < 0 || y >= data.M)
+      throw InputError(data.spec + ": label at index " + std::to_string(i) + " is " +
+                       std::to_string(y) + ", outside [0, " + std::to_string(data.M) + ")");
+    ++data.class_counts[static_cast<size_t>(y)];
+  }
+  data.balanced = !data.class_counts.empty() &&
+                  std::all_of(data.class_counts.begin(), data.class_counts.end(),
+                              [&](int64_t n) { return n == data.class_counts[0]; });
+}
+
+Dataset load_dataset(const std::string& spec, const DataOptions& options) {
+  if (options.limit < 0) throw InputError("--limit must be ≥ 0, got " + std::to_string(options.limit));
+  if (options.classes < 0)
+    throw InputError("the class count must be ≥ 0, got " + std::to_string(options.classes));
+
+  const auto colon = spec.find(':');
+  if (colon == std::string::npos) throw InputError("--data " + spec + ": " + kAcceptedForms);
+  const std::string scheme = spec.substr(0, colon);
+  const std::string rest = spec.substr(colon + 1);
+
+  Raw raw;
+  int default_M = 0;
+  if (scheme == "fashion-mnist") {
+    std::string prefix;
+    if (rest == "train") prefix = "train";
+    else if (rest == "test") prefix = "t10k";
+    else
+      throw InputError("--data " + spec + ": unknown Fashion-MNIST split '" + rest +
+                       "' (expected fashion-mnist:train or fashion-mnist:test)");
+    const std::string images = fashion_file(options.data_dir, prefix + "-images-idx3-ubyte");
+    const std::string labels = fashion_file(options.data_dir, prefix + "-labels-idx1-ubyte");
+    raw = load_idx_pair(images, labels);
+    default_M = 10;
+  } else if (scheme == "idx") {
+    auto [images, labels] = split_pair(spec, rest);
+    raw = load_idx_pair(images, labels);
+  } else if (scheme == "npy") {
+    auto [z, labels] = split_pair(spec, rest);
+    raw = load_npy_pair(z, labels);
+  } else {
+    throw InputError("--data " + spec + ": unknown scheme '" + scheme + "'; " + kAcceptedForms);
+  }
+
+  if (static_cast<int64_t>(raw.labels.size()) != raw.N)
+    throw InputError("image/label count mismatch: " + raw.images_path + " has " +
+                     std::to_string(raw.N) + " samples, " + raw.labels_path + " has " +
+                     std::to_string(raw.labels.size()) + " labels");
+  if (raw.N == 0) throw InputError(raw.images_path + ": no samples");
+  if (raw.E == 0) throw InputError(raw.images_path + ": samples have no features (E = 0)");
+
+  int64_t M = options.classes > 0 ? options.classes : default_M;
+  if (M == 0) M = *std::max_element(raw.labels.begin(), raw.labels.end()) + 1;
+  for (size_t i = 0; i < raw.labels.size(); ++i) {
+    const int64_t y = raw.labels[i];
+    if (y < 0 || y >= M)
+      throw InputError(raw.labels_path + ": label at index " + std::to_string(i) + " is " +
+                       std::to_string(y) + ", outside [0, " + std::to_string(M) + ")");
+  }
+  // Checked before M narrows to int, and long before anything allocates M-sized.
+  if (M > 1'000'000)
+    throw InputError(raw.labels_path + ": " + std::to_string(M) + " classes is implausible");
+
+  if (options.limit > 0) keep_first_per_class(raw, static_cast<int>(M), options.limit);
+  const bool scale = options.scale < 0 ? raw.pixels : options.scale != 0;
+  if (scale)
+    for (double& z : raw.Z) z /= 255.0;
+  if (options.pad32) {
+    if (raw.E != 784)
+      throw InputError(raw.images_path + ": --pad32 needs 28×28 images (E = 784), found E = " +
+                       std::to_string(raw.E));
+    pad_to_32(raw);
+  }
+  if (options.standardize) standardize_features(raw);
+
+  Dataset data;
+  data.spec = spec;
+  data.N = raw.N;
+  data.E = raw.E;
+  data.M = static_cast<int>(M);
+  data.Z = std::move(raw.Z);
+  data.labels.assign(raw.labels.begin(), raw.labels.end());
+  count_classes(data);
+  // The class-conditional means E_{z|α} of MATH.md §3 are undefined for an
+  // empty class, so such a set cannot be analysed.
+  for (int k = 0; k < data.M; ++k)
+    if (data.class_counts[static_cast<size_t>(k)] == 0)
+      throw InputError(raw.labels_path + ": class " + std::to_string(k) + " has no samples (M = " +
+                       std::to_string(data.M) + "); class-conditional means are undefined");
+  return data;
+}
+
+}  // namespace taylorscope

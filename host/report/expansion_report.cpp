@@ -1,0 +1,92 @@
+// The JSON report of `expand`. Keys listed in INTERFACES.md are a contract
+// (never renamed); everything else here is an addition.
+#include <cmath>
+
+#include "taylorscope/expansion_report.hpp"
+
+namespace taylorscope {
+namespace {
+
+// JSON has no inf/NaN: write null so readers fail loudly instead of parsing garbage.
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+double rel_diff(double a, double b) {
+  const double scale = std::max(std::fabs(a), std::fabs(b));
+  return scale > 0 ? std::fabs(a - b) / scale : 0.0;
+}
+
+}  // namespace
+
+nlohmann::json expansion_report(const ExpansionResult& r, const ReportContext& ctx) {
+  using nlohmann::json;
+  json j;
+  j["data"] = {{"spec", ctx.data.spec},
+               {"N", ctx.data.N},
+               {"E", ctx.data.E},
+               {"M", ctx.data.M},
+               {"balanced", ctx.data.balanced},
+               {"class_counts", ctx.data.class_counts}};
+  j["model"] = {{"H", ctx.theta.H},
+                {"activation", activation_name(ctx.act)},
+                {"sigma_derivs", r.sigma_derivs},
+                {"params", ctx.params_source}};
+  if (ctx.act.kind == ActivationKind::relu_omega) {
+    j["model"]["omega"] = ctx.act.omega;
+    j["model"]["iota"] = ctx.act.iota;
+  }
+  j["order"] = r.K;
+  j["S_direct"] = number(r.S_direct);
+  json sk = json::array(), ps = json::array();
+  for (double v : r.S_k) sk.push_back(number(v));
+  for (double v : r.partial_sums) ps.push_back(number(v));
+  j["S_k"] = sk;
+  j["partial_sums"] = ps;
+
+  const SeedTerms& t = r.terms;
+  j["terms"] = {{"S2", {{"cc", t.cc}, {"J_UW", t.J_UW}}},
+                {"S3",
+                 {{"ccc", t.ccc}, {"Ub_c", t.Ub_c}, {"Z_UW_c", t.Z_UW_c}, {"J_UWb", t.J_UWb},
+                  {"J_UWW", t.J_UWW}}}};
+  // The closed forms assume balanced classes (MATH.md §1); this says how well
+  // they reproduce the exact jets on this data.
+  if (r.K >= 3) {
+    j["terms_check"] = {{"S2_terms", t.S2()},
+                        {"S2_jet", r.S_k[2]},
+                        {"S2_rel_diff", rel_diff(t.S2(), r.S_k[2])},
+                        {"S3_terms", t.S3()},
+                        {"S3_jet", r.S_k[3]},
+                        {"S3_rel_diff", rel_diff(t.S3(), r.S_k[3])}};
+  }
+  const SubtermCounts& c = r.counts;
+  j["subterm_counts"] = {{"S3",
+                          {{"ccc", c.ccc}, {"Ub_c", c.Ub_c}, {"Z_UW_c", c.Z_UW_c},
+                           {"J_UWb", c.J_UWb}, {"J_UWW", c.J_UWW}}}};
+  json dom = json::array();
+  for (const DominantTerm& d : r.dominant)
+    dom.push_back({{"n", d.n},
+                   {"D", number(d.D)},
+                   {"S", number(d.S)},
+                   {"ratio", number(d.ratio)},
+                   {"JT", number(d.JT)},
+                   {"count", d.count}});
+  j["dominant"] = dom;
+  j["radius"] = {{"estimate", number(r.radius.estimate)},
+                 {"orders_used", r.radius.orders_used},
+                 {"per_order", r.radius.per_order},
+                 {"method", "root test: min over orders_used of |S_k|^(-1/k)"}};
+  json val = json::array();
+  for (const ValidityPoint& v : r.validity)
+    val.push_back({{"t", v.t},
+                   {"S_direct", number(v.S_direct)},
+                   {"partial_sum", number(v.partial_sum)},
+                   {"abs_error", number(v.abs_error)}});
+  j["validity"] = val;
+  j["device"] = r.device;
+  j["precision"] = "float64 (data, GEMMs, jets and accumulation)";
+  json timing = json::object();
+  for (const auto& [phase, ms] : r.timing_ms) timing[phase] = ms;
+  j["timing_ms"] = timing;
+  return j;
+}
+
+}  // namespace taylorscope

@@ -1,0 +1,42 @@
+// A labelled data set in memory, and the readers behind `--data SPEC`
+// (INTERFACES.md "Data sets"). Samples are rows of Z in float64.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace taylorscope {
+
+struct Dataset {
+  std::string spec;                  // as given on the command line
+  int64_t N = 0;                     // samples
+  int64_t E = 0;                     // features per sample
+  int M = 0;                         // classes; labels lie in [0, M)
+  std::vector<double> Z;             // N×E, row-major
+  std::vector<int32_t> labels;       // N
+  std::vector<int64_t> class_counts; // M
+  bool balanced = false;             // every class has the same count (MATH.md §1)
+
+  const double* row(int64_t i) const { return Z.data() + i * E; }
+};
+
+struct DataOptions {
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";  // for fashion-mnist:*
+  int scale = -1;          // pixels/255: 1 on, 0 off, -1 = default (on for IDX, off for npy)
+  bool standardize = false;  // per feature: zero mean, unit variance over this set
+  bool pad32 = false;        // 28×28 → 32×32 with a 2-pixel zero border (E 784 → 1024)
+  int64_t limit = 0;         // keep the first `limit` samples of each class (0 = all)
+  int classes = 0;           // M; 0 = infer (10 for fashion-mnist, else max label + 1)
+};
+
+// Loads SPEC = fashion-mnist:train|test, idx:IMAGES,LABELS or npy:Z.npy,LABELS.npy,
+// applies the options in the order limit → scale → pad32 → standardize, and
+// fills class_counts/balanced. Throws InputError with one line naming the
+// file and what is wrong.
+Dataset load_dataset(const std::string& spec, const DataOptions& options);
+
+// Recomputes class_counts and balanced from labels and M.
+void count_classes(Dataset& data);
+
+}  // namespace taylorscope

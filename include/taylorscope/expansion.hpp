@@ -1,0 +1,85 @@
+// The expansion of the action S(tθ) = Σ_k t^k S_k(θ) around θ = 0 and
+// everything `taylorscope expand` reports about it (MATH.md §2–§5).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "taylorscope/activation.hpp"
+#include "taylorscope/dataset.hpp"
+#include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/params.hpp"
+
+namespace taylorscope {
+
+struct ExpansionOptions {
+  int order = 8;                                         // K
+  std::vector<double> t_values = {0.25, 0.5, 1.0, 1.5, 2.0};  // where S(tθ) is compared
+};
+
+// The seven named terms of S_2 and S_3 (MATH.md §3), multiplicities corrected.
+struct SeedTerms {
+  double cc = 0, J_UW = 0;                                   // S_2
+  double ccc = 0, Ub_c = 0, Z_UW_c = 0, J_UWb = 0, J_UWW = 0;  // S_3
+  double S2() const { return cc + J_UW; }
+  double S3() const { return ccc + Ub_c + Z_UW_c + J_UWb + J_UWW; }
+};
+
+// Products in each S_3 term (MATH.md §5); doubles because M·H·E^n overflows.
+struct SubtermCounts {
+  double ccc = 0, Ub_c = 0, Z_UW_c = 0, J_UWb = 0, J_UWW = 0;
+};
+
+struct DominantTerm {
+  int n = 0;
+  double JT = 0;     // ⟨J^(n), T^(n)⟩ via the power-sum identity (MATH.md §4)
+  double D = 0;      // D_{n+1} = σ_n/(n!·M) ⟨J^(n), T^(n)⟩
+  double S = 0;      // exact S_{n+1}
+  double ratio = 0;  // D/S (NaN when S_{n+1} = 0)
+  double count = 0;  // M·H·E^n products in the tensor form
+};
+
+struct RadiusEstimate {
+  double estimate = 0;           // 1 / max_k |S_k|^{1/k} over orders_used (inf if all zero)
+  std::vector<int> orders_used;  // the last orders with S_k ≠ 0
+  std::vector<double> per_order; // |S_k|^{-1/k} for each order used
+};
+
+struct ValidityPoint {
+  double t = 0, S_direct = 0, partial_sum = 0, abs_error = 0;
+};
+
+struct ExpansionResult {
+  std::string device;
+  int K = 0;
+  std::vector<double> sigma_derivs;  // σ^(k)(0), k = 0..K
+  double S_direct = 0;               // S(θ) evaluated directly
+  std::vector<double> S_k;           // S_0 … S_K
+  std::vector<double> partial_sums;  // Σ_{j≤k} S_j
+  SeedTerms terms;
+  SubtermCounts counts;
+  std::vector<DominantTerm> dominant;  // n = 1 … K−1
+  RadiusEstimate radius;
+  std::vector<ValidityPoint> validity;
+  std::vector<std::pair<std::string, double>> timing_ms;  // phase → ms, in order
+};
+
+// Runs the backend's pass (uploading `data` first) and assembles the result.
+ExpansionResult expand(const Dataset& data, const Params& theta, const Activation& act,
+                       const ExpansionOptions& options, ExpansionBackend& backend);
+
+// ⟨J^(n), T^(n)⟩ for n = 1..P from the pass's class power sums (MATH.md §4):
+//   Σ_{α,β} U_αβ ( E_z[(W_β·z)^n] − E_{z|α}[(W_β·z)^n] ).
+std::vector<double> contractions_from_power_sums(const PassSums& sums, const Params& theta);
+
+// The closed forms of MATH.md §3 from the data's first moments, θ and ⟨J^(2),T^(2)⟩.
+SeedTerms seed_terms(const Dataset& data, const Params& theta, const std::vector<double>& sigma_derivs,
+                     double JT2);
+
+SubtermCounts subterm_counts(int64_t M, int64_t H, int64_t E);
+
+// Root test on the coefficients: uses the last max(3, K/3) orders with S_k ≠ 0.
+RadiusEstimate estimate_radius(const std::vector<double>& S_k);
+
+}  // namespace taylorscope

@@ -1,0 +1,38 @@
+// A parameter set θ = (U, W, b, c) of the MLP f(z) = U σ(Wz + b) + c
+// (MATH.md §1), its `.npy` directory format (INTERFACES.md) and seeded
+// initialisation. Everything is float64 in memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "taylorscope/npy.hpp"
+
+namespace taylorscope {
+
+struct Params {
+  int64_t M = 0, H = 0, E = 0;
+  std::vector<double> U;  // M×H row-major
+  std::vector<double> W;  // H×E row-major
+  std::vector<double> b;  // H
+  std::vector<double> c;  // M
+};
+
+// Reads DIR/{U,W,b,c}.npy (f4 or f8) and checks that their shapes fit each
+// other. Throws InputError naming the file; nothing half-loaded escapes.
+Params load_params(const std::string& dir);
+
+// Checks θ against a data set's E and M; throws InputError on mismatch.
+void check_params_fit(const Params& p, int64_t E, int M, const std::string& where);
+
+// Writes DIR/{U,W,b,c}.npy, each atomically; creates DIR if needed.
+void save_params(const Params& p, const std::string& dir, NpyPrecision precision);
+
+// Every entry of U, W, b, c i.i.d. N(0, std²), from a seeded generator.
+Params init_gaussian(int64_t M, int64_t H, int64_t E, double std, uint64_t seed);
+
+// Glorot-uniform U and W (limit sqrt(6/(fan_in+fan_out))), zero b and c.
+Params init_glorot_uniform(int64_t M, int64_t H, int64_t E, uint64_t seed);
+
+}  // namespace taylorscope

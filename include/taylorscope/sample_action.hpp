@@ -1,0 +1,63 @@
+// Stage 2 of the expansion pass for one sample (MATH.md §2), written once for
+// the CPU loop and the CUDA kernel. Input: the sample's hidden contractions
+// G[ch][α] (see expansion_pass.hpp); output added into the caller's sums.
+#pragma once
+
+#include <cmath>
+
+#include "taylorscope/hd.hpp"
+#include "taylorscope/series.hpp"
+
+namespace taylorscope {
+
+// Largest order K the per-sample jets support (stack arrays of K+1 doubles).
+constexpr int kMaxOrder = 64;
+
+// −ln softmax_label(logits) = logsumexp(logits) − logits[label], stable.
+TS_HD double cross_entropy(const double* logits, int M, int label) {
+  double mx = logits[0];
+  for (int a = 1; a < M; ++a) mx = logits[a] > mx ? logits[a] : mx;
+  double s = 0.0;
+  for (int a = 0; a < M; ++a) s += exp(logits[a] - mx);
+  return mx + log(s) - logits[label];
+}
+
+// Adds l_k − f_{label,k}, k = 0..K, into jet_out[0..K].
+//   g_pow[(j-1)*M + α] = Σ_β U_αβ a_β^j for j = 1..K-1
+//   c_shift[α] = c_α + σ(0) Σ_β U_αβ          (the order-1 logits)
+//   taylor[k]  = σ^(k)(0)/k!
+// Logits jet: f_0 = 0, f_1 = c_shift, f_{j+1} = taylor[j] g_pow[j-1] (j ≥ 1).
+TS_HD void accumulate_sample_jets(const double* g_pow, const double* c_shift,
+                                  const double* taylor, int K, int M, int label,
+                                  double* jet_out) {
+  const int n = K + 1;
+  double f[kMaxOrder + 1], e[kMaxOrder + 1], s[kMaxOrder + 1], l[kMaxOrder + 1];
+  for (int k = 0; k < n; ++k) s[k] = 0.0;
+  for (int a = 0; a < M; ++a) {
+    f[0] = 0.0;
+    if (n > 1) f[1] = c_shift[a];
+    for (int k = 2; k < n; ++k) f[k] = taylor[k - 1] * g_pow[(k - 2) * M + a];
+    jet_exp(f, e, n);
+    for (int k = 0; k < n; ++k) s[k] += e[k];
+    if (a == label)
+      for (int k = 0; k < n; ++k) jet_out[k] -= f[k];
+  }
+  jet_log(s, l, n);
+  for (int k = 0; k < n; ++k) jet_out[k] += l[k];
+}
+
+// −ln q_label at parameters tθ, from g_sig[α] = Σ_β U_αβ σ(t a_β):
+// logits are t (g_sig + c) because U and c scale with t too.
+TS_HD double sample_loss_at_t(const double* g_sig, const double* c, double t, int M,
+                              int label) {
+  double mx = t * (g_sig[0] + c[0]);
+  for (int a = 1; a < M; ++a) {
+    const double v = t * (g_sig[a] + c[a]);
+    mx = v > mx ? v : mx;
+  }
+  double s = 0.0;
+  for (int a = 0; a < M; ++a) s += exp(t * (g_sig[a] + c[a]) - mx);
+  return mx + log(s) - t * (g_sig[label] + c[label]);
+}
+
+}  // namespace taylorscope

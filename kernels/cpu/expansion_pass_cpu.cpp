@@ -1,0 +1,126 @@
+// The CPU reference path of the expansion pass (see expansion_pass.hpp for the
+// two stages). BLAS does the two GEMMs (A0 = Z Wᵀ, G = X Uᵀ); OpenMP spreads
+// the element-wise work; the per-sample mathematics is sample_action.hpp, the
+// same code the CUDA kernels run.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu/blas.hpp"
+#include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/sample_action.hpp"
+
+namespace taylorscope {
+namespace {
+
+// Rows per chunk: the channel matrix X (rows × channels × H) and A0 stay
+// within this budget, so memory does not grow with N.
+constexpr size_t kChunkBytes = size_t{64} << 20;
+
+class CpuExpansionBackend final : public ExpansionBackend {
+ public:
+  std::string device_name() const override {
+    return "cpu (" + std::to_string(omp_get_max_threads()) + " threads, BLAS)";
+  }
+  void upload(const Dataset& data) override { data_ = &data; }
+  PassSums run(const Params& theta, const PassPlan& plan) override;
+
+ private:
+  const Dataset* data_ = nullptr;
+};
+
+PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
+  if (!data_) throw std::logic_error("CpuExpansionBackend::run before upload");
+  const Dataset& data = *data_;
+  check_pass_inputs(data, theta, plan);
+  const int M = data.M, K = plan.order, P = plan.max_power;
+  const int64_t H = theta.H, E = data.E;
+  const int Kp = plan.power_channels();
+  const int T = static_cast<int>(plan.t_values.size());
+  const int C = plan.channels();
+  PassSums sums = PassSums::zeros(plan, M, H);
+
+  std::vector<double> c_shift(M);
+  for (int a = 0; a < M; ++a) {
+    double row = 0.0;
+    for (int64_t b = 0; b < H; ++b) row += theta.U[a * H + b];
+    c_shift[a] = theta.c[a] + (K > 0 ? plan.taylor[0] : 0.0) * row;
+  }
+
+  const int64_t rows_per_chunk = std::clamp<int64_t>(
+      static_cast<int64_t>(kChunkBytes / (sizeof(double) * H * (C + 1))), 16, 4096);
+  std::vector<double> A0(rows_per_chunk * H), X(rows_per_chunk * C * H),
+      G(rows_per_chunk * C * M);
+  const int threads = omp_get_max_threads();
+  // Per-thread partial sums, combined in thread order: the result does not
+  // depend on scheduling luck.
+  std::vector<double> jet_part(threads * (K + 1), 0.0), direct_part(threads * T, 0.0);
+
+  for (int64_t r0 = 0; r0 < data.N; r0 += rows_per_chunk) {
+    const int64_t R = std::min(rows_per_chunk, data.N - r0);
+    cpu::gemm_abt(R, H, E, data.row(r0), theta.W.data(), A0.data());
+
+    // Stage 1: channels X[s][ch][β], then G[s][ch][α] = Σ_β X[s][ch][β] U[α][β].
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < R; ++s) {
+      const double* a0 = &A0[s * H];
+      double* xs = &X[s * C * H];
+      for (int64_t b = 0; b < H; ++b) {
+        const double a = a0[b] + theta.b[b];
+        double p = a;
+        for (int j = 0; j < Kp; ++j, p *= a) xs[j * H + b] = p;
+        for (int i = 0; i < T; ++i) xs[(Kp + i) * H + b] = activation_value(plan.act, plan.t_values[i] * a);
+      }
+    }
+    cpu::gemm_abt(R * C, M, H, X.data(), theta.U.data(), G.data());
+
+    // Stage 2: per-sample jets and direct losses.
+#pragma omp parallel
+    {
+      const int tid = omp_get_thread_num();
+      double* jet = &jet_part[tid * (K + 1)];
+      double* direct = T ? &direct_part[tid * T] : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t s = 0; s < R; ++s) {
+        const int label = data.labels[r0 + s];
+        const double* gs = &G[s * C * M];
+        accumulate_sample_jets(gs, c_shift.data(), plan.taylor.data(), K, M, label, jet);
+        for (int i = 0; i < T; ++i)
+          direct[i] += sample_loss_at_t(gs + (Kp + i) * M, theta.c.data(), plan.t_values[i], M, label);
+      }
+    }
+
+    // Class power sums of W_β·z (no bias). Each thread owns a contiguous β
+    // range, so there are no races and rows are read in memory order.
+#pragma omp parallel
+    {
+      const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+      const int64_t b0 = H * tid / nt, b1 = H * (tid + 1) / nt;
+      for (int64_t s = 0; s < R; ++s) {
+        const double* a0 = &A0[s * H];
+        double* out = &sums.class_power[static_cast<size_t>(data.labels[r0 + s]) * H];
+        for (int64_t b = b0; b < b1; ++b) {
+          const double v = a0[b];
+          double p = v;
+          for (int n = 0; n < P; ++n, p *= v) out[static_cast<size_t>(n) * M * H + b] += p;
+        }
+      }
+    }
+  }
+
+  for (int t = 0; t < threads; ++t) {
+    for (int k = 0; k <= K; ++k) sums.jet[k] += jet_part[t * (K + 1) + k];
+    for (int i = 0; i < T; ++i) sums.direct[i] += direct_part[t * T + i];
+  }
+  for (int64_t s = 0; s < data.N; ++s) ++sums.class_count[data.labels[s]];
+  return sums;
+}
+
+}  // namespace
+
+std::unique_ptr<ExpansionBackend> make_cpu_backend() {
+  return std::make_unique<CpuExpansionBackend>();
+}
+
+}  // namespace taylorscope

@@ -1,0 +1,83 @@
+// Checks for CUDA and cuBLAS calls, and an owning device buffer. Every runtime
+// and cuBLAS call of the CUDA backend goes through TS_CUDA_CHECK /
+// TS_CUBLAS_CHECK; a failure throws std::runtime_error naming the call, its
+// file:line and the library's error string. Kernel launches are checked with
+// TS_CUDA_CHECK(cudaGetLastError()) right after the launch.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace taylorscope::cuda {
+
+[[noreturn]] inline void throw_call_failed(const char* call, const char* file, int line,
+                                           const char* what) {
+  throw std::runtime_error(std::string(call) + " failed at " + file + ":" +
+                           std::to_string(line) + ": " + what);
+}
+
+inline void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
+  if (status != cudaSuccess) throw_call_failed(call, file, line, cudaGetErrorString(status));
+}
+
+inline void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw_call_failed(call, file, line, cublasGetStatusString(status));
+}
+
+// Owns `size()` elements of device memory (cudaMalloc'd); move-only. Growing
+// with ensure_size() discards the contents, so buffers reused across runs
+// are reallocated only when a run needs more than any run before it.
+template <class T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t n) { ensure_size(n); }
+  ~DeviceBuffer() { release(); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+
+  T* data() { return ptr_; }
+  const T* data() const { return ptr_; }
+  size_t size() const { return size_; }
+  size_t bytes() const { return size_ * sizeof(T); }
+
+  void ensure_size(size_t n) {
+    if (n <= size_) return;
+    release();
+    void* p = nullptr;
+    check_cuda(cudaMalloc(&p, n * sizeof(T)), "cudaMalloc", __FILE__, __LINE__);
+    ptr_ = static_cast<T*>(p);
+    size_ = n;
+  }
+
+ private:
+  void release() noexcept {
+    if (ptr_) cudaFree(ptr_);  // cannot throw from a destructor; nothing to do on failure
+    ptr_ = nullptr;
+    size_ = 0;
+  }
+
+  T* ptr_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace taylorscope::cuda
+
+#define TS_CUDA_CHECK(call) ::taylorscope::cuda::check_cuda((call), #call, __FILE__, __LINE__)
+#define TS_CUBLAS_CHECK(call) ::taylorscope::cuda::check_cublas((call), #call, __FILE__, __LINE__)

@@ -1,0 +1,23 @@
+// The CUDA entry points of a build configured without nvcc: the backend is
+// never available, and asking for it is an input error the CLI reports.
+#include "taylorscope/cuda_backend.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/expansion_pass.hpp"
+
+namespace taylorscope {
+namespace {
+constexpr const char* kNoCuda = "this build has no CUDA support (configured without nvcc)";
+}  // namespace
+
+bool cuda_backend_available(std::string* why) {
+  if (why) *why = kNoCuda;
+  return false;
+}
+
+std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions&) {
+  throw InputError(kNoCuda);
+}
+
+std::unique_ptr<ExpansionBackend> make_cuda_backend(int) { throw InputError(kNoCuda); }
+
+}  // namespace taylorscope

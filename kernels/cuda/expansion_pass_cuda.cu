@@ -1,0 +1,388 @@
+// The CUDA expansion backend: the pass of expansion_pass.hpp on one GPU.
+//
+// upload() makes the data resident once, rows sorted stably by class (every
+// field of PassSums is a sum over samples, so the order is irrelevant, and
+// sorted rows make each class a contiguous run for the class power sums).
+// run() copies θ and the plan, then walks the rows in chunks sized by a
+// memory budget; per chunk, all on one stream:
+//   A0 = Z_chunk Wᵀ                  cublasDgemm                (R×H)
+//   class power sums of A0           class_power_sums.cu        (no bias)
+//   stage 1: G = hidden contraction  hidden_contraction.cu      (R×C×M)
+//   stage 2: per-sample jets, sums   sample_action_kernel.cu
+// The sums accumulate on the device in chunk order and come back once at
+// the end. Nothing uses atomics, so a run is bitwise reproducible.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <vector>
+
+#include "cuda/class_power_sums.cuh"
+#include "cuda/cuda_check.hpp"
+#include "cuda/hidden_contraction.cuh"
+#include "cuda/sample_action_kernel.cuh"
+#include "taylorscope/cuda_backend.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/expansion_pass.hpp"
+
+namespace taylorscope {
+namespace {
+
+using cuda::DeviceBuffer;
+
+constexpr int64_t kMinChunkRows = 256;
+constexpr int64_t kMaxChunkRows = int64_t{1} << 24;  // row and segment indices stay in int
+constexpr size_t kStagingBytes = size_t{64} << 20;   // host staging for the sorted upload
+
+template <class T>
+void to_device(DeviceBuffer<T>& buffer, const T* host, size_t n, cudaStream_t stream) {
+  buffer.ensure_size(n);
+  if (n > 0)
+    TS_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+// How run() walks the sorted rows: `count` chunks of `rows` rows (the last
+// may be shorter), each cut into segments of ≤ kSegmentRows rows of one class.
+struct ChunkPlan {
+  int64_t rows = 0, count = 0;
+  std::vector<cuda::RowSegment> segments;  // chunk-local rows, chunk after chunk
+  std::vector<int> seg_first;              // count+1: chunk c owns [seg_first[c], seg_first[c+1])
+  std::vector<int> class_first;            // count×(M+1), relative to seg_first[c]
+  int max_segments = 0;                    // most segments in one chunk
+};
+
+ChunkPlan plan_chunks(int64_t N, int64_t rows, const std::vector<int64_t>& class_begin) {
+  const int M = static_cast<int>(class_begin.size()) - 1;
+  ChunkPlan cp;
+  cp.rows = rows;
+  cp.count = (N + rows - 1) / rows;
+  cp.seg_first.push_back(0);
+  for (int64_t c = 0; c < cp.count; ++c) {
+    const int64_t r0 = c * rows, r1 = std::min(N, r0 + rows);
+    const int first = static_cast<int>(cp.segments.size());
+    for (int a = 0; a < M; ++a) {
+      cp.class_first.push_back(static_cast<int>(cp.segments.size()) - first);
+      const int64_t lo = std::max(class_begin[a], r0), hi = std::min(class_begin[a + 1], r1);
+      for (int64_t s = lo; s < hi; s += cuda::kSegmentRows)
+        cp.segments.push_back({static_cast<int>(s - r0),
+                               static_cast<int>(std::min<int64_t>(s + cuda::kSegmentRows, hi) - r0)});
+    }
+    const int n = static_cast<int>(cp.segments.size()) - first;
+    cp.class_first.push_back(n);
+    cp.seg_first.push_back(static_cast<int>(cp.segments.size()));
+    cp.max_segments = std::max(cp.max_segments, n);
+  }
+  return cp;
+}
+
+class CudaExpansionBackend final : public ExpansionBackend {
+ public:
+  explicit CudaExpansionBackend(const CudaBackendOptions& options);
+  ~CudaExpansionBackend() override;
+  CudaExpansionBackend(const CudaExpansionBackend&) = delete;
+  CudaExpansionBackend& operator=(const CudaExpansionBackend&) = delete;
+
+  std::string device_name() const override { return name_; }
+  void upload(const Dataset& data) override;
+  PassSums run(const Params& theta, const PassPlan& plan) override;
+
+ private:
+  int64_t chunk_rows(int64_t H, int C, int M, int P) const;
+
+  CudaBackendOptions options_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+
+  // The resident data set. shape_ carries spec, N, E, M (no rows) for
+  // check_pass_inputs; class c owns sorted rows [class_begin_[c], class_begin_[c+1]).
+  bool uploaded_ = false;
+  Dataset shape_;
+  std::vector<int64_t> class_begin_, class_count_;
+  DeviceBuffer<double> Z_;
+  DeviceBuffer<int32_t> labels_;
+
+  // θ and the plan of the current run.
+  DeviceBuffer<double> W_, U_padded_, b_, c_, c_shift_, taylor_, t_values_;
+  // Chunk workspace, kept across runs.
+  DeviceBuffer<double> A0_, G_, seg_partials_, block_partials_;
+  DeviceBuffer<cuda::RowSegment> segments_;
+  DeviceBuffer<int> class_first_;
+  // Running totals: sample sums (jet[0..K], direct[0..T)) and class powers.
+  DeviceBuffer<double> sample_sums_, class_power_;
+};
+
+CudaExpansionBackend::CudaExpansionBackend(const CudaBackendOptions& options) : options_(options) {
+  TS_CUDA_CHECK(cudaSetDevice(options_.device));
+  cudaDeviceProp prop{};
+  TS_CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
+  name_ = "cuda:" + std::to_string(options_.device) + " " + prop.name;
+  TS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  try {
+    TS_CUBLAS_CHECK(cublasCreate(&cublas_));
+    TS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // Native float64 (no fixed-point emulation): the GEMM must match BLAS to rounding.
+    TS_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  } catch (...) {
+    if (cublas_) cublasDestroy(cublas_);
+    cudaStreamDestroy(stream_);
+    throw;
+  }
+}
+
+CudaExpansionBackend::~CudaExpansionBackend() {
+  // Best effort: a destructor cannot throw. The buffers are freed after this
+  // body, with the device still selected.
+  cudaSetDevice(options_.device);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+void CudaExpansionBackend::upload(const Dataset& data) {
+  uploaded_ = false;
+  const int64_t N = data.N, E = data.E;
+  const int M = data.M;
+  if (N < 0 || E < 0 || M < 0 || data.Z.size() != static_cast<size_t>(N * E) ||
+      data.labels.size() != static_cast<size_t>(N))
+    throw InputError(data.spec + ": Z and labels do not match N = " + std::to_string(N) +
+                     ", E = " + std::to_string(E));
+  if (E > INT_MAX) throw InputError(data.spec + ": E is too large for the CUDA backend");
+
+  // Counting sort by class, stable: sorted row r is original row order[r].
+  class_count_.assign(M, 0);
+  for (int64_t s = 0; s < N; ++s) {
+    const int32_t label = data.labels[s];
+    if (label < 0 || label >= M)
+      throw InputError(data.spec + ": label " + std::to_string(label) + " of sample " +
+                       std::to_string(s) + " is outside 0.." + std::to_string(M - 1));
+    ++class_count_[label];
+  }
+  class_begin_.assign(M + 1, 0);
+  for (int a = 0; a < M; ++a) class_begin_[a + 1] = class_begin_[a] + class_count_[a];
+  std::vector<int64_t> order(N), next(class_begin_.begin(), class_begin_.end() - 1);
+  std::vector<int32_t> sorted_labels(N);
+  for (int64_t s = 0; s < N; ++s) {
+    const int64_t r = next[data.labels[s]]++;
+    order[r] = s;
+    sorted_labels[r] = data.labels[s];
+  }
+
+  TS_CUDA_CHECK(cudaSetDevice(options_.device));
+  Z_.ensure_size(static_cast<size_t>(N * E));
+  labels_.ensure_size(static_cast<size_t>(N));
+  if (E > 0) {
+    const int64_t stage_rows = std::max<int64_t>(1, kStagingBytes / (sizeof(double) * E));
+    std::vector<double> stage(static_cast<size_t>(std::min(N, stage_rows) * E));
+    for (int64_t r0 = 0; r0 < N; r0 += stage_rows) {
+      const int64_t n = std::min(stage_rows, N - r0);
+      for (int64_t i = 0; i < n; ++i)
+        std::copy_n(data.row(order[r0 + i]), E, stage.data() + i * E);
+      TS_CUDA_CHECK(cudaMemcpyAsync(Z_.data() + r0 * E, stage.data(), n * E * sizeof(double),
+                                    cudaMemcpyHostToDevice, stream_));
+      TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `stage` is refilled
+    }
+  }
+  to_device(labels_, sorted_labels.data(), sorted_labels.size(), stream_);
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+
+  shape_ = Dataset{};
+  shape_.spec = data.spec;
+  shape_.N = N;
+  shape_.E = E;
+  shape_.M = M;
+  uploaded_ = true;
+}
+
+// Rows per chunk: A0 (H doubles a row), G (C·M) and the class-power
+// partials (P·H per segment: one per kSegmentRows rows plus up to M+1 more
+// per chunk) within the budget.
+int64_t CudaExpansionBackend::chunk_rows(int64_t H, int C, int M, int P) const {
+  size_t free_bytes = 0, total_bytes = 0;
+  TS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const size_t reusable = A0_.bytes() + G_.bytes() + seg_partials_.bytes();
+  const size_t budget = std::min(options_.chunk_bytes, (free_bytes + reusable) / 4 * 3);
+  const size_t per_row = sizeof(double) * (H + static_cast<size_t>(C) * M +
+                                           (static_cast<size_t>(P) * H + cuda::kSegmentRows - 1) /
+                                               cuda::kSegmentRows);
+  const size_t fixed = sizeof(double) * static_cast<size_t>(P) * H * (M + 1);
+  int64_t rows = budget > fixed ? static_cast<int64_t>((budget - fixed) / per_row) : 0;
+  rows = std::clamp(rows, kMinChunkRows, kMaxChunkRows);
+  if (options_.max_chunk_rows > 0) rows = std::min(rows, options_.max_chunk_rows);
+  return std::max<int64_t>(1, std::min(rows, shape_.N));
+}
+
+PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
+  if (!uploaded_) throw std::logic_error("CudaExpansionBackend::run before upload");
+  check_pass_inputs(shape_, theta, plan);
+  const int M = shape_.M;
+  if (M > cuda::kMaxClasses)
+    throw InputError(name_ + ": the CUDA backend supports at most " +
+                     std::to_string(cuda::kMaxClasses) + " classes; the data set has " +
+                     std::to_string(M));
+  if (theta.H > INT_MAX / 2) throw InputError(name_ + ": H is too large for the CUDA backend");
+  const int64_t N = shape_.N;
+  const int H = static_cast<int>(theta.H), E = static_cast<int>(shape_.E);
+  const int K = plan.order, P = plan.max_power, Kp = plan.power_channels();
+  const int T = static_cast<int>(plan.t_values.size()), C = plan.channels();
+  if (theta.U.size() != static_cast<size_t>(M) * H || theta.W.size() != static_cast<size_t>(H) * E ||
+      theta.b.size() != static_cast<size_t>(H) || theta.c.size() != static_cast<size_t>(M))
+    throw InputError(name_ + ": θ's arrays do not match M, H, E");
+
+  PassSums sums = PassSums::zeros(plan, M, H);
+  sums.class_count = class_count_;
+  TS_CUDA_CHECK(cudaSetDevice(options_.device));
+
+  // θ and the plan. U goes transposed and padded to maxm classes (zeros), the
+  // layout the hidden contraction stages tile by tile.
+  const int maxm = cuda::hidden_contraction_maxm(M);
+  std::vector<double> U_padded(static_cast<size_t>(H) * maxm, 0.0), c_shift(M);
+  for (int a = 0; a < M; ++a) {
+    double row = 0.0;
+    for (int h = 0; h < H; ++h) {
+      const double u = theta.U[static_cast<size_t>(a) * H + h];
+      U_padded[static_cast<size_t>(h) * maxm + a] = u;
+      row += u;
+    }
+    c_shift[a] = theta.c[a] + (K > 0 ? plan.taylor[0] : 0.0) * row;  // order-1 logits
+  }
+  to_device(W_, theta.W.data(), theta.W.size(), stream_);
+  to_device(U_padded_, U_padded.data(), U_padded.size(), stream_);
+  to_device(b_, theta.b.data(), theta.b.size(), stream_);
+  to_device(c_, theta.c.data(), theta.c.size(), stream_);
+  to_device(c_shift_, c_shift.data(), c_shift.size(), stream_);
+  to_device(taylor_, plan.taylor.data(), static_cast<size_t>(K), stream_);
+  to_device(t_values_, plan.t_values.data(), plan.t_values.size(), stream_);
+
+  // Chunks, their class segments, workspace and zeroed running totals.
+  const ChunkPlan chunks = plan_chunks(N, chunk_rows(H, C, M, P), class_begin_);
+  const size_t R = static_cast<size_t>(chunks.rows);
+  A0_.ensure_size(R * H);
+  G_.ensure_size(R * C * M);
+  seg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * P * H);
+  block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), K, T));
+  to_device(segments_, chunks.segments.data(), chunks.segments.size(), stream_);
+  to_device(class_first_, chunks.class_first.data(), chunks.class_first.size(), stream_);
+  const size_t nsample_sums = static_cast<size_t>(K) + 1 + T;
+  sample_sums_.ensure_size(nsample_sums);
+  class_power_.ensure_size(sums.class_power.size());
+  TS_CUDA_CHECK(cudaMemsetAsync(sample_sums_.data(), 0, nsample_sums * sizeof(double), stream_));
+  if (!sums.class_power.empty())
+    TS_CUDA_CHECK(cudaMemsetAsync(class_power_.data(), 0, sums.class_power.size() * sizeof(double),
+                                  stream_));
+
+  for (int64_t chunk = 0; chunk < chunks.count; ++chunk) {
+    const int64_t r0 = chunk * chunks.rows;
+    const int rows = static_cast<int>(std::min(chunks.rows, N - r0));
+
+    // A0 (rows×H, row-major) = Z_chunk Wᵀ. In cuBLAS's column-major terms
+    // A0ᵀ (H×rows) = Wᵀᵀ·Zᵀ, where W row-major is Wᵀ (E×H, ld E) and the Z
+    // chunk row-major is Zᵀ (E×rows, ld E).
+    if (H > 0) {
+      if (E > 0) {
+        const double one = 1.0, zero = 0.0;
+        TS_CUBLAS_CHECK(cublasDgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, E, &one, W_.data(), E,
+                                    Z_.data() + r0 * E, E, &zero, A0_.data(), H));
+      } else {
+        TS_CUDA_CHECK(cudaMemsetAsync(A0_.data(), 0, static_cast<size_t>(rows) * H * sizeof(double),
+                                      stream_));
+      }
+    }
+
+    cuda::ClassPowerArgs cp;
+    cp.A0 = A0_.data();
+    cp.H = H;
+    cp.M = M;
+    cp.P = P;
+    cp.segments = segments_.data() + chunks.seg_first[chunk];
+    cp.nseg = chunks.seg_first[chunk + 1] - chunks.seg_first[chunk];
+    cp.class_first_seg = class_first_.data() + chunk * (M + 1);
+    cp.seg_partials = seg_partials_.data();
+    cp.class_power = class_power_.data();
+    cuda::class_power_sums(cp, stream_);
+
+    // Stage 1: G = Σ_β U g(a). A later multi-GPU version all-reduces G here
+    // across hidden-unit shards.
+    cuda::HiddenContractionArgs hc;
+    hc.A0 = A0_.data();
+    hc.bias = b_.data();
+    hc.U_padded = U_padded_.data();
+    hc.t_values = t_values_.data();
+    hc.act = plan.act;
+    hc.R = rows;
+    hc.H = H;
+    hc.M = M;
+    hc.maxm = maxm;
+    hc.powers = Kp;
+    hc.T = T;
+    hc.G = G_.data();
+    cuda::hidden_contraction(hc, stream_);
+
+    // Stage 2: per-sample jets and direct losses, summed.
+    cuda::SampleActionArgs sa;
+    sa.G = G_.data();
+    sa.labels = labels_.data() + r0;
+    sa.c_shift = c_shift_.data();
+    sa.c = c_.data();
+    sa.taylor = taylor_.data();
+    sa.t_values = t_values_.data();
+    sa.R = rows;
+    sa.K = K;
+    sa.M = M;
+    sa.powers = Kp;
+    sa.T = T;
+    sa.block_partials = block_partials_.data();
+    sa.sums = sample_sums_.data();
+    cuda::sample_action(sa, stream_);
+  }
+
+  std::vector<double> sample_sums(nsample_sums);
+  TS_CUDA_CHECK(cudaMemcpyAsync(sample_sums.data(), sample_sums_.data(), nsample_sums * sizeof(double),
+                                cudaMemcpyDeviceToHost, stream_));
+  if (!sums.class_power.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(sums.class_power.data(), class_power_.data(),
+                                  sums.class_power.size() * sizeof(double), cudaMemcpyDeviceToHost,
+                                  stream_));
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::copy_n(sample_sums.begin(), K + 1, sums.jet.begin());
+  std::copy_n(sample_sums.begin() + K + 1, T, sums.direct.begin());
+  return sums;
+}
+
+}  // namespace
+
+bool cuda_backend_available(std::string* why) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the error so later calls start clean
+    if (why) *why = cudaGetErrorString(status);
+    return false;
+  }
+  if (count == 0) {
+    if (why) *why = "no CUDA device is visible";
+    return false;
+  }
+  if (why) why->clear();
+  return true;
+}
+
+std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions& options) {
+  std::string why;
+  if (!cuda_backend_available(&why)) throw InputError("the CUDA backend is unavailable: " + why);
+  int count = 0;
+  TS_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (options.device < 0 || options.device >= count)
+    throw InputError("cuda:" + std::to_string(options.device) + " does not exist (" +
+                     std::to_string(count) + " CUDA device(s) visible)");
+  return std::make_unique<CudaExpansionBackend>(options);
+}
+
+std::unique_ptr<ExpansionBackend> make_cuda_backend(int device) {
+  CudaBackendOptions options;
+  options.device = device;
+  return make_cuda_backend(options);
+}
+
+}  // namespace taylorscope

@@ -1,0 +1,109 @@
+// The `taylorscope` executable as scripts use it (INTERFACES.md): exit codes,
+// one-line errors, and the report's keys, on a small Fashion-MNIST subset.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+  int status = -1;
+  std::string out, err;
+};
+
+CliRun run_cli(const std::string& args) {
+  const fs::path dir = fs::temp_directory_path() / ("ts_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string out = (dir / "stdout").string(), err = (dir / "stderr").string();
+  const std::string cmd = std::string(TS_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
+  const int raw = std::system(cmd.c_str());
+  CliRun r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  std::ifstream o(out), e(err);
+  r.out.assign(std::istreambuf_iterator<char>(o), {});
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  return r;
+}
+
+bool have_fashion_mnist() {
+  return fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+}
+
+int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+}  // namespace
+
+TEST(Cli, HelpExitsZero) {
+  EXPECT_EQ(run_cli("--help").status, 0);
+  const CliRun r = run_cli("expand --help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("--order"), std::string::npos);
+}
+
+TEST(Cli, UsageAndInputErrorsExitTwoWithOneLine) {
+  for (const std::string& args :
+       {std::string("expand"),                                        // --data missing
+        std::string("expand --data nosuch:thing"),                    // unknown scheme
+        std::string("expand --data idx:/nonexistent/a,/nonexistent/b"),  // missing file
+        std::string("expand --data fashion-mnist:test --limit 2 --order 0"),
+        std::string("expand --data fashion-mnist:test --limit 2 --activation swish9"),
+        std::string("expand --data fashion-mnist:test --limit 2 --device cuda:x"),
+        std::string("expand --data fashion-mnist:test --limit 2 --params /nonexistent/dir")}) {
+    const CliRun r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_EQ(lines(r.err), 1) << args << "\n" << r.err;
+  }
+}
+
+TEST(Cli, ExpandWritesReportWithInterfaceKeysAndConsistentNumbers) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const fs::path dir = fs::temp_directory_path() / ("ts_cli_report_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string report = (dir / "r.json").string();
+  const CliRun r = run_cli("expand --data fashion-mnist:test --limit 10 --order 5 --hidden 16 --device cpu"
+                        " --save-params " + (dir / "theta").string() + " --report " + report);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("Seed terms"), std::string::npos);
+  std::ifstream in(report);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  for (const char* k : {"data", "model", "order", "S_direct", "S_k", "partial_sums", "terms",
+                        "subterm_counts", "dominant", "device", "timing_ms"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["data"]["N"], 100);
+  EXPECT_EQ(j["data"]["E"], 784);
+  EXPECT_EQ(j["data"]["M"], 10);
+  EXPECT_EQ(j["data"]["balanced"], true);
+  EXPECT_EQ(j["model"]["H"], 16);
+  EXPECT_EQ(j["model"]["sigma_derivs"].size(), 6u);
+  EXPECT_EQ(j["S_k"].size(), 6u);
+  EXPECT_EQ(j["dominant"].size(), 4u);
+  for (const char* k : {"ccc", "Ub_c", "Z_UW_c", "J_UWb", "J_UWW"}) {
+    EXPECT_TRUE(j["terms"]["S3"].contains(k)) << k;
+    EXPECT_TRUE(j["subterm_counts"]["S3"].contains(k)) << k;
+  }
+  EXPECT_LT(j["terms_check"]["S2_rel_diff"].get<double>(), 1e-10);
+  EXPECT_LT(j["terms_check"]["S3_rel_diff"].get<double>(), 1e-10);
+
+  // The saved θ, read back with --params, gives the same expansion (f32
+  // rounding of θ changes S_k only at the 1e-7 level).
+  const std::string report2 = (dir / "r2.json").string();
+  const CliRun r2 = run_cli("expand --data fashion-mnist:test --limit 10 --order 5 --device cpu --params " +
+                         (dir / "theta").string() + " --report " + report2 + " --quiet");
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  std::ifstream in2(report2);
+  const nlohmann::json j2 = nlohmann::json::parse(in2);
+  for (int k = 0; k <= 5; ++k)
+    EXPECT_NEAR(j2["S_k"][k].get<double>(), j["S_k"][k].get<double>(),
+                1e-5 * std::fabs(j["S_k"][k].get<double>()) + 1e-12);
+  fs::remove_all(dir);
+}

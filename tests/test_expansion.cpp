@@ -1,0 +1,184 @@
+// Properties of the exact expansion (MATH.md §2–§4) on small synthetic data,
+// through the CPU backend.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "taylorscope/expansion.hpp"
+#include "test_support.hpp"
+
+using namespace taylorscope;
+using taylorscope::testing::naive_action;
+using taylorscope::testing::random_params;
+using taylorscope::testing::synthetic_data;
+
+namespace {
+
+ExpansionResult run_cpu(const Dataset& d, const Params& p, const char* act, int K,
+                        std::vector<double> ts = {1.0}) {
+  auto backend = make_cpu_backend();
+  ExpansionOptions o;
+  o.order = K;
+  o.t_values = std::move(ts);
+  return expand(d, p, parse_activation(act), o, *backend);
+}
+
+double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(a), std::fabs(b)); }
+
+}  // namespace
+
+TEST(Expansion, ZerothOrderIsLnMAndFirstOrderVanishesOnBalancedData) {
+  const Dataset d = synthetic_data({20, 20, 20, 20}, 6, 1);
+  const Params p = random_params(4, 9, 6, 0.4, 2);
+  const ExpansionResult r = run_cpu(d, p, "silu", 4);
+  // N copies of ln 4 summed then divided: a few ulps of rounding per sample.
+  EXPECT_NEAR(r.S_k[0], std::log(4.0), 1e-14);
+  // S_1 = E[mean_α c'_α − c'_m] is an average of exact cancellations.
+  EXPECT_NEAR(r.S_k[1], 0.0, 1e-15);
+}
+
+TEST(Expansion, FirstOrderIsNonZeroOnUnbalancedData) {
+  const Dataset d = synthetic_data({30, 10, 5}, 5, 3);
+  const Params p = random_params(3, 7, 5, 0.4, 4);
+  const ExpansionResult r = run_cpu(d, p, "silu", 3);
+  // S_1 = Σ_α (1/M − p(α)) c_α exactly, with σ(0) = 0 so c' = c.
+  double want = 0;
+  for (int a = 0; a < 3; ++a) want += (1.0 / 3 - d.class_counts[a] / double(d.N)) * p.c[a];
+  EXPECT_NEAR(r.S_k[1], want, 1e-14);
+}
+
+TEST(Expansion, DirectLossEqualsNaiveForwardPass) {
+  const Dataset d = synthetic_data({15, 15, 15}, 7, 5);
+  const Params p = random_params(3, 11, 7, 0.6, 6);
+  for (const char* act : {"silu", "tanh", "softplus", "gelu", "relu", "sigmoid"}) {
+    const ExpansionResult r = run_cpu(d, p, act, 2, {0.5, 1.0, 1.7});
+    for (const ValidityPoint& v : r.validity)
+      EXPECT_NEAR(v.S_direct, naive_action(d, p, parse_activation(act), v.t), 1e-13) << act << " t=" << v.t;
+  }
+}
+
+// The test that cannot be faked (MATH.md §2): halving t divides the residual
+// of the order-K partial sum by 2^{K+1}.
+TEST(Expansion, TruncationResidualScalesAsTPowKPlus1) {
+  const Dataset d = synthetic_data({25, 25, 25}, 6, 7);
+  const Params p = random_params(3, 10, 6, 0.5, 8);
+  for (const char* act : {"silu", "tanh", "softplus", "gelu", "sigmoid"}) {
+    const Activation a = parse_activation(act);
+    for (int K : {2, 3, 5}) {
+      const ExpansionResult r = run_cpu(d, p, act, K);
+      std::vector<double> residual;
+      for (double t : {0.08, 0.04, 0.02}) {
+        double partial = 0, tk = 1;
+        for (int k = 0; k <= K; ++k, tk *= t) partial += tk * r.S_k[k];
+        residual.push_back(std::fabs(naive_action(d, p, a, t) - partial));
+      }
+      for (int i = 0; i + 1 < 3; ++i) {
+        // log2 of the ratio is K+1 up to the next order's relative size,
+        // O(t·|S_{K+2}/S_{K+1}|) ≈ a few percent here; ±0.35 allows that and
+        // still rejects a wrong order (±1).
+        const double slope = std::log2(residual[i] / residual[i + 1]);
+        EXPECT_NEAR(slope, K + 1, 0.35) << act << " K=" << K << " residuals " << residual[i] << " "
+                                        << residual[i + 1];
+      }
+      // Residuals must be far above rounding (S ≈ 1 averaged over 75 samples:
+      // ~1e-15) for the slope to mean anything; 1e-13 keeps a 100× margin.
+      EXPECT_GT(residual[2], 1e-13) << act << " K=" << K;
+    }
+  }
+}
+
+TEST(Expansion, SevenSeedTermsSumToJetS2AndS3) {
+  const Dataset d = synthetic_data({30, 30, 30, 30, 30}, 8, 9);
+  const Params p = random_params(5, 13, 8, 0.5, 10);
+  // sigmoid and softplus have σ(0) ≠ 0: the c → c + σ(0)U·1 shift is tested too.
+  for (const char* act : {"silu", "tanh", "sigmoid", "softplus", "gelu", "relu"}) {
+    const ExpansionResult r = run_cpu(d, p, act, 4);
+    // Two independent float64 routes to the same number; 1e-10 is MATH.md's contract.
+    EXPECT_LT(rel(r.terms.S2(), r.S_k[2]), 1e-10) << act << " " << r.terms.S2() << " vs " << r.S_k[2];
+    EXPECT_LT(rel(r.terms.S3(), r.S_k[3]), 1e-10) << act << " " << r.terms.S3() << " vs " << r.S_k[3];
+    // Every term contributes here, so the test is not passing on zeros.
+    for (double v : {r.terms.cc, r.terms.J_UW, r.terms.ccc, r.terms.Ub_c, r.terms.Z_UW_c})
+      EXPECT_NE(v, 0.0) << act;
+  }
+}
+
+// D_2 from the power sums (§4) and the J·UW term from the first moments (§3)
+// are the same number reached two ways.
+TEST(Expansion, DominantD2EqualsJUWTermAndD3EqualsJUWW) {
+  const Dataset d = synthetic_data({12, 12, 12}, 5, 11);
+  const Params p = random_params(3, 6, 5, 0.5, 12);
+  const ExpansionResult r = run_cpu(d, p, "silu", 5);
+  EXPECT_LT(rel(r.dominant[0].D, r.terms.J_UW), 1e-12);
+  EXPECT_LT(rel(r.dominant[1].D, r.terms.J_UWW), 1e-12);
+  EXPECT_EQ(r.dominant.size(), 4u);
+}
+
+// ⟨J^(n), T^(n)⟩ by the power-sum identity against the literal tensor sum
+// over α and γ1..γn (MATH.md §3 definitions), n = 1..4.
+TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
+  const int64_t M = 3, H = 4, E = 4;
+  const Dataset d = synthetic_data({7, 9, 5}, E, 13);
+  const Params p = random_params(M, H, E, 0.7, 14);
+  PassPlan plan;
+  plan.act = parse_activation("silu");
+  plan.order = 5;
+  plan.taylor = activation_taylor(plan.act, 5);
+  plan.max_power = 4;
+  auto backend = make_cpu_backend();
+  backend->upload(d);
+  const std::vector<double> JT = contractions_from_power_sums(backend->run(p, plan), p);
+
+  for (int n = 1; n <= 4; ++n) {
+    double want = 0;
+    std::vector<int> g(n, 0);
+    for (bool more = true; more;) {
+      for (int a = 0; a < M; ++a) {
+        double all = 0, cls = 0;
+        for (int64_t s = 0; s < d.N; ++s) {
+          double prod = 1;
+          for (int i = 0; i < n; ++i) prod *= d.Z[s * E + g[i]];
+          all += prod;
+          if (d.labels[s] == a) cls += prod;
+        }
+        const double J = all / d.N - cls / d.class_counts[a];
+        double T = 0;
+        for (int64_t b = 0; b < H; ++b) {
+          double prod = p.U[a * H + b];
+          for (int i = 0; i < n; ++i) prod *= p.W[b * E + g[i]];
+          T += prod;
+        }
+        want += J * T;
+      }
+      int i = 0;
+      while (i < n && ++g[i] == E) g[i++] = 0;
+      more = i < n;
+    }
+    // Same float64 sums in a different order: agreement to ~1e-14 expected.
+    EXPECT_NEAR(JT[n - 1], want, 1e-12 * std::max(1.0, std::fabs(want))) << "n=" << n;
+  }
+}
+
+TEST(Expansion, SubtermCountsMatchSeedNumbersAtFashionMnistPad32Size) {
+  const SubtermCounts c = subterm_counts(10, 2048, 1024);
+  EXPECT_DOUBLE_EQ(c.ccc, 1.0e3);
+  EXPECT_DOUBLE_EQ(c.Ub_c, 204800);
+  EXPECT_DOUBLE_EQ(c.Z_UW_c, 10.0 * 1024 * 2048 * 10);
+  EXPECT_DOUBLE_EQ(c.J_UWb, 10.0 * 1024 * 2048);
+  EXPECT_NEAR(c.J_UWW, 2.1e10, 0.05e10);
+}
+
+TEST(Expansion, RadiusOfGeometricSeriesIsRecovered) {
+  std::vector<double> S(13);
+  for (int k = 0; k <= 12; ++k) S[k] = std::pow(1.0 / 0.7, k);  // 1/(1 − t/0.7)
+  const RadiusEstimate r = estimate_radius(S);
+  EXPECT_NEAR(r.estimate, 0.7, 1e-12);
+  EXPECT_EQ(r.orders_used, (std::vector<int>{9, 10, 11, 12}));
+}
+
+TEST(Expansion, OrderOutsideRangeIsRefused) {
+  const Dataset d = synthetic_data({4, 4}, 3, 15);
+  const Params p = random_params(2, 3, 3, 0.5, 16);
+  EXPECT_THROW(run_cpu(d, p, "silu", 0), std::exception);
+  EXPECT_THROW(run_cpu(d, p, "silu", 65), std::exception);
+  EXPECT_NO_THROW(run_cpu(d, p, "silu", 64));
+}

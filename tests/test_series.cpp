@@ -1,0 +1,130 @@
+// σ^(k)(0) from series arithmetic against MATH.md §2's table and closed
+// forms, and the jets' exp/log recurrences against known series.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+#include <vector>
+
+#include "taylorscope/activation.hpp"
+#include "taylorscope/series.hpp"
+
+using namespace taylorscope;
+
+namespace {
+
+// The recurrences divide and multiply small rationals: rounding stays within
+// a few ulps per order, so 1e-12 relative leaves a wide margin and still
+// catches any wrong coefficient.
+void expect_derivs(const char* name, const std::vector<double>& want) {
+  const auto got = activation_derivatives_at_zero(parse_activation(name), static_cast<int>(want.size()));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t k = 0; k < want.size(); ++k)
+    EXPECT_NEAR(got[k], want[k], 1e-12 * std::max(1.0, std::fabs(want[k])))
+        << name << " σ^(" << k << ")(0)";
+}
+
+double series_value(const std::vector<double>& c, double x) {
+  double s = 0, p = 1;
+  for (double v : c) {
+    s += v * p;
+    p *= x;
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST(ActivationSeries, SiluDerivativesMatchMathTable) {
+  expect_derivs("silu", {0, 0.5, 0.5, 0, -0.5, 0, 1.5, 0, -8.5, 0, 77.5});
+}
+
+TEST(ActivationSeries, TanhDerivativesMatchMathTable) {
+  expect_derivs("tanh", {0, 1, 0, -2, 0, 16, 0, -272});
+}
+
+TEST(ActivationSeries, SigmoidDerivativesMatchMathTable) {
+  expect_derivs("sigmoid", {0.5, 0.25, 0, -0.125, 0, 0.25});
+}
+
+TEST(ActivationSeries, ReluAndEluExpandTheirLinearBranch) {
+  expect_derivs("relu", {0, 1, 0, 0, 0, 0});
+  expect_derivs("elu", {0, 1, 0, 0, 0, 0});
+}
+
+TEST(ActivationSeries, GeluDerivativesMatchXTimesNormalCdf) {
+  // x Φ(x) = x/2 + (x² − x⁴/6 + x⁶/40 − …)/√(2π)
+  const double r = 1.0 / std::sqrt(2.0 * std::numbers::pi);
+  expect_derivs("gelu", {0, 0.5, 2 * r, 0, -4 * r, 0, 18 * r});
+}
+
+TEST(ActivationSeries, SoftplusDerivativesMatchLogOnePlusExp) {
+  expect_derivs("softplus", {std::log(2.0), 0.5, 0.25, 0, -0.125});
+}
+
+TEST(ActivationSeries, ReluOmegaWithIotaZeroIsOmegaScaledSoftplus) {
+  const double w = 0.7;
+  const auto got = activation_taylor(parse_activation("relu_omega", w, 0.0), 12);
+  const auto sp = activation_taylor(parse_activation("softplus"), 12);
+  // ω softplus(x/ω) has coefficients ω · sp_k / ω^k.
+  for (int k = 0; k < 12; ++k)
+    EXPECT_NEAR(got[k], w * sp[k] / std::pow(w, k), 1e-13 * std::max(1.0, std::fabs(got[k]))) << k;
+}
+
+// The value functions and the series are two independent codes for σ: their
+// agreement near 0 ties the direct evaluation of S to the jets.
+TEST(ActivationSeries, SeriesSumsReproduceValueAndDerivativeNearZero) {
+  for (const char* name : {"silu", "tanh", "sigmoid", "gelu", "softplus", "relu", "elu"}) {
+    const Activation act = parse_activation(name);
+    const auto c = activation_taylor(act, 40);
+    std::vector<double> dc(39);
+    for (int k = 1; k < 40; ++k) dc[k - 1] = k * c[k];
+    for (double x : {0.05, 0.3, 0.6}) {  // inside every radius (tanh's is π/2)
+      EXPECT_NEAR(series_value(c, x), activation_value(act, x), 1e-13) << name << " x=" << x;
+      EXPECT_NEAR(series_value(dc, x), activation_derivative(act, x), 1e-12) << name << " x=" << x;
+    }
+  }
+  const Activation rw = parse_activation("relu_omega", 1.3, 0.2);
+  const auto c = activation_taylor(rw, 40);
+  EXPECT_NEAR(series_value(c, 0.4), activation_value(rw, 0.4), 1e-13);
+}
+
+TEST(ActivationSeries, Order64CoefficientsAreFinite) {
+  for (const char* name : {"silu", "tanh", "sigmoid", "gelu", "softplus"})
+    for (double v : activation_taylor(parse_activation(name), 65)) EXPECT_TRUE(std::isfinite(v)) << name;
+}
+
+TEST(ActivationSeries, UnknownNameIsRefused) {
+  EXPECT_THROW(parse_activation("swish2"), std::exception);
+}
+
+TEST(Jets, ExpOfIdentityIsInverseFactorials) {
+  const int n = 20;
+  std::vector<double> f(n, 0.0), e(n);
+  f[1] = 1.0;
+  jet_exp(f.data(), e.data(), n);
+  double fact = 1;
+  for (int k = 0; k < n; ++k) {
+    if (k) fact *= k;
+    EXPECT_NEAR(e[k], 1.0 / fact, 1e-15 / fact * 10) << k;
+  }
+}
+
+TEST(Jets, LogUndoesExp) {
+  const int n = 16;
+  std::vector<double> f(n), e(n), l(n);
+  for (int k = 0; k < n; ++k) f[k] = std::sin(1.0 + 3.0 * k) / (1 + k);
+  jet_exp(f.data(), e.data(), n);
+  jet_log(e.data(), l.data(), n);
+  for (int k = 0; k < n; ++k) EXPECT_NEAR(l[k], f[k], 1e-13) << k;
+}
+
+TEST(Jets, LogOfOnePlusXIsAlternatingHarmonic) {
+  const int n = 12;
+  std::vector<double> s(n, 0.0), l(n);
+  s[0] = 1;
+  s[1] = 1;
+  jet_log(s.data(), l.data(), n);
+  EXPECT_EQ(l[0], 0.0);
+  for (int k = 1; k < n; ++k) EXPECT_NEAR(l[k], (k % 2 ? 1.0 : -1.0) / k, 1e-15) << k;
+}
