@@ -202,17 +202,25 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   if (raw.N == 0) throw InputError(raw.images_path + ": no samples");
   if (raw.E == 0) throw InputError(raw.images_path + ": samples have no features (E = 0)");
 
+  // Far more classes than samples is a label file of something else (or
+  // garbage); refusing it also keeps M within int and M-sized arrays small.
+  constexpr int64_t kMaxClasses = 1'000'000;
+  if (options.classes > kMaxClasses)
+    throw InputError("--classes " + std::to_string(options.classes) + " is implausibly large");
   int64_t M = options.classes > 0 ? options.classes : default_M;
-  if (M == 0) M = *std::max_element(raw.labels.begin(), raw.labels.end()) + 1;
+  if (M == 0) {
+    const int64_t top = *std::max_element(raw.labels.begin(), raw.labels.end());
+    if (top >= kMaxClasses)
+      throw InputError(raw.labels_path + ": largest label is " + std::to_string(top) +
+                       ", an implausible number of classes");
+    M = std::max<int64_t>(top, 0) + 1;
+  }
   for (size_t i = 0; i < raw.labels.size(); ++i) {
     const int64_t y = raw.labels[i];
     if (y < 0 || y >= M)
       throw InputError(raw.labels_path + ": label at index " + std::to_string(i) + " is " +
                        std::to_string(y) + ", outside [0, " + std::to_string(M) + ")");
   }
-  // Checked before M narrows to int, and long before anything allocates M-sized.
-  if (M > 1'000'000)
-    throw InputError(raw.labels_path + ": " + std::to_string(M) + " classes is implausible");
 
   if (options.limit > 0) keep_first_per_class(raw, static_cast<int>(M), options.limit);
   const bool scale = options.scale < 0 ? raw.pixels : options.scale != 0;

@@ -160,7 +160,8 @@ IdxArray read_idx(const std::string& path) {
   // up to this cap (1 GiB of doubles), and a Fashion-MNIST train set (47M
   // values) fills without reallocating; beyond it, grow as data arrives.
   out.values.reserve(std::min<uint64_t>(count, uint64_t(1) << 27));
-  std::vector<unsigned char> chunk(size_t(1) << 20);  // a multiple of every esize
+  // 1 MiB is a multiple of every element size; small files get a small buffer.
+  std::vector<unsigned char> chunk(static_cast<size_t>(std::min<uint64_t>(expected, uint64_t(1) << 20)));
   uint64_t received = 0;
   while (received < expected) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), expected - received));

@@ -212,6 +212,8 @@ struct NpyFile {
 template <typename Accepts>
 NpyFile open_npy(const std::string& path, Accepts accepts, const char* wanted) {
   NpyFile f;
+  std::error_code dir_ec;
+  if (std::filesystem::is_directory(path, dir_ec)) fail(path, "cannot open: is a directory");
   f.in.open(path, std::ios::binary);
   if (!f.in) {
     std::error_code ec;
@@ -294,7 +296,8 @@ NpyFile open_npy(const std::string& path, Accepts accepts, const char* wanted) {
 template <typename Put>
 void read_elements(NpyFile& f, const std::string& path, Put put) {
   const size_t esize = static_cast<size_t>(f.dtype.size);
-  std::vector<unsigned char> chunk((size_t(1) << 20) / esize * esize);
+  std::vector<unsigned char> chunk(
+      static_cast<size_t>(std::min<uint64_t>(f.data_bytes, (uint64_t(1) << 20) / esize * esize)));
   uint64_t done = 0;
   while (done < f.data_bytes) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), f.data_bytes - done));
@@ -306,6 +309,10 @@ void read_elements(NpyFile& f, const std::string& path, Put put) {
       fail(path, "truncated data: expected " + std::to_string(f.data_bytes) + " bytes for shape " +
                      shape_text(f.shape) + " '" + f.descr + "', got " + std::to_string(done));
   }
+  // Only reached for streams whose size was not known up front (pipes).
+  if (f.in.peek() != std::ifstream::traits_type::eof())
+    fail(path, "file is longer than its header says: expected " + std::to_string(f.data_bytes) +
+                   " bytes of data for shape " + shape_text(f.shape) + " '" + f.descr + "'");
 }
 
 bool is_float(const Dtype& t) { return t.kind == 'f' && (t.size == 4 || t.size == 8); }

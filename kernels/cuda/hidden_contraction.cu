@@ -64,7 +64,7 @@ __global__ void __launch_bounds__(kSamples* kMaxWarps)
   constexpr int JB = kAccDoubles / MAXM;
   // +1 column: the transposing store a_tile[hl][sl] hits distinct banks.
   __shared__ double a_tile[kTileH][kSamples + 1];
-  __shared__ alignas(16) double u_tile[kTileH][MAXM];
+  alignas(16) __shared__ double u_tile[kTileH][MAXM];
 
   const int lane = threadIdx.x;  // sample within the block
   const int tid = threadIdx.y * kSamples + threadIdx.x;
