@@ -2,6 +2,13 @@
 
 #include <cblas.h>
 
+#if defined(TS_OPENBLAS_THREADS)
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+}
+#endif
+
 namespace taylorscope::cpu {
 
 void gemm_abt(int64_t rows, int64_t cols, int64_t inner, const double* A, const double* B,
@@ -11,5 +18,15 @@ void gemm_abt(int64_t rows, int64_t cols, int64_t inner, const double* A, const 
               static_cast<int>(cols), static_cast<int>(inner), alpha, A, static_cast<int>(inner),
               B, static_cast<int>(inner), beta, C, static_cast<int>(cols));
 }
+
+#if defined(TS_OPENBLAS_THREADS)
+SingleThreadedBlas::SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
+  openblas_set_num_threads(1);
+}
+SingleThreadedBlas::~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
+#else
+SingleThreadedBlas::SingleThreadedBlas() = default;
+SingleThreadedBlas::~SingleThreadedBlas() = default;
+#endif
 
 }  // namespace taylorscope::cpu

@@ -10,4 +10,20 @@ namespace taylorscope::cpu {
 void gemm_abt(int64_t rows, int64_t cols, int64_t inner, const double* A, const double* B,
               double* C, double alpha = 1.0, double beta = 0.0);
 
+// While alive, BLAS calls run on the calling thread alone. The CPU pass gives
+// each OpenMP thread its own rows and its own GEMMs: with a threaded BLAS
+// beside OpenMP, the two thread pools spin against each other on few cores
+// (measured on 2 cores: 1.6 s instead of 1.2 s for the H = 256 pass). Only
+// OpenBLAS exposes the switch; other BLAS libraries are left as they are.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas();
+  ~SingleThreadedBlas();
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_ = 0;
+};
+
 }  // namespace taylorscope::cpu

@@ -1,7 +1,7 @@
 // The CPU reference path of the expansion pass (see expansion_pass.hpp for the
-// two stages). BLAS does the two GEMMs (A0 = Z Wᵀ, G = X Uᵀ); OpenMP spreads
-// the element-wise work; the per-sample mathematics is sample_action.hpp, the
-// same code the CUDA kernels run.
+// two stages). BLAS does the two GEMMs (A0 = Z Wᵀ, G = X Uᵀ); OpenMP threads
+// each take a slice of the rows; the per-sample mathematics is
+// sample_action.hpp, the same code the CUDA kernels run.
 #include <omp.h>
 
 #include <algorithm>
@@ -56,47 +56,50 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   // Per-thread partial sums, combined in thread order: the result does not
   // depend on scheduling luck.
   std::vector<double> jet_part(threads * (K + 1), 0.0), direct_part(threads * T, 0.0);
+  const cpu::SingleThreadedBlas single_threaded_blas;
 
-  for (int64_t r0 = 0; r0 < data.N; r0 += rows_per_chunk) {
-    const int64_t R = std::min(rows_per_chunk, data.N - r0);
-    cpu::gemm_abt(R, H, E, data.row(r0), theta.W.data(), A0.data());
+  // One parallel region for the whole pass. Every thread owns a contiguous
+  // slice of each chunk's rows and runs its own GEMMs on it, so BLAS and
+  // OpenMP never compete for the cores; only the class power sums, which
+  // split by hidden unit instead, wait at a barrier.
+#pragma omp parallel num_threads(threads)
+  {
+    const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    double* jet = &jet_part[tid * (K + 1)];
+    double* direct = T ? &direct_part[tid * T] : nullptr;
+    const int64_t b0 = H * tid / nt, b1 = H * (tid + 1) / nt;
 
-    // Stage 1: channels X[s][ch][β], then G[s][ch][α] = Σ_β X[s][ch][β] U[α][β].
-#pragma omp parallel for schedule(static)
-    for (int64_t s = 0; s < R; ++s) {
-      const double* a0 = &A0[s * H];
-      double* xs = &X[s * C * H];
-      for (int64_t b = 0; b < H; ++b) {
-        const double a = a0[b] + theta.b[b];
-        double p = a;
-        for (int j = 0; j < Kp; ++j, p *= a) xs[j * H + b] = p;
-        for (int i = 0; i < T; ++i) xs[(Kp + i) * H + b] = activation_value(plan.act, plan.t_values[i] * a);
+    for (int64_t r0 = 0; r0 < data.N; r0 += rows_per_chunk) {
+      const int64_t R = std::min(rows_per_chunk, data.N - r0);
+      const int64_t lo = R * tid / nt, hi = R * (tid + 1) / nt;
+      cpu::gemm_abt(hi - lo, H, E, data.row(r0 + lo), theta.W.data(), &A0[lo * H]);
+
+      // Stage 1: channels X[s][ch][β], then G[s][ch][α] = Σ_β X[s][ch][β] U[α][β].
+      for (int64_t s = lo; s < hi; ++s) {
+        const double* a0 = &A0[s * H];
+        double* xs = &X[s * C * H];
+        for (int64_t b = 0; b < H; ++b) {
+          const double a = a0[b] + theta.b[b];
+          double p = a;
+          for (int j = 0; j < Kp; ++j, p *= a) xs[j * H + b] = p;
+          for (int i = 0; i < T; ++i)
+            xs[(Kp + i) * H + b] = activation_value(plan.act, plan.t_values[i] * a);
+        }
       }
-    }
-    cpu::gemm_abt(R * C, M, H, X.data(), theta.U.data(), G.data());
+      cpu::gemm_abt((hi - lo) * C, M, H, &X[lo * C * H], theta.U.data(), &G[lo * C * M]);
 
-    // Stage 2: per-sample jets and direct losses.
-#pragma omp parallel
-    {
-      const int tid = omp_get_thread_num();
-      double* jet = &jet_part[tid * (K + 1)];
-      double* direct = T ? &direct_part[tid * T] : nullptr;
-#pragma omp for schedule(static)
-      for (int64_t s = 0; s < R; ++s) {
+      // Stage 2: per-sample jets and direct losses.
+      for (int64_t s = lo; s < hi; ++s) {
         const int label = data.labels[r0 + s];
         const double* gs = &G[s * C * M];
         accumulate_sample_jets(gs, c_shift.data(), plan.taylor.data(), K, M, label, jet);
         for (int i = 0; i < T; ++i)
           direct[i] += sample_loss_at_t(gs + (Kp + i) * M, theta.c.data(), plan.t_values[i], M, label);
       }
-    }
 
-    // Class power sums of W_β·z (no bias). Each thread owns a contiguous β
-    // range, so there are no races and rows are read in memory order.
-#pragma omp parallel
-    {
-      const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-      const int64_t b0 = H * tid / nt, b1 = H * (tid + 1) / nt;
+      // Class power sums of W_β·z (no bias) need every row of the chunk:
+      // each thread owns a contiguous β range, so there are no races.
+#pragma omp barrier
       for (int64_t s = 0; s < R; ++s) {
         const double* a0 = &A0[s * H];
         double* out = &sums.class_power[static_cast<size_t>(data.labels[r0 + s]) * H];
@@ -106,6 +109,7 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
           for (int n = 0; n < P; ++n, p *= v) out[static_cast<size_t>(n) * M * H + b] += p;
         }
       }
+#pragma omp barrier  // A0 is overwritten by the next chunk
     }
   }
 
