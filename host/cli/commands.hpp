@@ -26,5 +26,6 @@ struct Command {
   std::function<int()> run;
 };
 Command add_expand_command(CLI::App& app);
+Command add_train_command(CLI::App& app);
 
 }  // namespace taylorscope::cli

@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
   using namespace taylorscope;
   CLI::App app{"taylorscope: exact Taylor expansion of a softmax MLP's cross-entropy action"};
   app.require_subcommand(1);
-  const cli::Command expand = cli::add_expand_command(app);
+  const cli::Command commands[] = {cli::add_expand_command(app), cli::add_train_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (*expand.app) return expand.run();
+    for (const cli::Command& command : commands)
+      if (*command.app) return command.run();
   } catch (const InputError& e) {
     std::cerr << "taylorscope: " << e.what() << "\n";
     return 2;

@@ -70,8 +70,11 @@ bool cuda_backend_available(std::string* why);
 // Throws InputError when CUDA is unavailable or `device` does not exist.
 std::unique_ptr<ExpansionBackend> make_cuda_backend(int device);
 
-// From a --device value: "cpu", "cuda", "cuda:i", or "auto" (cuda:0 when
-// available, else cpu). Throws InputError on anything else.
+// A --device value: "cpu" → −1, "cuda" → 0, "cuda:i" → i, "auto" → 0 when
+// CUDA is available, else −1. Throws InputError on anything else.
+int resolve_device(const std::string& device);
+
+// The expansion backend for a --device value (resolve_device).
 std::unique_ptr<ExpansionBackend> make_backend(const std::string& device);
 
 }  // namespace taylorscope

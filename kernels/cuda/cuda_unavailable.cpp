@@ -3,6 +3,7 @@
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/train_backend.hpp"
 
 namespace taylorscope {
 namespace {
@@ -19,5 +20,7 @@ std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions&) {
 }
 
 std::unique_ptr<ExpansionBackend> make_cuda_backend(int) { throw InputError(kNoCuda); }
+
+std::unique_ptr<TrainBackend> make_cuda_train_backend(int) { throw InputError(kNoCuda); }
 
 }  // namespace taylorscope

@@ -1,0 +1,44 @@
+#include "progress.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ostream>
+#include <string>
+
+namespace taylorscope::cli {
+
+EpochProgress::EpochProgress(std::ostream& lines, int epochs, bool quiet)
+    : lines_(lines), epochs_(epochs), quiet_(quiet), bar_(!quiet && ::isatty(STDERR_FILENO)),
+      epoch_start_(std::chrono::steady_clock::now()) {}
+
+void EpochProgress::batches(int epoch, int64_t done, int64_t total) {
+  if (!bar_) return;
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(kWidth * done / (total > 0 ? total : 1));
+  const double s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
+  std::fprintf(stderr, "\r  epoch %d/%d [%s%s] %lld/%lld batches %.1f s ", epoch, epochs_,
+               std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
+               static_cast<long long>(done), static_cast<long long>(total), s);
+  std::fflush(stderr);
+  bar_drawn_ = true;
+}
+
+void EpochProgress::epoch(const EpochRecord& r) {
+  if (bar_drawn_) {
+    std::fprintf(stderr, "\r%80s\r", "");  // clear the bar before the line
+    std::fflush(stderr);
+    bar_drawn_ = false;
+  }
+  epoch_start_ = std::chrono::steady_clock::now();
+  if (quiet_) return;
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "  epoch %3d  train %.5f (%.2f%%)  eval %.5f (%.2f%%)  grad_dot %+.4e  %.2f s\n",
+                r.epoch, r.train_loss, 100 * r.train_acc, r.eval_loss, 100 * r.eval_acc, r.grad_dot,
+                r.seconds);
+  lines_ << line << std::flush;
+}
+
+}  // namespace taylorscope::cli

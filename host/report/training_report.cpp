@@ -1,0 +1,77 @@
+// Keys named in INTERFACES.md are a contract (never renamed); the rest are additions.
+#include "taylorscope/training_report.hpp"
+
+#include <cmath>
+
+namespace taylorscope {
+namespace {
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+nlohmann::json metrics(const EpochRecord& r) {
+  return {{"epoch", r.epoch},          {"train_loss", number(r.train_loss)},
+          {"train_acc", r.train_acc},  {"eval_loss", number(r.eval_loss)},
+          {"eval_acc", r.eval_acc},    {"grad_dot", number(r.grad_dot)},
+          {"seconds", r.seconds}};
+}
+
+nlohmann::json epoch_or_null(int epoch) { return epoch >= 0 ? nlohmann::json(epoch) : nlohmann::json(); }
+
+}  // namespace
+
+nlohmann::json training_report(const TrainResult& r, const TrainReportContext& ctx) {
+  const TrainConfig& c = ctx.config;
+  nlohmann::json settings = {
+      {"data", {{"spec", ctx.train.spec}, {"N", ctx.train.N}, {"E", ctx.train.E}, {"M", ctx.train.M},
+                {"balanced", ctx.train.balanced}}},
+      {"eval", {{"spec", ctx.eval.spec}, {"N", ctx.eval.N}, {"balanced", ctx.eval.balanced}}},
+      {"hidden", c.hidden},
+      {"activation", activation_name(c.act)},
+      {"optimizer", optimizer_name(c.opt.kind)},
+      {"lr", c.opt.lr},
+      {"batch", c.batch},
+      {"epochs", c.epochs},
+      {"l2", c.opt.l2},
+      {"seed", c.seed},
+      {"init", c.init},
+      {"early_stop", early_stop_name(c.early_stop)},
+      {"patience", c.patience}};
+  if (c.act.kind == ActivationKind::relu_omega) {
+    settings["omega"] = c.act.omega;
+    settings["iota"] = c.act.iota;
+  }
+  if (c.init == "gaussian") settings["init_scale"] = c.init_scale;
+  if (c.opt.kind == OptimizerKind::momentum) settings["momentum"] = c.opt.momentum;
+  if (c.opt.kind == OptimizerKind::adam)
+    settings["adam"] = {{"beta1", c.opt.beta1}, {"beta2", c.opt.beta2}, {"eps", c.opt.eps}};
+  if (c.opt.kind == OptimizerKind::rngd)
+    settings["rngd"] = {{"period", c.opt.rngd_period}, {"damping", c.opt.rngd_damping},
+                        {"omega", c.opt.rngd_omega}};
+
+  const EpochRecord& last = r.records.back();
+  const EpochRecord* chosen = &last;
+  for (const EpochRecord& rec : r.records)
+    if (rec.epoch == r.chosen_epoch) chosen = &rec;
+  double seconds_training = 0;
+  for (const EpochRecord& rec : r.records) seconds_training += rec.seconds;
+
+  nlohmann::json j;
+  j["settings"] = settings;
+  j["final"] = metrics(last);
+  j["best"] = metrics(*chosen);
+  j["stop"] = {{"by_grad_dot_epoch", epoch_or_null(r.stop.by_grad_dot)},
+               {"by_eval_loss_epoch", epoch_or_null(r.stop.by_eval_loss)},
+               {"chosen_epoch", r.chosen_epoch},
+               {"chosen_by", r.chosen_by},
+               {"stopped_early", r.stopped_early}};
+  j["epochs_run"] = last.epoch;
+  j["resumed_from_epoch"] = epoch_or_null(r.resumed_from);
+  j["seconds_per_epoch_total"] = seconds_training;
+  j["device"] = ctx.device;
+  j["precision"] = "float64 (parameters, gradients, optimizer state)";
+  j["grad_dot_definition"] =
+      "<grad of train objective (cross-entropy + L2), grad of eval cross-entropy>, full data";
+  return j;
+}
+
+}  // namespace taylorscope

@@ -1,0 +1,258 @@
+// The epoch loop of `taylorscope train` (training.hpp). The backend does the
+// arithmetic; this file decides the order of the rows, what is measured
+// after each epoch, when to stop, and what reaches the disk.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <limits>
+#include <random>
+
+#include "taylorscope/atomic_file.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/training.hpp"
+#include "training/checkpoint.hpp"
+#include "training/curves.hpp"
+
+namespace taylorscope {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kCheckpointVersion = 1;
+constexpr int64_t kBatchesPerProgressTick = 20;
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Everything that must match for a checkpoint to be continued. Epochs, the
+// early-stopping rule and its patience may change between runs.
+nlohmann::json run_identity(const Dataset& tr, const Dataset& ev, const TrainConfig& c) {
+  return {{"train", {{"spec", tr.spec}, {"N", tr.N}, {"E", tr.E}, {"M", tr.M}}},
+          {"eval", {{"spec", ev.spec}, {"N", ev.N}}},
+          {"hidden", c.hidden},
+          {"activation", activation_name(c.act)},
+          {"omega", c.act.omega},
+          {"iota", c.act.iota},
+          {"optimizer", optimizer_name(c.opt.kind)},
+          {"lr", c.opt.lr},
+          {"l2", c.opt.l2},
+          {"momentum", c.opt.momentum},
+          {"adam", {c.opt.beta1, c.opt.beta2, c.opt.eps}},
+          {"rngd", {c.opt.rngd_period, c.opt.rngd_damping, c.opt.rngd_omega}},
+          {"batch", c.batch},
+          {"seed", c.seed},
+          {"init", c.init},
+          {"init_scale", c.init_scale}};
+}
+
+nlohmann::json record_json(const EpochRecord& r) {
+  return {r.epoch, r.train_loss, r.train_acc, r.eval_loss, r.eval_acc, r.grad_dot, r.lr, r.seconds};
+}
+
+EpochRecord record_from_json(const nlohmann::json& j) {
+  EpochRecord r;
+  r.epoch = j.at(0).get<int>();
+  r.train_loss = j.at(1).get<double>();
+  r.train_acc = j.at(2).get<double>();
+  r.eval_loss = j.at(3).get<double>();
+  r.eval_acc = j.at(4).get<double>();
+  r.grad_dot = j.at(5).get<double>();
+  r.lr = j.at(6).get<double>();
+  r.seconds = j.at(7).get<double>();
+  return r;
+}
+
+Params initial_params(const Dataset& tr, const TrainConfig& c) {
+  if (c.init == "glorot") return init_glorot_uniform(tr.M, c.hidden, tr.E, c.seed);
+  if (c.init == "gaussian") return init_gaussian(tr.M, c.hidden, tr.E, c.init_scale, c.seed);
+  throw InputError("--init must be glorot or gaussian, got '" + c.init + "'");
+}
+
+// Metrics of the current θ; gradients over the whole train and eval sets.
+EpochRecord measure(TrainBackend& backend, const TrainConfig& c, const ParamLayout& layout, int epoch) {
+  std::vector<double> g_train, g_eval;
+  const SplitMetrics tr = backend.evaluate(Split::train, &g_train);
+  const SplitMetrics ev = backend.evaluate(Split::eval, &g_eval);
+  if (c.opt.l2 > 0) {  // ∇L_T = ∇S_T + l2·(U, W): the direction the flow takes
+    const std::vector<double> theta = backend.flat_params();
+    for (int64_t k = layout.U(); k < layout.b(); ++k) g_train[k] += c.opt.l2 * theta[k];
+  }
+  EpochRecord r;
+  r.epoch = epoch;
+  r.train_loss = tr.loss;
+  r.train_acc = tr.accuracy;
+  r.eval_loss = ev.loss;
+  r.eval_acc = ev.accuracy;
+  r.grad_dot = dot(g_train, g_eval);
+  r.lr = c.opt.lr;
+  return r;
+}
+
+}  // namespace
+
+EarlyStop parse_early_stop(const std::string& name) {
+  if (name == "grad-dot") return EarlyStop::grad_dot;
+  if (name == "eval-loss") return EarlyStop::eval_loss;
+  if (name == "none") return EarlyStop::none;
+  throw InputError("--early-stop must be grad-dot, eval-loss or none, got '" + name + "'");
+}
+
+std::string early_stop_name(EarlyStop rule) {
+  switch (rule) {
+    case EarlyStop::grad_dot: return "grad-dot";
+    case EarlyStop::eval_loss: return "eval-loss";
+    case EarlyStop::none: return "none";
+  }
+  return "?";
+}
+
+StopEpochs stop_epochs(const std::vector<EpochRecord>& records) {
+  StopEpochs s;
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < records.size(); ++i) {
+    const EpochRecord& r = records[i];
+    if (r.eval_loss < best) {
+      best = r.eval_loss;
+      s.by_eval_loss = r.epoch;
+    }
+    if (s.by_grad_dot < 0 && i > 0 && r.grad_dot < 0 && records[i - 1].grad_dot >= 0)
+      s.by_grad_dot = r.epoch;
+  }
+  return s;
+}
+
+std::vector<int64_t> epoch_order(int64_t N, uint64_t seed, int epoch) {
+  // seed_seq mixes (seed, epoch) into the generator's state; its algorithm is
+  // fixed by the standard, as is mt19937_64's output.
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                    static_cast<uint32_t>(epoch), 0x7a7e5u};
+  std::mt19937_64 gen(seq);
+  std::vector<int64_t> order(N);
+  for (int64_t i = 0; i < N; ++i) order[i] = i;
+  for (int64_t i = N - 1; i > 0; --i) {
+    // Unbiased draw in [0, i] by rejection (std::uniform_int_distribution is
+    // implementation-defined).
+    const uint64_t range = static_cast<uint64_t>(i) + 1;
+    const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % range;
+    uint64_t x;
+    do x = gen();
+    while (x >= limit);
+    std::swap(order[i], order[static_cast<int64_t>(x % range)]);
+  }
+  return order;
+}
+
+TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, TrainBackend& backend,
+                  const std::string& out_dir, bool resume, NpyPrecision save_precision,
+                  const TrainObserver& observer) {
+  const auto t_start = Clock::now();
+  if (c.batch < 1) throw InputError("--batch must be ≥ 1, got " + std::to_string(c.batch));
+  if (c.epochs < 0) throw InputError("--epochs must be ≥ 0, got " + std::to_string(c.epochs));
+  if (c.hidden < 1) throw InputError("--hidden must be ≥ 1, got " + std::to_string(c.hidden));
+  if (c.patience < 1) throw InputError("--patience must be ≥ 1, got " + std::to_string(c.patience));
+  check_optimizer_config(c.opt);
+  namespace fs = std::filesystem;
+  fs::create_directories(out_dir);
+  const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
+  const nlohmann::json identity = run_identity(tr, ev, c);
+
+  backend.upload(tr, ev);
+  const Params init = initial_params(tr, c);
+  const ParamLayout layout = layout_of(init);
+  backend.init(init, c.act, c.opt);
+
+  TrainResult result;
+  std::vector<double> best_theta;
+  bool finished = false;  // a previous run already stopped early
+  if (resume && fs::exists(ck_path)) {
+    const Checkpoint ck = read_checkpoint(ck_path);
+    if (ck.header.value("version", 0) != kCheckpointVersion)
+      throw InputError(ck_path + ": checkpoint version differs from this build's");
+    const nlohmann::json& saved = ck.header.at("identity");
+    for (auto it = identity.begin(); it != identity.end(); ++it)
+      if (!saved.contains(it.key()) || saved.at(it.key()) != it.value())
+        throw InputError(ck_path + ": cannot resume, '" + it.key() + "' was " +
+                         (saved.contains(it.key()) ? saved.at(it.key()).dump() : "absent") +
+                         " and is now " + it.value().dump());
+    for (const auto& j : ck.header.at("records")) result.records.push_back(record_from_json(j));
+    OptimizerState state;
+    state.step = ck.header.at("step").get<int64_t>();
+    for (const auto& [name, values] : ck.arrays)
+      if (name != "theta" && name != "best_theta") state.arrays.emplace_back(name, values);
+    backend.restore(ck.array("theta"), state);
+    best_theta = ck.array("best_theta");
+    result.chosen_epoch = ck.header.at("chosen_epoch").get<int>();
+    finished = ck.header.at("stopped_early").get<bool>();
+    result.stopped_early = finished;
+    result.resumed_from = result.records.back().epoch;
+  } else {
+    const auto t0 = Clock::now();
+    EpochRecord r0 = measure(backend, c, layout, 0);
+    r0.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result.records.push_back(r0);
+    best_theta = backend.flat_params();
+    if (observer.on_epoch) observer.on_epoch(r0);
+  }
+
+  const int64_t batches = (tr.N + c.batch - 1) / c.batch;
+  for (int epoch = result.records.back().epoch + 1; epoch <= c.epochs && !finished; ++epoch) {
+    const auto t0 = Clock::now();
+    backend.set_order(epoch_order(tr.N, c.seed, epoch));
+    for (int64_t done = 0; done < batches;) {
+      const int64_t n = std::min(kBatchesPerProgressTick, batches - done);
+      backend.run_batches(done, n, c.batch);
+      done += n;
+      if (observer.on_batches) observer.on_batches(epoch, done, batches);
+    }
+    EpochRecord r = measure(backend, c, layout, epoch);
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result.records.push_back(r);
+
+    // The chosen epoch under the rule in force; best/ holds its θ.
+    const StopEpochs s = stop_epochs(result.records);
+    int chosen = result.chosen_epoch;
+    if (c.early_stop == EarlyStop::grad_dot) {
+      chosen = s.by_grad_dot >= 0 ? s.by_grad_dot : epoch;
+      finished = s.by_grad_dot >= 0;
+    } else {
+      chosen = s.by_eval_loss;
+      finished = c.early_stop == EarlyStop::eval_loss && epoch - s.by_eval_loss >= c.patience;
+    }
+    if (chosen == epoch) best_theta = backend.flat_params();
+    result.chosen_epoch = chosen;
+    result.stopped_early = finished && epoch < c.epochs;
+
+    Checkpoint ck;
+    ck.header = {{"version", kCheckpointVersion},
+                 {"identity", identity},
+                 {"step", 0},
+                 {"chosen_epoch", chosen},
+                 {"stopped_early", result.stopped_early},
+                 {"records", nlohmann::json::array()}};
+    for (const EpochRecord& rec : result.records) ck.header["records"].push_back(record_json(rec));
+    OptimizerState state = backend.optimizer_state();
+    ck.header["step"] = state.step;
+    ck.arrays.emplace_back("theta", backend.flat_params());
+    ck.arrays.emplace_back("best_theta", best_theta);
+    for (auto& a : state.arrays) ck.arrays.push_back(std::move(a));
+    write_checkpoint(ck_path, ck);
+    write_curves_csv((fs::path(out_dir) / "curves.csv").string(), result.records);
+    if (observer.on_epoch) observer.on_epoch(r);
+  }
+
+  result.stop = stop_epochs(result.records);
+  if (c.early_stop == EarlyStop::grad_dot && result.stop.by_grad_dot < 0)
+    result.chosen_by = "grad-dot (never turned negative: last epoch)";
+  else
+    result.chosen_by = c.early_stop == EarlyStop::none ? "eval-loss (no early stopping)"
+                                                      : early_stop_name(c.early_stop);
+  write_curves_csv((fs::path(out_dir) / "curves.csv").string(), result.records);
+  save_params(unflatten(backend.flat_params(), layout), out_dir, save_precision);
+  save_params(unflatten(best_theta, layout), (fs::path(out_dir) / "best").string(), save_precision);
+  result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return result;
+}
+
+}  // namespace taylorscope

@@ -1,0 +1,108 @@
+// Training the MLP of MATH.md §1 on one device: the interface the CPU and
+// CUDA backends share, and what the trainer (host/training) drives.
+//
+// Parameters travel as one flat float64 vector in ParamLayout order
+// [U (M×H) | W (H×E) | b (H) | c (M)], so gradients, optimizer states and
+// checkpoints all share one indexing. The training objective is
+//   L(θ) = S_T(θ) + (l2/2)(|U|² + |W|²)          (biases are not decayed)
+// and every optimizer step uses its gradient on the step's mini-batch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "taylorscope/activation.hpp"
+#include "taylorscope/dataset.hpp"
+#include "taylorscope/params.hpp"
+
+namespace taylorscope {
+
+enum class OptimizerKind { sgd, momentum, adam, rngd };
+
+// "sgd", "momentum", "adam", "rngd"; throws InputError naming the known ones.
+OptimizerKind parse_optimizer(const std::string& name);
+std::string optimizer_name(OptimizerKind kind);
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::sgd;
+  double lr = 0.01;                                 // α
+  double l2 = 0.0;                                  // weight decay of U and W in L(θ)
+  double momentum = 0.9;                            // β of the heavy ball
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;    // Adam
+  int rngd_period = 100;                            // T: RFIM refresh every T steps
+  double rngd_damping = 0.005;                      // λ in (G + λI)^{-1}
+  double rngd_omega = 1.0;                          // ω of relu_ω's ν for relu neurons
+};
+
+// Throws InputError for lr ≤ 0, l2 < 0, β outside [0, 1), T < 1, λ ≤ 0, ω ≤ 0, eps ≤ 0.
+void check_optimizer_config(const OptimizerConfig& config);
+
+struct ParamLayout {
+  int64_t M = 0, H = 0, E = 0;
+  int64_t U() const { return 0; }
+  int64_t W() const { return M * H; }
+  int64_t b() const { return M * H + H * E; }
+  int64_t c() const { return M * H + H * E + H; }
+  int64_t size() const { return M * H + H * E + H + M; }
+};
+ParamLayout layout_of(const Params& p);
+std::vector<double> flatten(const Params& p);
+Params unflatten(const std::vector<double>& flat, const ParamLayout& layout);
+
+// The state an optimizer carries between steps, for checkpoints: the step
+// count and named arrays (momentum "velocity"; Adam "adam_m", "adam_v";
+// RNGD the mini-batch its blocks were last estimated on: "rngd_rows" (B),
+// "rngd_nu" (B×H, ν(a) per sample and neuron), "rngd_h" (B×H, σ(a)),
+// "rngd_eta" (B×M, softmax)). Restoring it makes a resumed run take the
+// same steps as an uninterrupted one.
+struct OptimizerState {
+  int64_t step = 0;
+  std::vector<std::pair<std::string, std::vector<double>>> arrays;
+  const std::vector<double>* find(const std::string& name) const;
+};
+
+enum class Split { train, eval };
+
+struct SplitMetrics {
+  double loss = 0;      // S: mean cross-entropy (no L2)
+  double accuracy = 0;  // fraction of samples whose largest logit is the label
+};
+
+class TrainBackend {
+ public:
+  virtual ~TrainBackend() = default;
+  virtual std::string device_name() const = 0;
+  // Makes both data sets available (the CPU backend keeps references: they
+  // must outlive it). E and M of the two must agree.
+  virtual void upload(const Dataset& train, const Dataset& eval) = 0;
+  // Starts from θ with a fresh optimizer state.
+  virtual void init(const Params& theta, const Activation& act, const OptimizerConfig& config) = 0;
+  // One optimizer step on the mini-batch made of these rows of the train set.
+  virtual void step(const std::vector<int64_t>& rows) = 0;
+  // An epoch's work in slices: set_order gives the permutation of the train
+  // rows, run_batches takes optimizer steps on its batches [first,
+  // first + count), batch k being rows order[k·B, min((k+1)·B, N)). Same
+  // steps as step() on those rows; a GPU backend keeps the order resident
+  // and replays a captured step instead of launching kernel by kernel.
+  virtual void set_order(const std::vector<int64_t>& order) = 0;
+  virtual void run_batches(int64_t first, int64_t count, int64_t batch_size) = 0;
+  // Loss and accuracy over a whole split at the current θ; with grad, also
+  // ∇S over that split (flat, no L2 term) — the full-data gradients of the
+  // grad-dot record (MATH.md §8).
+  virtual SplitMetrics evaluate(Split split, std::vector<double>* grad) = 0;
+  virtual std::vector<double> flat_params() const = 0;
+  virtual OptimizerState optimizer_state() const = 0;
+  // θ and the optimizer state of a checkpoint (after init with the same config).
+  virtual void restore(const std::vector<double>& flat_params, const OptimizerState& state) = 0;
+};
+
+std::unique_ptr<TrainBackend> make_cpu_train_backend();
+// Throws InputError when this build has no CUDA or the device does not exist.
+std::unique_ptr<TrainBackend> make_cuda_train_backend(int device);
+// "cpu", "cuda", "cuda:i" or "auto" (cuda:0 when available, else cpu).
+std::unique_ptr<TrainBackend> make_train_backend(const std::string& device);
+
+}  // namespace taylorscope

@@ -1,0 +1,21 @@
+// report.json of `taylorscope train` (INTERFACES.md): the settings, the
+// final and best metrics, and stop: { by_grad_dot_epoch, by_eval_loss_epoch }.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "taylorscope/training.hpp"
+
+namespace taylorscope {
+
+struct TrainReportContext {
+  const Dataset& train;
+  const Dataset& eval;
+  const TrainConfig& config;
+  std::string device;
+};
+
+nlohmann::json training_report(const TrainResult& result, const TrainReportContext& ctx);
+
+}  // namespace taylorscope

@@ -1,0 +1,143 @@
+// Woodbury form of (G + λI)^{-1} for G = Φ Φᵀ of rank ≤ r (docs/rngd.md):
+//   (λI + ΦΦᵀ)^{-1} g = (g − Φ (λI_r + ΦᵀΦ)^{-1} Φᵀ g) / λ,
+// so a refresh factorises an r×r matrix instead of the block itself.
+//   hidden neuron i:  Φ_i = X̃ᵀ D_i,  D_i = diag sqrt(ν_i / B),  ΦᵀΦ = D_i (X̃X̃ᵀ) D_i   (r = B)
+//   output layer:     Φ's column (s, j) = L_s[:, j] ⊗ h̃_s / √B,
+//                     ΦᵀΦ[(s,j),(s',j')] = (L_sᵀ L_s')[j,j'] (h̃_s·h̃_s') / B          (r = B·M)
+#include "cpu/rngd_blocks.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "cpu/blas.hpp"
+#include "cpu/lapack.hpp"
+
+namespace taylorscope::cpu {
+namespace {
+
+std::vector<double> with_ones_column(const std::vector<double>& a, int64_t rows, int64_t cols) {
+  std::vector<double> out(rows * (cols + 1));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out[r * (cols + 1) + c] = a[r * cols + c];
+    out[r * (cols + 1) + cols] = 1.0;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<double> rfim_hidden_dense(const RfimBatch& bt, int64_t i) {
+  const int64_t n = bt.E + 1;
+  const std::vector<double> x1 = with_ones_column(bt.x, bt.B, bt.E);
+  std::vector<double> G(n * n, 0.0);
+  for (int64_t s = 0; s < bt.B; ++s) {
+    const double w = bt.nu[s * bt.H + i] / static_cast<double>(bt.B);
+    for (int64_t p = 0; p < n; ++p)
+      for (int64_t q = 0; q < n; ++q) G[p * n + q] += w * x1[s * n + p] * x1[s * n + q];
+  }
+  return G;
+}
+
+std::vector<double> rfim_output_dense(const RfimBatch& bt) {
+  const int64_t M = bt.M, n1 = bt.H + 1, n = M * n1;
+  const std::vector<double> h1 = with_ones_column(bt.h, bt.B, bt.H);
+  std::vector<double> G(n * n, 0.0);
+  for (int64_t s = 0; s < bt.B; ++s) {
+    const double* eta = &bt.eta[s * M];
+    for (int64_t a = 0; a < M; ++a)
+      for (int64_t c = 0; c < M; ++c) {
+        const double w = ((a == c ? eta[a] : 0.0) - eta[a] * eta[c]) / static_cast<double>(bt.B);
+        for (int64_t p = 0; p < n1; ++p)
+          for (int64_t q = 0; q < n1; ++q)
+            G[(a * n1 + p) * n + c * n1 + q] += w * h1[s * n1 + p] * h1[s * n1 + q];
+      }
+  }
+  return G;
+}
+
+void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
+  const int64_t B = bt.B, E = bt.E, H = bt.H, M = bt.M;
+  if (B <= 0 || damping <= 0) throw std::logic_error("RngdPreconditioner::refresh: empty batch or λ ≤ 0");
+  batch_ = bt;
+  lambda_ = damping;
+  x1_ = with_ones_column(bt.x, B, E);
+  h1_ = with_ones_column(bt.h, B, H);
+
+  // Hidden: K = X̃X̃ᵀ is shared by every neuron; S_i = λI + D_i K D_i.
+  std::vector<double> K(B * B);
+  gemm_abt(B, B, E + 1, x1_.data(), x1_.data(), K.data());
+  d_.assign(H * B, 0.0);
+  for (int64_t s = 0; s < B; ++s)
+    for (int64_t i = 0; i < H; ++i)
+      d_[i * B + s] = std::sqrt(bt.nu[s * H + i] / static_cast<double>(B));
+  hidden_.assign(H * B * B, 0.0);
+  for (int64_t i = 0; i < H; ++i) {
+    double* S = &hidden_[i * B * B];
+    const double* d = &d_[i * B];
+    for (int64_t p = 0; p < B; ++p)
+      for (int64_t q = 0; q < B; ++q) S[p * B + q] = d[p] * K[p * B + q] * d[q] + (p == q ? lambda_ : 0.0);
+    cholesky_factor(B, S);
+  }
+
+  // Output: L_s, then S = λI + ΦᵀΦ with Λ = [L_1 … L_B] (M × BM).
+  L_.assign(B * M * M, 0.0);
+  std::vector<double> Lambda(M * B * M);
+  for (int64_t s = 0; s < B; ++s) {
+    const double* eta = &bt.eta[s * M];
+    for (int64_t a = 0; a < M; ++a)
+      for (int64_t j = 0; j < M; ++j) {
+        const double v = ((a == j ? 1.0 : 0.0) - eta[a]) * std::sqrt(eta[j]);
+        L_[(s * M + a) * M + j] = v;
+        Lambda[a * (B * M) + s * M + j] = v;
+      }
+  }
+  std::vector<double> Kh(B * B);
+  gemm_abt(B, B, H + 1, h1_.data(), h1_.data(), Kh.data());
+  const int64_t r = B * M;
+  output_.assign(r * r, 0.0);
+  gemm(true, false, r, r, M, 1.0, Lambda.data(), r, Lambda.data(), r, 0.0, output_.data(), r);  // ΛᵀΛ
+  for (int64_t p = 0; p < r; ++p)
+    for (int64_t q = 0; q < r; ++q)
+      output_[p * r + q] = output_[p * r + q] * Kh[(p / M) * B + q / M] / static_cast<double>(B) +
+                           (p == q ? lambda_ : 0.0);
+  cholesky_factor(r, output_.data());
+}
+
+void RngdPreconditioner::apply_hidden(double* g) const {
+  const int64_t B = batch_.B, H = batch_.H, n = batch_.E + 1;
+  // Q = G X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then g ← (g − Q X̃) / λ.
+  std::vector<double> Q(H * B);
+  gemm_abt(H, B, n, g, x1_.data(), Q.data());
+  for (int64_t i = 0; i < H; ++i) {
+    double* q = &Q[i * B];
+    const double* d = &d_[i * B];
+    for (int64_t s = 0; s < B; ++s) q[s] *= d[s];
+    cholesky_solve(B, 1, &hidden_[i * B * B], q);
+    for (int64_t s = 0; s < B; ++s) q[s] *= d[s];
+  }
+  gemm(false, false, H, n, B, -1.0 / lambda_, Q.data(), B, x1_.data(), n, 1.0 / lambda_, g, n);
+}
+
+void RngdPreconditioner::apply_output(double* g) const {
+  const int64_t B = batch_.B, M = batch_.M, n = batch_.H + 1;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(B));
+  // P = G H̃ᵀ (M×B); v_s = L_sᵀ P[:, s] / √B; solve; Y[:, s] = L_s y_s / √B; g ← (g − Y H̃) / λ.
+  std::vector<double> P(M * B), v(B * M), Y(M * B);
+  gemm_abt(M, B, n, g, h1_.data(), P.data());
+  for (int64_t s = 0; s < B; ++s)
+    for (int64_t j = 0; j < M; ++j) {
+      double acc = 0;
+      for (int64_t a = 0; a < M; ++a) acc += L_[(s * M + a) * M + j] * P[a * B + s];
+      v[s * M + j] = acc * scale;
+    }
+  cholesky_solve(B * M, 1, output_.data(), v.data());
+  for (int64_t s = 0; s < B; ++s)
+    for (int64_t a = 0; a < M; ++a) {
+      double acc = 0;
+      for (int64_t j = 0; j < M; ++j) acc += L_[(s * M + a) * M + j] * v[s * M + j];
+      Y[a * B + s] = acc * scale;
+    }
+  gemm(false, false, M, n, B, -1.0 / lambda_, Y.data(), B, h1_.data(), n, 1.0 / lambda_, g, n);
+}
+
+}  // namespace taylorscope::cpu

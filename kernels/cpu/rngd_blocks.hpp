@@ -1,0 +1,51 @@
+// RNGD's preconditioner on the CPU (MATH.md §9, seed 003; docs/rngd.md):
+// the relative Fisher information of each hidden neuron and of the softmax
+// output layer, estimated from one mini-batch of B samples, applied to a
+// gradient as (G + λI)^{-1} ∇ through the Woodbury identity — every block
+// has rank ≤ B (hidden) or ≤ B·M (output), far below its size.
+//
+//   hidden neuron i, x̃ = (z, 1):   G_i = (1/B) Σ_s ν_si x̃_s x̃_sᵀ            (E+1)²
+//   output layer, h̃ = (σ(a), 1):    G = (1/B) Σ_s (diag η_s − η_s η_sᵀ) ⊗ h̃_s h̃_sᵀ   (M(H+1))²
+//     rows/cols ordered (class α, input j): the parameters (U_α, c_α).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace taylorscope::cpu {
+
+// The mini-batch statistics of one refresh.
+struct RfimBatch {
+  int64_t B = 0, E = 0, H = 0, M = 0;
+  std::vector<double> x;    // B×E inputs z_s
+  std::vector<double> nu;   // B×H  ν(a_si)
+  std::vector<double> h;    // B×H  σ(a_si)
+  std::vector<double> eta;  // B×M  softmax of the logits
+};
+
+// Dense blocks, for tests on tiny nets: (E+1)² for neuron i, (M(H+1))² for the output.
+std::vector<double> rfim_hidden_dense(const RfimBatch& batch, int64_t neuron);
+std::vector<double> rfim_output_dense(const RfimBatch& batch);
+
+class RngdPreconditioner {
+ public:
+  // Factorises the B×B (per neuron) and BM×BM (output) Woodbury systems.
+  void refresh(const RfimBatch& batch, double damping);
+  bool ready() const { return batch_.B > 0; }
+  // grad_wb: H×(E+1), row i = (∂W_i, ∂b_i); replaced by (G_i + λI)^{-1} row i.
+  void apply_hidden(double* grad_wb) const;
+  // grad_uc: M×(H+1), row α = (∂U_α, ∂c_α); replaced by (G + λI)^{-1} grad.
+  void apply_output(double* grad_uc) const;
+
+ private:
+  RfimBatch batch_;
+  double lambda_ = 0;
+  std::vector<double> x1_;       // B×(E+1): x̃_s
+  std::vector<double> h1_;       // B×(H+1): h̃_s
+  std::vector<double> d_;        // H×B: sqrt(ν_si / B), neuron-major
+  std::vector<double> hidden_;   // H × B×B Cholesky factors of λI + D_i K D_i
+  std::vector<double> L_;        // B × M×M: L_s = (I − η_s 1ᵀ) diag(√η_s), so L_s L_sᵀ = diag η_s − η_s η_sᵀ
+  std::vector<double> output_;   // (BM)² Cholesky factor of λI + ΦᵀΦ
+};
+
+}  // namespace taylorscope::cpu

@@ -1,0 +1,313 @@
+// The CPU training backend (train_backend.hpp): forward and backward passes
+// with BLAS GEMMs, the per-element updates of optimizer_update.hpp, and the
+// RNGD preconditioner of rngd_blocks.hpp. float64 throughout.
+//
+// One mini-batch of n rows X (n×E), labels y:
+//   A = X Wᵀ + b,  Hs = σ(A),  logits = Hs Uᵀ + c,  δ = (softmax − onehot)/n
+//   ∇U = δᵀ Hs,  ∇c = Σ δ,  dA = (δ U) ∘ σ'(A),  ∇W = dAᵀ X,  ∇b = Σ dA
+// BLAS threads the GEMMs; the element-wise loops stay on one thread so no
+// second thread pool competes with BLAS's (see blas.hpp).
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "cpu/blas.hpp"
+#include "cpu/rngd_blocks.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/optimizer_update.hpp"
+#include "taylorscope/rfim.hpp"
+#include "taylorscope/softmax_loss.hpp"
+#include "taylorscope/train_backend.hpp"
+
+namespace taylorscope {
+namespace {
+
+constexpr int64_t kEvalChunkRows = 4096;
+
+class CpuTrainBackend final : public TrainBackend {
+ public:
+  std::string device_name() const override { return "cpu (BLAS)"; }
+  void upload(const Dataset& train, const Dataset& eval) override;
+  void init(const Params& theta, const Activation& act, const OptimizerConfig& config) override;
+  void step(const std::vector<int64_t>& rows) override;
+  void set_order(const std::vector<int64_t>& order) override { order_ = order; }
+  void run_batches(int64_t first, int64_t count, int64_t batch_size) override;
+  SplitMetrics evaluate(Split split, std::vector<double>* grad) override;
+  std::vector<double> flat_params() const override { return theta_; }
+  OptimizerState optimizer_state() const override;
+  void restore(const std::vector<double>& flat_params, const OptimizerState& state) override;
+
+ private:
+  struct Totals {
+    double loss = 0;
+    int64_t correct = 0;
+  };
+  // Forward (and with grad, backward added into grad, scaled by inv_n) over
+  // n contiguous rows X with labels y. Leaves A_, Hs_ and delta_ for RNGD.
+  Totals forward_backward(const double* X, const int32_t* y, int64_t n, double inv_n, double* grad);
+  void gather(const std::vector<int64_t>& rows);
+  void refresh_rngd(const std::vector<int64_t>& rows);
+
+  const Dataset* train_ = nullptr;
+  const Dataset* eval_ = nullptr;
+  Activation act_;
+  OptimizerConfig cfg_;
+  ParamLayout L_;
+  std::vector<double> theta_, grad_;
+  int64_t step_ = 0;
+  std::vector<double> velocity_, adam_m_, adam_v_;
+  cpu::RngdPreconditioner rngd_;
+  std::vector<int64_t> rngd_rows_;
+  cpu::RfimBatch rngd_batch_;
+  // Workspace.
+  std::vector<double> X_, A_, Hs_, logits_, delta_, dA_, wb_, uc_;
+  std::vector<int32_t> y_;
+  std::vector<int64_t> order_, batch_rows_;
+};
+
+void CpuTrainBackend::upload(const Dataset& train, const Dataset& eval) {
+  if (train.E != eval.E || train.M != eval.M)
+    throw InputError("train and eval data differ in shape: E " + std::to_string(train.E) + " vs " +
+                     std::to_string(eval.E) + ", M " + std::to_string(train.M) + " vs " +
+                     std::to_string(eval.M));
+  train_ = &train;
+  eval_ = &eval;
+}
+
+void CpuTrainBackend::init(const Params& theta, const Activation& act, const OptimizerConfig& config) {
+  if (!train_) throw std::logic_error("CpuTrainBackend::init before upload");
+  check_params_fit(theta, train_->E, train_->M, "initial parameters");
+  check_optimizer_config(config);
+  act_ = act;
+  cfg_ = config;
+  L_ = layout_of(theta);
+  theta_ = flatten(theta);
+  grad_.assign(L_.size(), 0.0);
+  step_ = 0;
+  velocity_.assign(cfg_.kind == OptimizerKind::momentum ? L_.size() : 0, 0.0);
+  adam_m_.assign(cfg_.kind == OptimizerKind::adam ? L_.size() : 0, 0.0);
+  adam_v_ = adam_m_;
+  rngd_ = cpu::RngdPreconditioner{};
+  rngd_rows_.clear();
+}
+
+CpuTrainBackend::Totals CpuTrainBackend::forward_backward(const double* X, const int32_t* y, int64_t n,
+                                                          double inv_n, double* grad) {
+  const int64_t M = L_.M, H = L_.H, E = L_.E;
+  const double* U = &theta_[L_.U()];
+  const double* W = &theta_[L_.W()];
+  const double* b = &theta_[L_.b()];
+  const double* c = &theta_[L_.c()];
+  A_.resize(n * H);
+  Hs_.resize(n * H);
+  logits_.resize(n * M);
+  delta_.resize(n * M);
+
+  cpu::gemm_abt(n, H, E, X, W, A_.data());
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t i = 0; i < H; ++i) {
+      double& a = A_[s * H + i];
+      a += b[i];
+      Hs_[s * H + i] = activation_value(act_, a);
+    }
+  cpu::gemm_abt(n, M, H, Hs_.data(), U, logits_.data());
+  Totals t;
+  for (int64_t s = 0; s < n; ++s) {
+    double* lg = &logits_[s * M];
+    for (int64_t a = 0; a < M; ++a) lg[a] += c[a];
+    int correct = 0;
+    t.loss += softmax_xent_backward(lg, static_cast<int>(M), y[s], &delta_[s * M], &correct);
+    t.correct += correct;
+  }
+  if (!grad) return t;
+
+  // δ = softmax − onehot per sample; the 1/n of the mean rides on the GEMMs.
+  double* gU = grad + L_.U();
+  double* gW = grad + L_.W();
+  double* gb = grad + L_.b();
+  double* gc = grad + L_.c();
+  cpu::gemm(true, false, M, H, n, inv_n, delta_.data(), M, Hs_.data(), H, 1.0, gU, H);
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t a = 0; a < M; ++a) gc[a] += inv_n * delta_[s * M + a];
+  dA_.resize(n * H);
+  cpu::gemm(false, false, n, H, M, inv_n, delta_.data(), M, U, H, 0.0, dA_.data(), H);
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t i = 0; i < H; ++i) {
+      double& d = dA_[s * H + i];
+      d *= activation_derivative(act_, A_[s * H + i]);
+      gb[i] += d;
+    }
+  cpu::gemm(true, false, H, E, n, 1.0, dA_.data(), H, X, E, 1.0, gW, E);
+  return t;
+}
+
+void CpuTrainBackend::gather(const std::vector<int64_t>& rows) {
+  const int64_t E = L_.E, n = static_cast<int64_t>(rows.size());
+  X_.resize(n * E);
+  y_.resize(n);
+  for (int64_t s = 0; s < n; ++s) {
+    const int64_t r = rows[s];
+    if (r < 0 || r >= train_->N) throw std::out_of_range("train row " + std::to_string(r));
+    std::copy_n(train_->row(r), E, &X_[s * E]);
+    y_[s] = train_->labels[r];
+  }
+}
+
+// The blocks are estimated on the batch just passed forward (A_, Hs_, delta_).
+void CpuTrainBackend::refresh_rngd(const std::vector<int64_t>& rows) {
+  const int64_t n = static_cast<int64_t>(rows.size()), H = L_.H;
+  cpu::RfimBatch& bt = rngd_batch_;
+  bt.B = n;
+  bt.E = L_.E;
+  bt.H = H;
+  bt.M = L_.M;
+  bt.x = X_;
+  bt.h = Hs_;
+  bt.eta = delta_;  // softmax − onehot: add the onehot back
+  for (int64_t s = 0; s < n; ++s) bt.eta[s * L_.M + y_[s]] += 1.0;
+  bt.nu.resize(n * H);
+  for (int64_t k = 0; k < n * H; ++k) bt.nu[k] = rfim_neuron_weight(act_, A_[k], cfg_.rngd_omega);
+  rngd_rows_ = rows;
+  rngd_.refresh(bt, cfg_.rngd_damping);
+}
+
+void CpuTrainBackend::step(const std::vector<int64_t>& rows) {
+  if (theta_.empty()) throw std::logic_error("CpuTrainBackend::step before init");
+  if (rows.empty()) throw InputError("a mini-batch needs at least one sample");
+  const int64_t n = static_cast<int64_t>(rows.size());
+  gather(rows);
+  std::fill(grad_.begin(), grad_.end(), 0.0);
+  forward_backward(X_.data(), y_.data(), n, 1.0 / static_cast<double>(n), grad_.data());
+  if (cfg_.l2 > 0)
+    for (int64_t k = L_.U(); k < L_.b(); ++k) grad_[k] += cfg_.l2 * theta_[k];  // U and W
+
+  const int64_t size = L_.size();
+  switch (cfg_.kind) {
+    case OptimizerKind::sgd:
+      for (int64_t k = 0; k < size; ++k) sgd_update(theta_[k], grad_[k], cfg_.lr);
+      break;
+    case OptimizerKind::momentum:
+      for (int64_t k = 0; k < size; ++k)
+        momentum_update(theta_[k], velocity_[k], grad_[k], cfg_.lr, cfg_.momentum);
+      break;
+    case OptimizerKind::adam: {
+      const double t = static_cast<double>(step_ + 1);
+      const double bias1 = 1.0 - std::pow(cfg_.beta1, t), bias2 = 1.0 - std::pow(cfg_.beta2, t);
+      for (int64_t k = 0; k < size; ++k)
+        adam_update(theta_[k], adam_m_[k], adam_v_[k], grad_[k], cfg_.lr, cfg_.beta1, cfg_.beta2,
+                    cfg_.eps, bias1, bias2);
+      break;
+    }
+    case OptimizerKind::rngd: {
+      if (step_ % cfg_.rngd_period == 0 || !rngd_.ready()) refresh_rngd(rows);
+      const int64_t M = L_.M, H = L_.H, E = L_.E;
+      // Regroup the gradient per block: rows (W_i, b_i) and (U_α, c_α).
+      wb_.resize(H * (E + 1));
+      uc_.resize(M * (H + 1));
+      for (int64_t i = 0; i < H; ++i) {
+        std::copy_n(&grad_[L_.W() + i * E], E, &wb_[i * (E + 1)]);
+        wb_[i * (E + 1) + E] = grad_[L_.b() + i];
+      }
+      for (int64_t a = 0; a < M; ++a) {
+        std::copy_n(&grad_[L_.U() + a * H], H, &uc_[a * (H + 1)]);
+        uc_[a * (H + 1) + H] = grad_[L_.c() + a];
+      }
+      rngd_.apply_hidden(wb_.data());
+      rngd_.apply_output(uc_.data());
+      for (int64_t i = 0; i < H; ++i) {
+        for (int64_t g = 0; g < E; ++g) sgd_update(theta_[L_.W() + i * E + g], wb_[i * (E + 1) + g], cfg_.lr);
+        sgd_update(theta_[L_.b() + i], wb_[i * (E + 1) + E], cfg_.lr);
+      }
+      for (int64_t a = 0; a < M; ++a) {
+        for (int64_t i = 0; i < H; ++i) sgd_update(theta_[L_.U() + a * H + i], uc_[a * (H + 1) + i], cfg_.lr);
+        sgd_update(theta_[L_.c() + a], uc_[a * (H + 1) + H], cfg_.lr);
+      }
+      break;
+    }
+  }
+  ++step_;
+}
+
+void CpuTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_size) {
+  const int64_t n = static_cast<int64_t>(order_.size());
+  for (int64_t k = first; k < first + count; ++k) {
+    const int64_t r0 = k * batch_size, r1 = std::min(n, r0 + batch_size);
+    if (batch_size <= 0 || r0 >= n) throw std::out_of_range("run_batches: batch past the order");
+    batch_rows_.assign(order_.begin() + r0, order_.begin() + r1);
+    step(batch_rows_);
+  }
+}
+
+SplitMetrics CpuTrainBackend::evaluate(Split split, std::vector<double>* grad) {
+  if (theta_.empty()) throw std::logic_error("CpuTrainBackend::evaluate before init");
+  const Dataset& d = split == Split::train ? *train_ : *eval_;
+  if (grad) grad->assign(L_.size(), 0.0);
+  const double inv_n = 1.0 / static_cast<double>(d.N);
+  double loss = 0;
+  int64_t correct = 0;
+  for (int64_t r0 = 0; r0 < d.N; r0 += kEvalChunkRows) {
+    const int64_t n = std::min(kEvalChunkRows, d.N - r0);
+    const Totals t = forward_backward(d.row(r0), &d.labels[r0], n, inv_n, grad ? grad->data() : nullptr);
+    loss += t.loss;
+    correct += t.correct;
+  }
+  return {loss * inv_n, static_cast<double>(correct) * inv_n};
+}
+
+OptimizerState CpuTrainBackend::optimizer_state() const {
+  OptimizerState s;
+  s.step = step_;
+  if (cfg_.kind == OptimizerKind::momentum) s.arrays.emplace_back("velocity", velocity_);
+  if (cfg_.kind == OptimizerKind::adam) {
+    s.arrays.emplace_back("adam_m", adam_m_);
+    s.arrays.emplace_back("adam_v", adam_v_);
+  }
+  if (cfg_.kind == OptimizerKind::rngd && rngd_.ready()) {
+    s.arrays.emplace_back("rngd_rows", std::vector<double>(rngd_rows_.begin(), rngd_rows_.end()));
+    s.arrays.emplace_back("rngd_nu", rngd_batch_.nu);
+    s.arrays.emplace_back("rngd_h", rngd_batch_.h);
+    s.arrays.emplace_back("rngd_eta", rngd_batch_.eta);
+  }
+  return s;
+}
+
+void CpuTrainBackend::restore(const std::vector<double>& flat, const OptimizerState& s) {
+  if (static_cast<int64_t>(flat.size()) != L_.size())
+    throw InputError("checkpoint parameters do not match the model's size");
+  auto take = [&](const char* name, std::vector<double>& out, size_t size) {
+    const std::vector<double>* v = s.find(name);
+    if (!v || v->size() != size)
+      throw InputError(std::string("checkpoint lacks a valid optimizer array '") + name + "'");
+    out = *v;
+  };
+  theta_ = flat;
+  step_ = s.step;
+  if (cfg_.kind == OptimizerKind::momentum) take("velocity", velocity_, L_.size());
+  if (cfg_.kind == OptimizerKind::adam) {
+    take("adam_m", adam_m_, L_.size());
+    take("adam_v", adam_v_, L_.size());
+  }
+  rngd_ = cpu::RngdPreconditioner{};
+  if (cfg_.kind == OptimizerKind::rngd && s.find("rngd_rows")) {
+    const std::vector<double>& rows = *s.find("rngd_rows");
+    const int64_t n = static_cast<int64_t>(rows.size());
+    rngd_rows_.assign(rows.begin(), rows.end());
+    gather(rngd_rows_);
+    cpu::RfimBatch& bt = rngd_batch_;
+    bt.B = n;
+    bt.E = L_.E;
+    bt.H = L_.H;
+    bt.M = L_.M;
+    bt.x = X_;
+    take("rngd_nu", bt.nu, n * L_.H);
+    take("rngd_h", bt.h, n * L_.H);
+    take("rngd_eta", bt.eta, n * L_.M);
+    rngd_.refresh(bt, cfg_.rngd_damping);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<TrainBackend> make_cpu_train_backend() { return std::make_unique<CpuTrainBackend>(); }
+
+}  // namespace taylorscope

@@ -1,0 +1,90 @@
+// Training bookkeeping shared by every backend: optimizer names and settings,
+// the flat parameter layout, and the backend chosen by --device.
+#include <cmath>
+#include <string>
+
+#include "taylorscope/errors.hpp"
+#include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/train_backend.hpp"
+
+namespace taylorscope {
+
+OptimizerKind parse_optimizer(const std::string& name) {
+  if (name == "sgd") return OptimizerKind::sgd;
+  if (name == "momentum") return OptimizerKind::momentum;
+  if (name == "adam") return OptimizerKind::adam;
+  if (name == "rngd") return OptimizerKind::rngd;
+  throw InputError("unknown optimizer '" + name + "' (known: sgd momentum adam rngd)");
+}
+
+std::string optimizer_name(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::sgd: return "sgd";
+    case OptimizerKind::momentum: return "momentum";
+    case OptimizerKind::adam: return "adam";
+    case OptimizerKind::rngd: return "rngd";
+  }
+  return "?";
+}
+
+void check_optimizer_config(const OptimizerConfig& c) {
+  auto positive = [](double v, const char* what) {
+    if (!(v > 0) || !std::isfinite(v))
+      throw InputError(std::string(what) + " must be a positive number, got " + std::to_string(v));
+  };
+  auto unit = [](double v, const char* what) {
+    if (!(v >= 0 && v < 1))
+      throw InputError(std::string(what) + " must lie in [0, 1), got " + std::to_string(v));
+  };
+  positive(c.lr, "--lr");
+  if (!(c.l2 >= 0) || !std::isfinite(c.l2))
+    throw InputError("--l2 must be ≥ 0, got " + std::to_string(c.l2));
+  unit(c.momentum, "--momentum");
+  unit(c.beta1, "--beta1");
+  unit(c.beta2, "--beta2");
+  positive(c.eps, "--eps");
+  if (c.rngd_period < 1)
+    throw InputError("--rngd-period must be ≥ 1, got " + std::to_string(c.rngd_period));
+  positive(c.rngd_damping, "--rngd-damping");
+  positive(c.rngd_omega, "--rngd-omega");
+}
+
+ParamLayout layout_of(const Params& p) { return ParamLayout{p.M, p.H, p.E}; }
+
+std::vector<double> flatten(const Params& p) {
+  std::vector<double> flat;
+  flat.reserve(layout_of(p).size());
+  flat.insert(flat.end(), p.U.begin(), p.U.end());
+  flat.insert(flat.end(), p.W.begin(), p.W.end());
+  flat.insert(flat.end(), p.b.begin(), p.b.end());
+  flat.insert(flat.end(), p.c.begin(), p.c.end());
+  return flat;
+}
+
+Params unflatten(const std::vector<double>& flat, const ParamLayout& L) {
+  if (static_cast<int64_t>(flat.size()) != L.size())
+    throw std::logic_error("unflatten: " + std::to_string(flat.size()) + " values for a layout of " +
+                           std::to_string(L.size()));
+  Params p;
+  p.M = L.M;
+  p.H = L.H;
+  p.E = L.E;
+  p.U.assign(flat.begin() + L.U(), flat.begin() + L.W());
+  p.W.assign(flat.begin() + L.W(), flat.begin() + L.b());
+  p.b.assign(flat.begin() + L.b(), flat.begin() + L.c());
+  p.c.assign(flat.begin() + L.c(), flat.end());
+  return p;
+}
+
+const std::vector<double>* OptimizerState::find(const std::string& name) const {
+  for (const auto& [key, values] : arrays)
+    if (key == name) return &values;
+  return nullptr;
+}
+
+std::unique_ptr<TrainBackend> make_train_backend(const std::string& device) {
+  const int index = resolve_device(device);
+  return index < 0 ? make_cpu_train_backend() : make_cuda_train_backend(index);
+}
+
+}  // namespace taylorscope
