@@ -1,7 +1,6 @@
 // The `taylorscope` executable as scripts use it (INTERFACES.md): exit codes,
 // one-line errors, and the report's keys, on a small Fashion-MNIST subset.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,36 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_support.hpp"
+
 namespace fs = std::filesystem;
 
-namespace {
-
-struct CliRun {
-  int status = -1;
-  std::string out, err;
-};
-
-CliRun run_cli(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("ts_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string out = (dir / "stdout").string(), err = (dir / "stderr").string();
-  const std::string cmd = std::string(TS_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
-  const int raw = std::system(cmd.c_str());
-  CliRun r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  std::ifstream o(out), e(err);
-  r.out.assign(std::istreambuf_iterator<char>(o), {});
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  return r;
-}
-
-bool have_fashion_mnist() {
-  return fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
-}
-
-int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
-
-}  // namespace
+using taylorscope::testing::CliRun;
+using taylorscope::testing::have_fashion_mnist;
+using taylorscope::testing::lines;
+using taylorscope::testing::run_cli;
 
 TEST(Cli, HelpExitsZero) {
   EXPECT_EQ(run_cli("--help").status, 0);

@@ -155,6 +155,10 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   check_optimizer_config(c.opt);
   namespace fs = std::filesystem;
   fs::create_directories(out_dir);
+  // Temporaries of atomic writes that a killed run left behind (PATH.tmp.PID).
+  for (const auto& entry : fs::recursive_directory_iterator(out_dir))
+    if (entry.is_regular_file() && entry.path().filename().string().find(".tmp.") != std::string::npos)
+      fs::remove(entry.path());
   const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
   const nlohmann::json identity = run_identity(tr, ev, c);
 

@@ -1,0 +1,189 @@
+// `taylorscope train` as scripts use it (INTERFACES.md): the run directory,
+// one-line errors with exit 2, and resuming: an interrupted run continues
+// from its last checkpoint to the same result, and a damaged checkpoint is
+// refused, never read.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli_support.hpp"
+
+extern char** environ;
+
+namespace taylorscope {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CliRun;
+using testing::lines;
+using testing::run_cli;
+
+fs::path scratch(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("ts_train_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  return p;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// curves.csv without the wall-time column, which no two runs share.
+std::string curves_without_seconds(const fs::path& dir) {
+  std::istringstream in(slurp(dir / "curves.csv"));
+  std::string line, out;
+  while (std::getline(in, line)) out += line.substr(0, line.rfind(',')) + "\n";
+  return out;
+}
+
+// 784-24-10 on 30 images a class: epochs of a few tens of milliseconds.
+const std::string kSmallRun =
+    "train --data fashion-mnist:train --eval fashion-mnist:test --limit 30 --hidden 24 --batch 16 "
+    "--device cpu --save-precision f64 --quiet";
+
+// Step sizes that learn on kSmallRun (measured: momentum's effective 10·α
+// and RNGD's up-to-1/λ scaling diverge or stall at α = 0.05).
+std::string optimizer_flags(const std::string& opt) {
+  const char* lr = opt == "sgd" ? "0.05" : opt == "momentum" ? "0.01" : "0.005";
+  return " --optimizer " + opt + " --lr " + lr;
+}
+
+TEST(TrainCli, EveryOptimizerWritesTheRunDirectoryThatExpandReads) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  for (const std::string opt : {"sgd", "momentum", "adam", "rngd"}) {
+    const fs::path dir = scratch("dir_" + opt);
+    const CliRun r = run_cli(kSmallRun + " --epochs 2 --l2 1e-3" + optimizer_flags(opt) + " --out " + dir.string());
+    ASSERT_EQ(r.status, 0) << opt << ": " << r.err;
+    for (const char* f : {"U.npy", "W.npy", "b.npy", "c.npy", "best/U.npy", "best/W.npy", "best/b.npy",
+                          "best/c.npy", "curves.csv", "report.json", "checkpoint.bin"})
+      EXPECT_TRUE(fs::exists(dir / f)) << opt << ": " << f;
+    const std::string curves = slurp(dir / "curves.csv");
+    EXPECT_EQ(curves.substr(0, curves.find('\n')),
+              "epoch,train_loss,train_acc,eval_loss,eval_acc,grad_dot,lr,seconds");
+    EXPECT_EQ(lines(curves), 4) << "header + epochs 0, 1, 2";
+    const nlohmann::json j = nlohmann::json::parse(slurp(dir / "report.json"));
+    for (const char* k : {"settings", "final", "best", "stop"}) EXPECT_TRUE(j.contains(k)) << k;
+    EXPECT_TRUE(j["stop"].contains("by_grad_dot_epoch"));
+    EXPECT_TRUE(j["stop"].contains("by_eval_loss_epoch"));
+    EXPECT_EQ(j["settings"]["optimizer"], opt);
+    EXPECT_LT(j["final"]["train_loss"].get<double>(), 2.0) << opt << " did not learn";
+    const CliRun e = run_cli("expand --data fashion-mnist:test --limit 5 --order 4 --device cpu --quiet --params " +
+                             dir.string());
+    EXPECT_EQ(e.status, 0) << opt << ": " << e.err;
+    fs::remove_all(dir);
+  }
+}
+
+TEST(TrainCli, BadSettingsExitTwoWithOneLine) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const fs::path dir = scratch("bad");
+  const std::string base = "train --data fashion-mnist:train --eval fashion-mnist:test --limit 2 --epochs 1 "
+                           "--device cpu --out " + dir.string();
+  for (const std::string extra : {" --lr 0", " --lr -0.1", " --batch 0", " --optimizer lbfgs",
+                                  " --early-stop never", " --momentum 1.5", " --activation swish9"}) {
+    const CliRun r = run_cli(base + extra);
+    EXPECT_EQ(r.status, 2) << extra << "\n" << r.err;
+    EXPECT_EQ(lines(r.err), 1) << extra << "\n" << r.err;
+  }
+  const CliRun missing = run_cli("train --data fashion-mnist:train --out " + dir.string());
+  EXPECT_EQ(missing.status, 2) << "--eval is required";
+  fs::remove_all(dir);
+}
+
+// Starts the CLI without waiting for it.
+pid_t spawn_cli(const std::string& args, const fs::path& log) {
+  std::vector<std::string> words = {TS_CLI_PATH};
+  std::istringstream in(args);
+  for (std::string w; in >> w;) words.push_back(w);
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+// RNGD with a refresh period (7) that does not divide the 19 steps of an
+// epoch, so the resumed run needs the checkpoint's RFIM batch to continue
+// exactly; Adam's moments likewise.
+TEST(TrainCli, KilledRunResumesFromItsLastCheckpointToTheSameResult) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  for (const std::string opt : {"rngd", "adam"}) {
+    const std::string args = kSmallRun + " --epochs 25 --rngd-period 7" + optimizer_flags(opt);
+    const fs::path whole = scratch("whole"), cut = scratch("cut");
+    ASSERT_EQ(run_cli(args + " --out " + whole.string()).status, 0);
+
+    const pid_t pid = spawn_cli(args + " --out " + cut.string(), scratch("log"));
+    ASSERT_GT(pid, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!fs::exists(cut / "checkpoint.bin") && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // a few epochs in
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(fs::exists(cut / "checkpoint.bin"));
+    ASSERT_FALSE(fs::exists(cut / "report.json")) << "the run finished before it could be killed";
+    const CliRun resumed = run_cli(args + " --resume --out " + cut.string());
+    ASSERT_EQ(resumed.status, 0) << resumed.err;
+    const nlohmann::json j = nlohmann::json::parse(slurp(cut / "report.json"));
+    EXPECT_FALSE(j["resumed_from_epoch"].is_null());
+    // A write the kill cut short leaves at most a temporary; resuming removes it.
+    for (const auto& entry : fs::recursive_directory_iterator(cut))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+    EXPECT_EQ(curves_without_seconds(cut), curves_without_seconds(whole)) << opt;
+    for (const char* f : {"U.npy", "W.npy", "b.npy", "c.npy", "best/W.npy"})
+      EXPECT_EQ(slurp(cut / f), slurp(whole / f)) << opt << ": " << f;
+    fs::remove_all(whole);
+    fs::remove_all(cut);
+  }
+}
+
+TEST(TrainCli, TruncatedOrCorruptCheckpointIsRefused) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const fs::path dir = scratch("damaged");
+  const std::string args = kSmallRun + optimizer_flags("momentum") + " --out " + dir.string();
+  ASSERT_EQ(run_cli(args + " --epochs 1").status, 0);
+  const std::string good = slurp(dir / "checkpoint.bin");
+  auto write = [&](const std::string& bytes) {
+    std::ofstream(dir / "checkpoint.bin", std::ios::binary | std::ios::trunc) << bytes;
+  };
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x10;
+  for (const std::string& bad : {good.substr(0, good.size() / 2), good.substr(0, good.size() - 1),
+                                 good.substr(0, 10), flipped, good + "x"}) {
+    write(bad);
+    const CliRun r = run_cli(args + " --epochs 2 --resume");
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("checkpoint.bin"), std::string::npos) << r.err;
+  }
+  write(good);
+  EXPECT_EQ(run_cli(args + " --epochs 2 --resume").status, 0);
+  // Settings that change the run are refused, naming what changed.
+  const CliRun other = run_cli(kSmallRun + " --optimizer momentum --lr 0.07 --out " + dir.string() +
+                               " --epochs 3 --resume");
+  EXPECT_EQ(other.status, 2);
+  EXPECT_NE(other.err.find("'lr'"), std::string::npos) << other.err;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace taylorscope
