@@ -12,7 +12,7 @@ nlohmann::json metrics(const EpochRecord& r) {
   return {{"epoch", r.epoch},          {"train_loss", number(r.train_loss)},
           {"train_acc", r.train_acc},  {"eval_loss", number(r.eval_loss)},
           {"eval_acc", r.eval_acc},    {"grad_dot", number(r.grad_dot)},
-          {"seconds", r.seconds}};
+          {"seconds", r.seconds},      {"step_seconds", r.step_seconds}};
 }
 
 nlohmann::json epoch_or_null(int epoch) { return epoch >= 0 ? nlohmann::json(epoch) : nlohmann::json(); }

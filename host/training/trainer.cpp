@@ -48,7 +48,8 @@ nlohmann::json run_identity(const Dataset& tr, const Dataset& ev, const TrainCon
 }
 
 nlohmann::json record_json(const EpochRecord& r) {
-  return {r.epoch, r.train_loss, r.train_acc, r.eval_loss, r.eval_acc, r.grad_dot, r.lr, r.seconds};
+  return {r.epoch,    r.train_loss, r.train_acc, r.eval_loss,   r.eval_acc,
+          r.grad_dot, r.lr,         r.seconds,   r.step_seconds};
 }
 
 EpochRecord record_from_json(const nlohmann::json& j) {
@@ -61,6 +62,7 @@ EpochRecord record_from_json(const nlohmann::json& j) {
   r.grad_dot = j.at(5).get<double>();
   r.lr = j.at(6).get<double>();
   r.seconds = j.at(7).get<double>();
+  r.step_seconds = j.at(8).get<double>();
   return r;
 }
 
@@ -210,7 +212,9 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
       done += n;
       if (observer.on_batches) observer.on_batches(epoch, done, batches);
     }
+    const double step_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     EpochRecord r = measure(backend, c, layout, epoch);
+    r.step_seconds = step_seconds;
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     result.records.push_back(r);
 

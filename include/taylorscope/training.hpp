@@ -42,7 +42,8 @@ struct EpochRecord {
   // loss. dS_E/dt = −grad_dot under that flow (MATH.md §8).
   double grad_dot = 0;
   double lr = 0;
-  double seconds = 0;  // wall time of the epoch's steps and its evaluation
+  double seconds = 0;        // wall time of the epoch's steps and its evaluation
+  double step_seconds = 0;   // the optimizer steps alone (what a training loop compares)
 };
 
 // Both stopping rules, evaluated on the records so far (−1: not reached).

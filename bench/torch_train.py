@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""A plain PyTorch eager training loop of taylorscope's model, for the epoch
+time comparison of bench/RESULTS.md: f(z) = U silu(Wz + b) + c on
+Fashion-MNIST train, softmax cross-entropy + (l2/2)(|U|² + |W|²), SGD, the
+same batch size, one shuffle per epoch. No compilation, no CUDA graphs — the
+loop a researcher writes first. Prints one line per epoch and a JSON summary.
+
+usage: bench/torch_train.py [--hidden 2048] [--batch 50] [--epochs 2]
+                            [--dtype float64|float32] [--device cuda|cpu]
+"""
+import argparse
+import gzip
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--hidden", type=int, default=2048)
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--l2", type=float, default=1e-3)
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    dtype = getattr(torch, args.dtype)
+    dev = torch.device(args.device)
+
+    x = read_idx(os.path.join(args.data_dir, "train-images-idx3-ubyte.gz")).reshape(60000, -1)
+    y = read_idx(os.path.join(args.data_dir, "train-labels-idx1-ubyte.gz"))
+    X = torch.tensor(x / 255.0, dtype=dtype, device=dev)
+    Y = torch.tensor(y, dtype=torch.long, device=dev)
+    N, E, H, M = X.shape[0], X.shape[1], args.hidden, 10
+
+    g = torch.Generator().manual_seed(0)
+    lw, lu = (6 / (E + H)) ** 0.5, (6 / (H + M)) ** 0.5
+    W = ((torch.rand(H, E, generator=g, dtype=dtype) * 2 - 1) * lw).to(dev).requires_grad_()
+    U = ((torch.rand(M, H, generator=g, dtype=dtype) * 2 - 1) * lu).to(dev).requires_grad_()
+    b = torch.zeros(H, dtype=dtype, device=dev, requires_grad=True)
+    c = torch.zeros(M, dtype=dtype, device=dev, requires_grad=True)
+    params = [U, W, b, c]
+    opt = torch.optim.SGD(params, lr=args.lr)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    times = []
+    for epoch in range(1, args.epochs + 1):
+        perm = torch.randperm(N, generator=g).to(dev)
+        sync()
+        t0 = time.perf_counter()
+        for k in range(0, N, args.batch):
+            idx = perm[k: k + args.batch]
+            logits = torch.nn.functional.silu(X[idx] @ W.T + b) @ U.T + c
+            loss = torch.nn.functional.cross_entropy(logits, Y[idx]) + 0.5 * args.l2 * (
+                (U * U).sum() + (W * W).sum())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sync()
+        times.append(time.perf_counter() - t0)
+        print(f"epoch {epoch}: {times[-1]:.3f} s (last batch loss {loss.item():.4f})", flush=True)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    print(json.dumps({"torch": torch.__version__, "device": name, "dtype": args.dtype, "hidden": H,
+                      "batch": args.batch, "epoch_seconds": times,
+                      "best_epoch_seconds": min(times)}))
+
+
+if __name__ == "__main__":
+    main()
