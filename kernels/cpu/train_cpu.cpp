@@ -272,38 +272,51 @@ OptimizerState CpuTrainBackend::optimizer_state() const {
 }
 
 void CpuTrainBackend::restore(const std::vector<double>& flat, const OptimizerState& s) {
+  // Everything is checked and built aside first: a bad checkpoint leaves the
+  // backend as it was.
   if (static_cast<int64_t>(flat.size()) != L_.size())
     throw InputError("checkpoint parameters do not match the model's size");
-  auto take = [&](const char* name, std::vector<double>& out, size_t size) {
+  auto take = [&](const char* name, size_t size) {
     const std::vector<double>* v = s.find(name);
     if (!v || v->size() != size)
       throw InputError(std::string("checkpoint lacks a valid optimizer array '") + name + "'");
-    out = *v;
+    return *v;
   };
-  theta_ = flat;
-  step_ = s.step;
-  if (cfg_.kind == OptimizerKind::momentum) take("velocity", velocity_, L_.size());
+  std::vector<double> velocity, adam_m, adam_v;
+  if (cfg_.kind == OptimizerKind::momentum) velocity = take("velocity", L_.size());
   if (cfg_.kind == OptimizerKind::adam) {
-    take("adam_m", adam_m_, L_.size());
-    take("adam_v", adam_v_, L_.size());
+    adam_m = take("adam_m", L_.size());
+    adam_v = take("adam_v", L_.size());
   }
-  rngd_ = cpu::RngdPreconditioner{};
+  cpu::RngdPreconditioner rngd;
+  cpu::RfimBatch bt;
+  std::vector<int64_t> rngd_rows;
   if (cfg_.kind == OptimizerKind::rngd && s.find("rngd_rows")) {
     const std::vector<double>& rows = *s.find("rngd_rows");
     const int64_t n = static_cast<int64_t>(rows.size());
-    rngd_rows_.assign(rows.begin(), rows.end());
-    gather(rngd_rows_);
-    cpu::RfimBatch& bt = rngd_batch_;
+    for (double r : rows)
+      if (!(r >= 0 && r < static_cast<double>(train_->N)) || r != std::floor(r))
+        throw InputError("checkpoint's RNGD batch names a row outside the train set");
+    rngd_rows.assign(rows.begin(), rows.end());
     bt.B = n;
     bt.E = L_.E;
     bt.H = L_.H;
     bt.M = L_.M;
+    bt.nu = take("rngd_nu", n * L_.H);
+    bt.h = take("rngd_h", n * L_.H);
+    bt.eta = take("rngd_eta", n * L_.M);
+    gather(rngd_rows);
     bt.x = X_;
-    take("rngd_nu", bt.nu, n * L_.H);
-    take("rngd_h", bt.h, n * L_.H);
-    take("rngd_eta", bt.eta, n * L_.M);
-    rngd_.refresh(bt, cfg_.rngd_damping);
+    rngd.refresh(bt, cfg_.rngd_damping);
   }
+  theta_ = flat;
+  step_ = s.step;
+  velocity_ = std::move(velocity);
+  adam_m_ = std::move(adam_m);
+  adam_v_ = std::move(adam_v);
+  rngd_ = std::move(rngd);
+  rngd_batch_ = std::move(bt);
+  rngd_rows_ = std::move(rngd_rows);
 }
 
 }  // namespace

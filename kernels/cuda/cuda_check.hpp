@@ -1,12 +1,14 @@
-// Checks for CUDA and cuBLAS calls, and an owning device buffer. Every runtime
-// and cuBLAS call of the CUDA backend goes through TS_CUDA_CHECK /
-// TS_CUBLAS_CHECK; a failure throws std::runtime_error naming the call, its
-// file:line and the library's error string. Kernel launches are checked with
-// TS_CUDA_CHECK(cudaGetLastError()) right after the launch.
+// Checks for CUDA, cuBLAS and cuSOLVER calls, and an owning device buffer.
+// Every runtime, cuBLAS and cuSOLVER call of the CUDA backends goes through
+// TS_CUDA_CHECK / TS_CUBLAS_CHECK / TS_CUSOLVER_CHECK; a failure throws
+// std::runtime_error naming the call, its file:line and the library's error
+// string. Kernel launches are checked with TS_CUDA_CHECK(cudaGetLastError())
+// right after the launch.
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cusolver_common.h>
 
 #include <cstddef>
 #include <stdexcept>
@@ -28,6 +30,28 @@ inline void check_cuda(cudaError_t status, const char* call, const char* file, i
 inline void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
   if (status != CUBLAS_STATUS_SUCCESS)
     throw_call_failed(call, file, line, cublasGetStatusString(status));
+}
+
+// cuSOLVER has no status-string function; these are the statuses its dense
+// routines return.
+inline const char* cusolver_status_string(cusolverStatus_t status) {
+  switch (status) {
+    case CUSOLVER_STATUS_NOT_INITIALIZED: return "CUSOLVER_STATUS_NOT_INITIALIZED";
+    case CUSOLVER_STATUS_ALLOC_FAILED: return "CUSOLVER_STATUS_ALLOC_FAILED";
+    case CUSOLVER_STATUS_INVALID_VALUE: return "CUSOLVER_STATUS_INVALID_VALUE";
+    case CUSOLVER_STATUS_ARCH_MISMATCH: return "CUSOLVER_STATUS_ARCH_MISMATCH";
+    case CUSOLVER_STATUS_EXECUTION_FAILED: return "CUSOLVER_STATUS_EXECUTION_FAILED";
+    case CUSOLVER_STATUS_INTERNAL_ERROR: return "CUSOLVER_STATUS_INTERNAL_ERROR";
+    case CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED: return "CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED";
+    case CUSOLVER_STATUS_NOT_SUPPORTED: return "CUSOLVER_STATUS_NOT_SUPPORTED";
+    case CUSOLVER_STATUS_INVALID_WORKSPACE: return "CUSOLVER_STATUS_INVALID_WORKSPACE";
+    default: return "cuSOLVER error";
+  }
+}
+
+inline void check_cusolver(cusolverStatus_t status, const char* call, const char* file, int line) {
+  if (status != CUSOLVER_STATUS_SUCCESS)
+    throw_call_failed(call, file, line, cusolver_status_string(status));
 }
 
 // Owns `size()` elements of device memory (cudaMalloc'd); move-only. Growing
@@ -81,3 +105,4 @@ class DeviceBuffer {
 
 #define TS_CUDA_CHECK(call) ::taylorscope::cuda::check_cuda((call), #call, __FILE__, __LINE__)
 #define TS_CUBLAS_CHECK(call) ::taylorscope::cuda::check_cublas((call), #call, __FILE__, __LINE__)
+#define TS_CUSOLVER_CHECK(call) ::taylorscope::cuda::check_cusolver((call), #call, __FILE__, __LINE__)

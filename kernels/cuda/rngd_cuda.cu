@@ -1,0 +1,359 @@
+// RNGD's preconditioner on the GPU (rngd_cuda.cuh), step for step the CPU's
+// cpu/rngd_blocks.cpp. Woodbury form of (G + λI)^{-1} for G = ΦΦᵀ of rank ≤ r:
+//   (λI + ΦΦᵀ)^{-1} g = (g − Φ (λI_r + ΦᵀΦ)^{-1} Φᵀ g) / λ
+//   hidden neuron i:  Φ_i = X̃ᵀ D_i,  D_i = diag sqrt(ν_i / B),  ΦᵀΦ = D_i (X̃X̃ᵀ) D_i   (r = B)
+//   output layer:     Φ's column (s, j) = L_s[:, j] ⊗ h̃_s / √B,
+//                     ΦᵀΦ[(s,j),(s',j')] = (L_sᵀ L_s')[j,j'] (h̃_s·h̃_s') / B          (r = B·M)
+//
+// refresh() (every T steps, outside any graph): the batch statistics, the
+// GEMMs K = X̃X̃ᵀ, Kh = H̃H̃ᵀ, ΛᵀΛ on cuBLAS, the H systems factorised at once
+// by cusolverDnDpotrfBatched and the output system by cusolverDnDpotrf.
+// step() (every step, captured into the training graph): the solves with
+// those factors as two cuBLAS triangular solves each (Lz = b, Lᵀx = z: what
+// potrs does) — cublasDtrsmBatched for the H neurons, cublasDtrsm for the
+// output — rather than cusolverDnDpotrs(Batched): cuBLAS documents its
+// routines as capturable once a workspace is set, cuSOLVER makes no such
+// promise, so no cuSOLVER call is in step().
+//
+// All matrices are row-major as on the CPU; the systems are symmetric, so
+// cuSOLVER reads them column-major as LAPACK does on the CPU: the same lower
+// factors, the same solves.
+#include "cuda/rngd_cuda.cuh"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "taylorscope/optimizer_update.hpp"
+#include "taylorscope/rfim.hpp"
+
+namespace taylorscope::cuda {
+namespace {
+
+// ν_si = rfim_neuron_weight(a_si); η_s = δ_s + onehot(y_s) (δ = softmax − onehot).
+__global__ void batch_stats_kernel(const double* __restrict__ A, const double* __restrict__ delta,
+                                   const int32_t* __restrict__ y, int n, int H, int M, Activation act,
+                                   double omega, double* __restrict__ nu, double* __restrict__ eta) {
+  for (int64_t k = first_index(); k < static_cast<int64_t>(n) * H; k += grid_stride())
+    nu[k] = rfim_neuron_weight(act, A[k], omega);
+  for (int64_t k = first_index(); k < static_cast<int64_t>(n) * M; k += grid_stride()) {
+    const int64_t s = k / M, a = k - s * M;
+    eta[k] = a == y[s] ? delta[k] + 1.0 : delta[k];
+  }
+}
+
+// d[i][s] = sqrt(ν[s][i] / B)
+__global__ void neuron_scales_kernel(const double* __restrict__ nu, int B, int H, double* __restrict__ d) {
+  for (int64_t k = first_index(); k < static_cast<int64_t>(H) * B; k += grid_stride()) {
+    const int64_t i = k / B, s = k - i * B;
+    d[k] = sqrt(nu[s * H + i] / static_cast<double>(B));
+  }
+}
+
+// S_i[p][q] = d_i[p] K[p][q] d_i[q] + λ[p = q]
+__global__ void hidden_systems_kernel(const double* __restrict__ K, const double* __restrict__ d, int B,
+                                      int H, double lambda, double* __restrict__ S) {
+  const int64_t BB = static_cast<int64_t>(B) * B;
+  for (int64_t k = first_index(); k < H * BB; k += grid_stride()) {
+    const int64_t i = k / BB, pq = k - i * BB, p = pq / B, q = pq - p * B;
+    S[k] = d[i * B + p] * K[pq] * d[i * B + q] + (p == q ? lambda : 0.0);
+  }
+}
+
+// L_s[a][j] = ([a = j] − η_sa) √η_sj, stored per sample and as Λ[a][s·M + j].
+__global__ void output_factors_kernel(const double* __restrict__ eta, int B, int M,
+                                      double* __restrict__ Lmat, double* __restrict__ Lambda) {
+  const int64_t MM = static_cast<int64_t>(M) * M;
+  for (int64_t k = first_index(); k < B * MM; k += grid_stride()) {
+    const int64_t s = k / MM, aj = k - s * MM, a = aj / M, j = aj - a * M;
+    const double v = ((a == j ? 1.0 : 0.0) - eta[s * M + a]) * sqrt(eta[s * M + j]);
+    Lmat[k] = v;
+    Lambda[a * (static_cast<int64_t>(B) * M) + s * M + j] = v;
+  }
+}
+
+// S[p][q] = (ΛᵀΛ)[p][q] · Kh[p/M][q/M] / B + λ[p = q], in place over ΛᵀΛ.
+__global__ void output_system_kernel(const double* __restrict__ Kh, int B, int M, double lambda,
+                                     double* __restrict__ S) {
+  const int64_t r = static_cast<int64_t>(B) * M;
+  for (int64_t k = first_index(); k < r * r; k += grid_stride()) {
+    const int64_t p = k / r, q = k - p * r;
+    S[k] = S[k] * Kh[(p / M) * B + q / M] / static_cast<double>(B) + (p == q ? lambda : 0.0);
+  }
+}
+
+// The flat gradient plus l2·(U, W), regrouped into the blocks' rows:
+// wb[i] = (∂W_i, ∂b_i) (H×(E+1)), uc[α] = (∂U_α, ∂c_α) (M×(H+1)).
+// block_index gives, for flat index k, its place in wb (true) or uc (false).
+__device__ inline bool block_index(const FlatLayout& L, int64_t k, int64_t* at) {
+  if (k < L.W) {
+    const int64_t a = k / L.H, i = k - a * L.H;
+    *at = a * (L.H + 1) + i;
+    return false;
+  }
+  if (k < L.b) {
+    const int64_t j = k - L.W, i = j / L.E, g = j - i * L.E;
+    *at = i * (L.E + 1) + g;
+    return true;
+  }
+  if (k < L.c) {
+    *at = (k - L.b) * (L.E + 1) + L.E;
+    return true;
+  }
+  *at = (k - L.c) * (L.H + 1) + L.H;
+  return false;
+}
+
+__global__ void regroup_kernel(FlatLayout L, const double* __restrict__ grad,
+                               const double* __restrict__ theta, double l2, double* __restrict__ wb,
+                               double* __restrict__ uc) {
+  for (int64_t k = first_index(); k < L.size; k += grid_stride()) {
+    double g = grad[k];
+    if (l2 > 0 && k < L.b) g += l2 * theta[k];  // U and W, as in the CPU step
+    int64_t at = 0;
+    (block_index(L, k, &at) ? wb : uc)[at] = g;
+  }
+}
+
+__global__ void scatter_sgd_kernel(FlatLayout L, const double* __restrict__ wb,
+                                   const double* __restrict__ uc, double lr,
+                                   double* __restrict__ theta) {
+  for (int64_t k = first_index(); k < L.size; k += grid_stride()) {
+    int64_t at = 0;
+    const double p = (block_index(L, k, &at) ? wb : uc)[at];
+    double w = theta[k];
+    sgd_update(w, p, lr);
+    theta[k] = w;
+  }
+}
+
+// v[s·M + j] = scale · Σ_a L_s[a][j] P[a][s]   (Φᵀ applied; P = g H̃ᵀ, M×B)
+__global__ void output_project_kernel(const double* __restrict__ Lmat, const double* __restrict__ P,
+                                      int B, int M, double scale, double* __restrict__ v) {
+  for (int64_t k = first_index(); k < static_cast<int64_t>(B) * M; k += grid_stride()) {
+    const int64_t s = k / M, j = k - s * M;
+    double acc = 0;
+    for (int64_t a = 0; a < M; ++a) acc += Lmat[(s * M + a) * M + j] * P[a * B + s];
+    v[k] = acc * scale;
+  }
+}
+
+// Y[a][s] = scale · Σ_j L_s[a][j] v[s·M + j]   (Φ applied, before the GEMM with H̃)
+__global__ void output_expand_kernel(const double* __restrict__ Lmat, const double* __restrict__ v,
+                                     int B, int M, double scale, double* __restrict__ Y) {
+  for (int64_t k = first_index(); k < static_cast<int64_t>(M) * B; k += grid_stride()) {
+    const int64_t a = k / B, s = k - a * B;
+    double acc = 0;
+    for (int64_t j = 0; j < M; ++j) acc += Lmat[(s * M + a) * M + j] * v[s * M + j];
+    Y[k] = acc * scale;
+  }
+}
+
+}  // namespace
+
+void RngdCuda::bind(cublasHandle_t cublas, cusolverDnHandle_t cusolver, cudaStream_t stream) {
+  cublas_ = cublas;
+  cusolver_ = cusolver;
+  stream_ = stream;
+}
+
+template <class T>
+void RngdCuda::grow(DeviceBuffer<T>& buffer, size_t n) {
+  const T* before = buffer.data();
+  buffer.ensure_size(n);
+  if (buffer.data() != before) ++generation_;
+}
+
+void RngdCuda::configure(const FlatLayout& L, double damping) {
+  L_ = L;
+  lambda_ = damping;
+  ready_ = false;
+  ++generation_;
+  grow(wb_, static_cast<size_t>(L.H) * (L.E + 1));
+  grow(uc_, static_cast<size_t>(L.M) * (L.H + 1));
+}
+
+// Sizes every buffer for a batch of n rows.
+void RngdCuda::prepare(int n) {
+  const size_t B = static_cast<size_t>(n), H = L_.H, E = L_.E, M = L_.M, r = B * M;
+  if (n <= 0 || r > static_cast<size_t>(INT_MAX))
+    throw std::logic_error("RngdCuda: batch of " + std::to_string(n) + " rows is out of range");
+  ready_ = false;  // until factorize() succeeds
+  if (n != B_) ++generation_;
+  B_ = n;
+  grow(x1_, B * (E + 1));
+  grow(h1_, B * (H + 1));
+  grow(nu_, B * H);
+  grow(eta_, B * M);
+  grow(rows_, B);
+  grow(d_, H * B);
+  grow(K_, B * B);
+  grow(hidden_, H * B * B);
+  grow(hidden_ptrs_, H);
+  grow(q_ptrs_, H);
+  grow(Lmat_, B * M * M);
+  grow(Lambda_, M * r);
+  grow(output_, r * r);
+  grow(info_, H + 1);
+  grow(Q_, H * B);
+  grow(P_, M * B);
+  grow(Y_, M * B);
+  grow(v_, r);
+  // The pointer arrays of the batched factorisation and solves.
+  std::vector<double*> hidden_ptrs(H), q_ptrs(H);
+  for (size_t i = 0; i < H; ++i) {
+    hidden_ptrs[i] = hidden_.data() + i * B * B;
+    q_ptrs[i] = Q_.data() + i * B;
+  }
+  TS_CUDA_CHECK(cudaMemcpyAsync(hidden_ptrs_.data(), hidden_ptrs.data(), H * sizeof(double*),
+                                cudaMemcpyHostToDevice, stream_));
+  TS_CUDA_CHECK(cudaMemcpyAsync(q_ptrs_.data(), q_ptrs.data(), H * sizeof(double*),
+                                cudaMemcpyHostToDevice, stream_));
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before the host arrays go
+}
+
+void RngdCuda::refresh(int n, const double* X, const double* A, const double* Hs, const double* delta,
+                       const int32_t* y, const int64_t* rows, const Activation& act, double omega) {
+  prepare(n);
+  append_ones_column(X, n, L_.E, x1_.data(), stream_);
+  append_ones_column(Hs, n, L_.H, h1_.data(), stream_);
+  batch_stats_kernel<<<grid_for(static_cast<int64_t>(n) * std::max(L_.H, L_.M)), kThreads, 0,
+                       stream_>>>(A, delta, y, n, L_.H, L_.M, act, omega, nu_.data(), eta_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows, n * sizeof(int64_t), cudaMemcpyDeviceToDevice,
+                                stream_));
+  factorize();
+}
+
+void RngdCuda::refresh_from(int n, const double* X, const double* h, const std::vector<double>& nu,
+                            const std::vector<double>& eta, const int64_t* rows) {
+  prepare(n);
+  append_ones_column(X, n, L_.E, x1_.data(), stream_);
+  append_ones_column(h, n, L_.H, h1_.data(), stream_);
+  TS_CUDA_CHECK(cudaMemcpyAsync(nu_.data(), nu.data(), nu.size() * sizeof(double),
+                                cudaMemcpyHostToDevice, stream_));
+  TS_CUDA_CHECK(cudaMemcpyAsync(eta_.data(), eta.data(), eta.size() * sizeof(double),
+                                cudaMemcpyHostToDevice, stream_));
+  TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows, n * sizeof(int64_t), cudaMemcpyDeviceToDevice,
+                                stream_));
+  factorize();
+}
+
+void RngdCuda::factorize() {
+  const int B = B_, H = L_.H, E = L_.E, M = L_.M, r = B * M;
+
+  // Hidden: K = X̃X̃ᵀ is shared by every neuron; S_i = λI + D_i K D_i.
+  gemm_rm(cublas_, false, true, B, B, E + 1, 1.0, x1_.data(), E + 1, x1_.data(), E + 1, 0.0,
+          K_.data(), B);
+  neuron_scales_kernel<<<grid_for(static_cast<int64_t>(H) * B), kThreads, 0, stream_>>>(
+      nu_.data(), B, H, d_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  hidden_systems_kernel<<<grid_for(static_cast<int64_t>(H) * B * B), kThreads, 0, stream_>>>(
+      K_.data(), d_.data(), B, H, lambda_, hidden_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUSOLVER_CHECK(cusolverDnDpotrfBatched(cusolver_, CUBLAS_FILL_MODE_LOWER, B, hidden_ptrs_.data(),
+                                            B, info_.data(), H));
+
+  // Output: L_s and Λ, then S = λI + (ΛᵀΛ) ∘ (Kh/B blockwise), Kh = H̃H̃ᵀ.
+  output_factors_kernel<<<grid_for(static_cast<int64_t>(B) * M * M), kThreads, 0, stream_>>>(
+      eta_.data(), B, M, Lmat_.data(), Lambda_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  gemm_rm(cublas_, false, true, B, B, H + 1, 1.0, h1_.data(), H + 1, h1_.data(), H + 1, 0.0,
+          K_.data(), B);
+  gemm_rm(cublas_, true, false, r, r, M, 1.0, Lambda_.data(), r, Lambda_.data(), r, 0.0,
+          output_.data(), r);  // ΛᵀΛ
+  output_system_kernel<<<grid_for(static_cast<int64_t>(r) * r), kThreads, 0, stream_>>>(
+      K_.data(), B, M, lambda_, output_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  int lwork = 0;
+  TS_CUSOLVER_CHECK(
+      cusolverDnDpotrf_bufferSize(cusolver_, CUBLAS_FILL_MODE_LOWER, r, output_.data(), r, &lwork));
+  work_.ensure_size(static_cast<size_t>(std::max(lwork, 1)));  // refresh only: no graph uses it
+  TS_CUSOLVER_CHECK(cusolverDnDpotrf(cusolver_, CUBLAS_FILL_MODE_LOWER, r, output_.data(), r,
+                                     work_.data(), lwork, info_.data() + H));
+
+  // The CPU throws when a block is not positive definite; so do we, at the
+  // same step (a refresh every T steps can afford this synchronisation).
+  std::vector<int> info(static_cast<size_t>(H) + 1);
+  TS_CUDA_CHECK(cudaMemcpyAsync(info.data(), info_.data(), info.size() * sizeof(int),
+                                cudaMemcpyDeviceToHost, stream_));
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  for (int i = 0; i <= H; ++i)
+    if (info[i] != 0)
+      throw std::runtime_error("RNGD: Cholesky factorisation of the " +
+                               (i < H ? "block of hidden neuron " + std::to_string(i)
+                                      : std::string("output block")) +
+                               " failed (cuSOLVER potrf info " + std::to_string(info[i]) + ")");
+  ready_ = true;
+}
+
+void RngdCuda::step(const double* grad, double* theta, double lr, double l2) {
+  if (!ready()) throw std::logic_error("RngdCuda::step before a refresh");
+  regroup_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, grad, theta, l2, wb_.data(),
+                                                              uc_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  apply_hidden();
+  apply_output();
+  scatter_sgd_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, wb_.data(), uc_.data(), lr,
+                                                                  theta);
+  TS_CUDA_CHECK(cudaGetLastError());
+}
+
+// g = wb (H×(E+1)): Q = g X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then g ← (g − Q X̃) / λ.
+void RngdCuda::apply_hidden() {
+  const int B = B_, H = L_.H, n = L_.E + 1;
+  const double one = 1.0;
+  gemm_rm(cublas_, false, true, H, B, n, 1.0, wb_.data(), n, x1_.data(), n, 0.0, Q_.data(), B);
+  multiply_in_place(Q_.data(), d_.data(), static_cast<int64_t>(H) * B, stream_);
+  // Each q_i is a column of length B for cuBLAS: L_i z = q_i, then L_iᵀ x = z.
+  for (cublasOperation_t op : {CUBLAS_OP_N, CUBLAS_OP_T})
+    TS_CUBLAS_CHECK(cublasDtrsmBatched(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op,
+                                       CUBLAS_DIAG_NON_UNIT, B, 1, &one, hidden_ptrs_.data(), B,
+                                       q_ptrs_.data(), B, H));
+  multiply_in_place(Q_.data(), d_.data(), static_cast<int64_t>(H) * B, stream_);
+  gemm_rm(cublas_, false, false, H, n, B, -1.0 / lambda_, Q_.data(), B, x1_.data(), n, 1.0 / lambda_,
+          wb_.data(), n);
+}
+
+// g = uc (M×(H+1)): P = g H̃ᵀ (M×B); v_s = L_sᵀ P[:, s] / √B; solve; Y[:, s] = L_s y_s / √B;
+// g ← (g − Y H̃) / λ.
+void RngdCuda::apply_output() {
+  const int B = B_, M = L_.M, n = L_.H + 1, r = B * M;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(B)), one = 1.0;
+  gemm_rm(cublas_, false, true, M, B, n, 1.0, uc_.data(), n, h1_.data(), n, 0.0, P_.data(), B);
+  output_project_kernel<<<grid_for(r), kThreads, 0, stream_>>>(Lmat_.data(), P_.data(), B, M, scale,
+                                                               v_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  for (cublasOperation_t op : {CUBLAS_OP_N, CUBLAS_OP_T})
+    TS_CUBLAS_CHECK(cublasDtrsm(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op,
+                                CUBLAS_DIAG_NON_UNIT, r, 1, &one, output_.data(), r, v_.data(), r));
+  output_expand_kernel<<<grid_for(r), kThreads, 0, stream_>>>(Lmat_.data(), v_.data(), B, M, scale,
+                                                              Y_.data());
+  TS_CUDA_CHECK(cudaGetLastError());
+  gemm_rm(cublas_, false, false, M, n, B, -1.0 / lambda_, Y_.data(), B, h1_.data(), n, 1.0 / lambda_,
+          uc_.data(), n);
+}
+
+void RngdCuda::download(std::vector<double>* rows, std::vector<double>* nu, std::vector<double>* h,
+                        std::vector<double>* eta) const {
+  const size_t B = static_cast<size_t>(B_), H = L_.H, M = L_.M;
+  std::vector<int64_t> r(B);
+  nu->resize(B * H);
+  h->resize(B * H);
+  eta->resize(B * M);
+  TS_CUDA_CHECK(cudaMemcpyAsync(r.data(), rows_.data(), B * sizeof(int64_t), cudaMemcpyDeviceToHost,
+                                stream_));
+  TS_CUDA_CHECK(cudaMemcpyAsync(nu->data(), nu_.data(), B * H * sizeof(double), cudaMemcpyDeviceToHost,
+                                stream_));
+  // σ(a) is h̃ without its ones column.
+  TS_CUDA_CHECK(cudaMemcpy2DAsync(h->data(), H * sizeof(double), h1_.data(), (H + 1) * sizeof(double),
+                                  H * sizeof(double), B, cudaMemcpyDeviceToHost, stream_));
+  TS_CUDA_CHECK(cudaMemcpyAsync(eta->data(), eta_.data(), B * M * sizeof(double),
+                                cudaMemcpyDeviceToHost, stream_));
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  rows->assign(r.begin(), r.end());
+}
+
+}  // namespace taylorscope::cuda

@@ -1,0 +1,93 @@
+// RNGD's preconditioner on one GPU: the twin of cpu/rngd_blocks.{hpp,cpp}
+// (MATH.md §9, docs/rngd.md), with the same Woodbury systems — per hidden
+// neuron i the B×B matrix S_i = λI + D_i K D_i, for the output layer the
+// BM×BM matrix S = λI + (ΛᵀΛ) ∘ (Kh/B blockwise) — factorised by cuSOLVER
+// and applied with cuBLAS. See rngd_cuda.cu.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cusolverDn.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/train_kernels.cuh"
+#include "taylorscope/activation.hpp"
+
+namespace taylorscope::cuda {
+
+class RngdCuda {
+ public:
+  void bind(cublasHandle_t cublas, cusolverDnHandle_t cusolver, cudaStream_t stream);
+  // A model of this shape, no batch yet (init, restore).
+  void configure(const FlatLayout& L, double damping);
+  bool ready() const { return ready_; }
+  int batch_size() const { return B_; }
+  // Changes whenever step() would run with other buffers or another batch
+  // size, i.e. whenever a captured step() has gone stale.
+  uint64_t generation() const { return generation_; }
+
+  // Refreshes the blocks from the n-row mini-batch just passed forward:
+  // inputs X (n×E), pre-activations A and σ(A) (n×H), δ = softmax − onehot
+  // (n×M), labels y and train-set rows (n). Synchronises the stream to check
+  // the factorisations; throws std::runtime_error if a block is not PD.
+  void refresh(int n, const double* X, const double* A, const double* Hs, const double* delta,
+               const int32_t* y, const int64_t* rows, const Activation& act, double omega);
+  // Refreshes from a checkpoint's batch: X and rows on the device, h = σ(a)
+  // on the device (n×H), ν (n×H) and η (n×M) from the host.
+  void refresh_from(int n, const double* X, const double* h, const std::vector<double>& nu,
+                    const std::vector<double>& eta, const int64_t* rows);
+
+  // θ ← θ − lr·(G + λI)^{-1}(g + l2·(U, W)) block by block, g the flat
+  // gradient (ParamLayout). Only cuBLAS calls and kernels, so it can be
+  // captured into a CUDA graph.
+  void step(const double* grad, double* theta, double lr, double l2);
+
+  // The statistics of the last refresh, for OptimizerState.
+  void download(std::vector<double>* rows, std::vector<double>* nu, std::vector<double>* h,
+                std::vector<double>* eta) const;
+
+ private:
+  template <class T>
+  void grow(DeviceBuffer<T>& buffer, size_t n);
+  void prepare(int n);
+  void factorize();
+  void apply_hidden();
+  void apply_output();
+
+  cublasHandle_t cublas_ = nullptr;
+  cusolverDnHandle_t cusolver_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  FlatLayout L_;
+  double lambda_ = 0;
+  int B_ = 0;  // rows of the last refresh's batch
+  bool ready_ = false;
+  uint64_t generation_ = 0;
+
+  // The batch of the last refresh.
+  DeviceBuffer<double> x1_;      // B×(E+1): x̃_s = (z_s, 1)
+  DeviceBuffer<double> h1_;      // B×(H+1): h̃_s = (σ(a_s), 1)
+  DeviceBuffer<double> nu_;      // B×H  ν(a_si)
+  DeviceBuffer<double> eta_;     // B×M  softmax
+  DeviceBuffer<int64_t> rows_;   // B
+  // Factors.
+  DeviceBuffer<double> d_;       // H×B: sqrt(ν_si / B), neuron-major
+  DeviceBuffer<double> K_;       // B×B: X̃X̃ᵀ, then H̃H̃ᵀ
+  DeviceBuffer<double> hidden_;  // H × B×B Cholesky factors of λI + D_i K D_i (lower)
+  DeviceBuffer<double*> hidden_ptrs_, q_ptrs_;  // H: factor i, right-hand side i
+  DeviceBuffer<double> Lmat_;    // B × M×M: L_s = (I − η_s 1ᵀ) diag(√η_s)
+  DeviceBuffer<double> Lambda_;  // M × BM: [L_1 … L_B]
+  DeviceBuffer<double> output_;  // (BM)² Cholesky factor of λI + ΦᵀΦ (lower)
+  DeviceBuffer<double> work_;    // cuSOLVER potrf workspace
+  DeviceBuffer<int> info_;       // H + 1 potrf infos
+  // step() workspace.
+  DeviceBuffer<double> wb_;      // H×(E+1): rows (∂W_i, ∂b_i)
+  DeviceBuffer<double> uc_;      // M×(H+1): rows (∂U_α, ∂c_α)
+  DeviceBuffer<double> Q_;       // H×B
+  DeviceBuffer<double> P_, Y_;   // M×B
+  DeviceBuffer<double> v_;       // BM
+};
+
+}  // namespace taylorscope::cuda

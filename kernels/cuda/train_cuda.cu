@@ -1,0 +1,602 @@
+// The CUDA training backend (train_backend.hpp): the step of the CPU
+// backend (kernels/cpu/train_cpu.cpp) on one GPU, float64 throughout, the
+// same numbers to rounding.
+//
+// Resident on the device: both data sets, θ (flat ParamLayout), the
+// gradient, the optimizer state, the epoch's order and workspace for one
+// batch or evaluation chunk. One step on n rows, all on one stream:
+//   gather_batch              rows of the order → X (n×E), y
+//   A = X Wᵀ                  cublasDgemm
+//   bias_activation           A += b, Hs = σ(A)
+//   logits = Hs Uᵀ            cublasDgemm
+//   softmax_xent              logits += c, δ = softmax − onehot
+//   ∇U = δᵀHs/n               cublasDgemm
+//   ∇c = Σ_s δ/n              column_sums
+//   dA = δU/n                 cublasDgemm
+//   dA ∘= σ'(A), ∇b = Σ dA    activation_backward_sums
+//   ∇W = dAᵀX                 cublasDgemm
+//   update, l2 on U and W     optimizer_update (SGD, momentum, Adam) or RngdCuda::step
+//   batch += 1, step += 1     advance_step_counter
+//
+// run_batches() replays that sequence as a CUDA graph. The graph reads its
+// batch number and step count from a device StepCounter that the step
+// itself advances, so one captured step serves every full batch: the host
+// sets the counter once, then launches the graph count times. Outside the
+// graph run (kernel by kernel, the same code): the short last batch of an
+// epoch, RNGD refresh steps (cuSOLVER factorisations and a synchronisation
+// to check them), and the first full batch after anything the graph bakes
+// in changed — that eager step has cuBLAS pick its kernels and loads every
+// module before the capture. A capture that fails leaves the steps eager
+// (with one line on stderr) rather than failing the run.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cusolverDn.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/rngd_cuda.cuh"
+#include "cuda/train_kernels.cuh"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/train_backend.hpp"
+
+namespace taylorscope {
+namespace {
+
+using cuda::DeviceBuffer;
+
+constexpr int64_t kEvalChunkRows = 4096;
+// cuBLAS's recommended workspace on Hopper; set explicitly so that captured
+// GEMMs never allocate.
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+
+template <class T>
+void to_host(std::vector<T>& host, const T* device, size_t n, cudaStream_t stream) {
+  host.resize(n);
+  if (n > 0)
+    TS_CUDA_CHECK(cudaMemcpyAsync(host.data(), device, n * sizeof(T), cudaMemcpyDeviceToHost, stream));
+}
+
+class CudaTrainBackend final : public TrainBackend {
+ public:
+  explicit CudaTrainBackend(int device);
+  ~CudaTrainBackend() override;
+  CudaTrainBackend(const CudaTrainBackend&) = delete;
+  CudaTrainBackend& operator=(const CudaTrainBackend&) = delete;
+
+  std::string device_name() const override { return name_; }
+  void upload(const Dataset& train, const Dataset& eval) override;
+  void init(const Params& theta, const Activation& act, const OptimizerConfig& config) override;
+  void step(const std::vector<int64_t>& rows) override;
+  void set_order(const std::vector<int64_t>& order) override;
+  void run_batches(int64_t first, int64_t count, int64_t batch_size) override;
+  SplitMetrics evaluate(Split split, std::vector<double>* grad) override;
+  std::vector<double> flat_params() const override;
+  OptimizerState optimizer_state() const override;
+  void restore(const std::vector<double>& flat_params, const OptimizerState& state) override;
+
+ private:
+  struct DeviceData {
+    int64_t N = 0;
+    DeviceBuffer<double> Z;         // N×E
+    DeviceBuffer<int32_t> labels;   // N
+  };
+  // Everything a captured step bakes in besides the buffers' contents: the
+  // batch size, and generations that change when a buffer it reads moves or
+  // a value it was captured with (config, shape, RNGD batch size) changes.
+  struct GraphKey {
+    int64_t batch = 0;
+    uint64_t workspace = 0, rngd = 0;
+    bool operator==(const GraphKey& o) const {
+      return batch == o.batch && workspace == o.workspace && rngd == o.rngd;
+    }
+  };
+
+  void select_device() const { TS_CUDA_CHECK(cudaSetDevice(device_)); }
+  void require_init(const char* what) const;
+  void upload_split(const Dataset& d, DeviceData& out);
+  template <class T>
+  void grow(DeviceBuffer<T>& buffer, size_t n);
+  void reserve_rows(int64_t n);
+  // Forward over n rows X, y at θ; with grad, ∇S over them (scaled by inv_n)
+  // into grad_ (added to it with accumulate); with totals, loss and correct
+  // count added to totals_. Leaves A_, Hs_ and delta_ for RNGD.
+  void forward_backward(const double* X, const int32_t* y, int n, double inv_n, bool grad,
+                        bool accumulate, bool totals);
+  // One optimizer step on the n rows order[base + s] (base from counter, or
+  // 0 without one); refresh re-estimates RNGD's blocks on them first.
+  void enqueue_step(const int64_t* order, int64_t stride, int n, const cuda::StepCounter* counter,
+                    bool refresh);
+  bool rngd_refresh_due() const;
+  void full_batch_step(int64_t batch_size);
+  bool capture(int64_t batch_size);
+  void drop_graph();
+  void sync() const { TS_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+  int device_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  cusolverDnHandle_t cusolver_ = nullptr;
+  DeviceBuffer<char> cublas_workspace_;
+
+  bool uploaded_ = false, initialised_ = false;
+  int64_t E_ = 0;
+  int M_ = 0;
+  DeviceData train_, eval_;
+
+  Activation act_;
+  OptimizerConfig cfg_;
+  ParamLayout layout_;
+  cuda::FlatLayout L_;
+  DeviceBuffer<double> theta_, grad_, velocity_, adam_m_, adam_v_;
+  int64_t step_ = 0;
+  cuda::RngdCuda rngd_;
+
+  DeviceBuffer<int64_t> order_, rows_;  // the epoch's order; step()'s rows
+  int64_t order_size_ = 0;
+  DeviceBuffer<cuda::StepCounter> counter_;
+
+  // Workspace for rows_capacity_ rows.
+  int64_t rows_capacity_ = 0;
+  DeviceBuffer<double> X_, A_, Hs_, logits_, delta_, dA_, partials_, totals_;
+  DeviceBuffer<int32_t> y_;
+  DeviceBuffer<int64_t> batch_rows_;
+  uint64_t workspace_generation_ = 0;
+
+  cudaGraphExec_t graph_ = nullptr;
+  GraphKey graph_key_, warm_key_;  // of graph_; of the last eager full-batch step
+  bool graph_failed_ = false;
+};
+
+CudaTrainBackend::CudaTrainBackend(int device) : device_(device) {
+  select_device();
+  cudaDeviceProp prop{};
+  TS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  name_ = "cuda:" + std::to_string(device_) + " " + prop.name;
+  TS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  try {
+    TS_CUBLAS_CHECK(cublasCreate(&cublas_));
+    TS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // Native float64 (no fixed-point emulation): the GEMMs must match BLAS to rounding.
+    TS_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+    // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
+    cublas_workspace_.ensure_size(kCublasWorkspaceBytes);
+    TS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data(), cublas_workspace_.bytes()));
+    TS_CUSOLVER_CHECK(cusolverDnCreate(&cusolver_));
+    TS_CUSOLVER_CHECK(cusolverDnSetStream(cusolver_, stream_));
+    counter_.ensure_size(1);
+  } catch (...) {
+    if (cusolver_) cusolverDnDestroy(cusolver_);
+    if (cublas_) cublasDestroy(cublas_);
+    cudaStreamDestroy(stream_);
+    throw;
+  }
+  rngd_.bind(cublas_, cusolver_, stream_);
+}
+
+CudaTrainBackend::~CudaTrainBackend() {
+  // Best effort: a destructor cannot throw. The buffers are freed after this
+  // body, with the device still selected.
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(stream_);
+  if (graph_) cudaGraphExecDestroy(graph_);
+  cusolverDnDestroy(cusolver_);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+void CudaTrainBackend::require_init(const char* what) const {
+  if (!initialised_) throw std::logic_error(std::string("CudaTrainBackend::") + what + " before init");
+}
+
+template <class T>
+void CudaTrainBackend::grow(DeviceBuffer<T>& buffer, size_t n) {
+  const T* before = buffer.data();
+  buffer.ensure_size(n);
+  if (buffer.data() != before) ++workspace_generation_;
+}
+
+void CudaTrainBackend::upload_split(const Dataset& d, DeviceData& out) {
+  if (d.N < 0 || d.Z.size() != static_cast<size_t>(d.N * d.E) ||
+      d.labels.size() != static_cast<size_t>(d.N))
+    throw InputError(d.spec + ": Z and labels do not match N = " + std::to_string(d.N) +
+                     ", E = " + std::to_string(d.E));
+  for (int64_t s = 0; s < d.N; ++s)
+    if (d.labels[s] < 0 || d.labels[s] >= d.M)
+      throw InputError(d.spec + ": label " + std::to_string(d.labels[s]) + " of sample " +
+                       std::to_string(s) + " is outside 0.." + std::to_string(d.M - 1));
+  grow(out.Z, d.Z.size());
+  grow(out.labels, d.labels.size());
+  if (!d.Z.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(out.Z.data(), d.Z.data(), d.Z.size() * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream_));
+  if (!d.labels.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(out.labels.data(), d.labels.data(), d.labels.size() * sizeof(int32_t),
+                                  cudaMemcpyHostToDevice, stream_));
+  out.N = d.N;
+}
+
+void CudaTrainBackend::upload(const Dataset& train, const Dataset& eval) {
+  if (train.E != eval.E || train.M != eval.M)
+    throw InputError("train and eval data differ in shape: E " + std::to_string(train.E) + " vs " +
+                     std::to_string(eval.E) + ", M " + std::to_string(train.M) + " vs " +
+                     std::to_string(eval.M));
+  if (train.E < 1 || train.E > INT_MAX / 2 || train.M < 1)
+    throw InputError(train.spec + ": the CUDA training backend needs 1 ≤ E < 2³⁰ and M ≥ 1");
+  select_device();
+  uploaded_ = false;
+  upload_split(train, train_);
+  upload_split(eval, eval_);
+  sync();
+  if (train.E != E_ || train.M != M_) initialised_ = false;  // θ no longer fits: init again
+  E_ = train.E;
+  M_ = train.M;
+  rows_capacity_ = 0;  // workspace is sized by E
+  uploaded_ = true;
+  ++workspace_generation_;  // a captured gather reads the train set
+}
+
+void CudaTrainBackend::init(const Params& theta, const Activation& act, const OptimizerConfig& config) {
+  if (!uploaded_) throw std::logic_error("CudaTrainBackend::init before upload");
+  check_params_fit(theta, E_, M_, "initial parameters");
+  check_optimizer_config(config);
+  if (theta.H < 1 || theta.H > INT_MAX / 2)
+    throw InputError("initial parameters: the CUDA training backend needs 1 ≤ H < 2³⁰, got H = " +
+                     std::to_string(theta.H));
+  const std::vector<double> flat = flatten(theta);
+  if (static_cast<int64_t>(flat.size()) != layout_of(theta).size())
+    throw InputError("initial parameters: U, W, b, c do not match M, H, E");
+  select_device();
+  initialised_ = false;
+  act_ = act;
+  cfg_ = config;
+  layout_ = layout_of(theta);
+  L_ = cuda::flat_layout(layout_);
+  rows_capacity_ = 0;  // workspace is sized by H and M
+  const size_t size = static_cast<size_t>(L_.size);
+  grow(theta_, size);
+  grow(grad_, size);
+  TS_CUDA_CHECK(cudaMemcpyAsync(theta_.data(), flat.data(), size * sizeof(double),
+                                cudaMemcpyHostToDevice, stream_));
+  auto zeroed = [&](DeviceBuffer<double>& buffer, bool used) {
+    if (!used) return;
+    grow(buffer, size);
+    TS_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, size * sizeof(double), stream_));
+  };
+  zeroed(velocity_, cfg_.kind == OptimizerKind::momentum);
+  zeroed(adam_m_, cfg_.kind == OptimizerKind::adam);
+  zeroed(adam_v_, cfg_.kind == OptimizerKind::adam);
+  if (cfg_.kind == OptimizerKind::rngd) rngd_.configure(L_, cfg_.rngd_damping);
+  step_ = 0;
+  ++workspace_generation_;  // a captured step bakes in the config and the shape
+  sync();
+  initialised_ = true;
+}
+
+void CudaTrainBackend::reserve_rows(int64_t n) {
+  if (n <= rows_capacity_) return;
+  if (n > INT_MAX) throw InputError("a batch of " + std::to_string(n) + " rows is too large");
+  const size_t R = static_cast<size_t>(n), H = L_.H, M = L_.M;
+  grow(X_, R * E_);
+  grow(y_, R);
+  grow(batch_rows_, R);
+  grow(A_, R * H);
+  grow(Hs_, R * H);
+  grow(dA_, R * H);
+  grow(logits_, R * M);
+  grow(delta_, R * M);
+  grow(partials_, cuda::softmax_partials_size(static_cast<int>(n)));
+  grow(totals_, 2);
+  rows_capacity_ = n;
+}
+
+void CudaTrainBackend::forward_backward(const double* X, const int32_t* y, int n, double inv_n,
+                                        bool grad, bool accumulate, bool totals) {
+  const int M = L_.M, H = L_.H, E = L_.E;
+  const double* U = theta_.data();
+  const double* W = theta_.data() + L_.W;
+  const double* b = theta_.data() + L_.b;
+  const double* c = theta_.data() + L_.c;
+
+  cuda::gemm_rm(cublas_, false, true, n, H, E, 1.0, X, E, W, E, 0.0, A_.data(), H);
+  cuda::bias_activation(A_.data(), b, Hs_.data(), n, H, act_, stream_);
+  cuda::gemm_rm(cublas_, false, true, n, M, H, 1.0, Hs_.data(), H, U, H, 0.0, logits_.data(), M);
+  cuda::softmax_xent(logits_.data(), c, y, n, M, delta_.data(), totals ? partials_.data() : nullptr,
+                     totals_.data(), stream_);
+  if (!grad) return;
+
+  // δ = softmax − onehot per sample; the 1/n of the mean rides on the GEMMs.
+  double* gU = grad_.data();
+  double* gW = grad_.data() + L_.W;
+  double* gb = grad_.data() + L_.b;
+  double* gc = grad_.data() + L_.c;
+  const double beta = accumulate ? 1.0 : 0.0;
+  cuda::gemm_rm(cublas_, true, false, M, H, n, inv_n, delta_.data(), M, Hs_.data(), H, beta, gU, H);
+  cuda::column_sums(delta_.data(), n, M, inv_n, accumulate, gc, stream_);
+  cuda::gemm_rm(cublas_, false, false, n, H, M, inv_n, delta_.data(), M, U, H, 0.0, dA_.data(), H);
+  cuda::activation_backward_sums(dA_.data(), A_.data(), n, H, act_, accumulate, gb, stream_);
+  cuda::gemm_rm(cublas_, true, false, H, E, n, 1.0, dA_.data(), H, X, E, beta, gW, E);
+}
+
+void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
+                                    const cuda::StepCounter* counter, bool refresh) {
+  cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
+                     y_.data(), batch_rows_.data(), stream_);
+  forward_backward(X_.data(), y_.data(), n, 1.0 / static_cast<double>(n), true, false, false);
+  if (cfg_.kind == OptimizerKind::rngd) {
+    // The blocks are estimated on this batch, before its update (as the CPU does).
+    if (refresh)
+      rngd_.refresh(n, X_.data(), A_.data(), Hs_.data(), delta_.data(), y_.data(), batch_rows_.data(),
+                    act_, cfg_.rngd_omega);
+    rngd_.step(grad_.data(), theta_.data(), cfg_.lr, cfg_.l2);
+  } else {
+    cuda::UpdateArgs args;
+    args.theta = theta_.data();
+    args.grad = grad_.data();
+    args.velocity = velocity_.data();
+    args.adam_m = adam_m_.data();
+    args.adam_v = adam_v_.data();
+    args.counter = counter_.data();
+    args.L = L_;
+    args.config = cfg_;
+    cuda::optimizer_update(args, stream_);
+  }
+  cuda::advance_step_counter(counter_.data(), stream_);
+}
+
+bool CudaTrainBackend::rngd_refresh_due() const {
+  return cfg_.kind == OptimizerKind::rngd && (step_ % cfg_.rngd_period == 0 || !rngd_.ready());
+}
+
+void CudaTrainBackend::step(const std::vector<int64_t>& rows) {
+  require_init("step");
+  if (rows.empty()) throw InputError("a mini-batch needs at least one sample");
+  for (int64_t r : rows)
+    if (r < 0 || r >= train_.N) throw std::out_of_range("train row " + std::to_string(r));
+  select_device();
+  const int64_t n = static_cast<int64_t>(rows.size());
+  reserve_rows(n);
+  grow(rows_, rows.size());
+  TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows.data(), rows.size() * sizeof(int64_t),
+                                cudaMemcpyHostToDevice, stream_));
+  cuda::set_step_counter(counter_.data(), 0, step_, stream_);
+  enqueue_step(rows_.data(), n, static_cast<int>(n), nullptr, rngd_refresh_due());
+  ++step_;
+  sync();
+}
+
+void CudaTrainBackend::set_order(const std::vector<int64_t>& order) {
+  if (!uploaded_) throw std::logic_error("CudaTrainBackend::set_order before upload");
+  // The device trusts the order, so it is checked here (the CPU checks each row as it gathers).
+  for (int64_t r : order)
+    if (r < 0 || r >= train_.N) throw std::out_of_range("train row " + std::to_string(r));
+  select_device();
+  order_size_ = 0;
+  grow(order_, order.size());
+  if (!order.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(order_.data(), order.data(), order.size() * sizeof(int64_t),
+                                  cudaMemcpyHostToDevice, stream_));
+  sync();  // `order` may go as soon as we return
+  order_size_ = static_cast<int64_t>(order.size());
+}
+
+// A full batch: the captured step when it fits, else one eager step that
+// leaves everything ready for a capture next time.
+void CudaTrainBackend::full_batch_step(int64_t batch_size) {
+  const GraphKey key{batch_size, workspace_generation_, rngd_.generation()};
+  if (graph_ && graph_key_ == key) {
+    TS_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
+    return;
+  }
+  if (!graph_failed_ && warm_key_ == key && capture(batch_size)) {
+    graph_key_ = key;
+    TS_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
+    return;
+  }
+  enqueue_step(order_.data(), batch_size, static_cast<int>(batch_size), counter_.data(), false);
+  warm_key_ = key;
+}
+
+// Captures one full-batch step (its batch and step from counter_). Returns
+// false, with the stream usable again, when capture or instantiation fails.
+bool CudaTrainBackend::capture(int64_t batch_size) {
+  drop_graph();
+  cudaGraph_t graph = nullptr;
+  std::string why;
+  TS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    enqueue_step(order_.data(), batch_size, static_cast<int>(batch_size), counter_.data(), false);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  cudaError_t status = cudaStreamEndCapture(stream_, &graph);  // also ends a failed capture
+  if (why.empty() && status != cudaSuccess) why = cudaGetErrorString(status);
+  if (why.empty()) {
+    status = cudaGraphInstantiate(&graph_, graph, 0);
+    if (status != cudaSuccess) {
+      graph_ = nullptr;
+      why = cudaGetErrorString(status);
+    }
+  }
+  if (graph) cudaGraphDestroy(graph);
+  if (why.empty()) return true;
+  (void)cudaGetLastError();  // capture errors are not sticky; clear the last one
+  graph_failed_ = true;
+  std::fprintf(stderr,
+               "taylorscope: %s: capturing the training step into a CUDA graph failed (%s); "
+               "steps run kernel by kernel\n",
+               name_.c_str(), why.c_str());
+  return false;
+}
+
+void CudaTrainBackend::drop_graph() {
+  if (graph_) {
+    sync();  // a launched graph may still run
+    cudaGraphExecDestroy(graph_);
+  }
+  graph_ = nullptr;
+}
+
+void CudaTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_size) {
+  require_init("run_batches");
+  if (count <= 0) return;
+  // All batches are checked before the first runs (the CPU runs those before a bad one).
+  if (batch_size <= 0 || first < 0 || (first + count - 1) * batch_size >= order_size_)
+    throw std::out_of_range("run_batches: batch past the order");
+  select_device();
+  reserve_rows(batch_size);
+  cuda::set_step_counter(counter_.data(), first, step_, stream_);
+  for (int64_t k = first; k < first + count; ++k) {
+    const int64_t n = std::min(batch_size, order_size_ - k * batch_size);
+    const bool refresh = rngd_refresh_due();
+    if (n == batch_size && !refresh)
+      full_batch_step(batch_size);
+    else
+      enqueue_step(order_.data(), batch_size, static_cast<int>(n), counter_.data(), refresh);
+    ++step_;
+  }
+  sync();
+}
+
+SplitMetrics CudaTrainBackend::evaluate(Split split, std::vector<double>* grad) {
+  require_init("evaluate");
+  select_device();
+  const DeviceData& d = split == Split::train ? train_ : eval_;
+  const double inv_n = 1.0 / static_cast<double>(d.N);
+  reserve_rows(std::min(kEvalChunkRows, std::max<int64_t>(d.N, 1)));
+  TS_CUDA_CHECK(cudaMemsetAsync(totals_.data(), 0, 2 * sizeof(double), stream_));
+  if (grad && d.N == 0) TS_CUDA_CHECK(cudaMemsetAsync(grad_.data(), 0, L_.size * sizeof(double), stream_));
+  for (int64_t r0 = 0; r0 < d.N; r0 += kEvalChunkRows) {
+    const int n = static_cast<int>(std::min(kEvalChunkRows, d.N - r0));
+    forward_backward(d.Z.data() + r0 * E_, d.labels.data() + r0, n, inv_n, grad != nullptr, r0 > 0, true);
+  }
+  std::vector<double> totals;
+  to_host(totals, totals_.data(), 2, stream_);
+  if (grad) to_host(*grad, grad_.data(), static_cast<size_t>(L_.size), stream_);
+  sync();
+  return {totals[0] * inv_n, totals[1] * inv_n};
+}
+
+std::vector<double> CudaTrainBackend::flat_params() const {
+  require_init("flat_params");
+  select_device();
+  std::vector<double> flat;
+  to_host(flat, theta_.data(), static_cast<size_t>(L_.size), stream_);
+  sync();
+  return flat;
+}
+
+OptimizerState CudaTrainBackend::optimizer_state() const {
+  require_init("optimizer_state");
+  select_device();
+  OptimizerState s;
+  s.step = step_;
+  const size_t size = static_cast<size_t>(L_.size);
+  auto array = [&](const char* name, const DeviceBuffer<double>& buffer) {
+    s.arrays.emplace_back(name, std::vector<double>());
+    to_host(s.arrays.back().second, buffer.data(), size, stream_);
+  };
+  if (cfg_.kind == OptimizerKind::momentum) array("velocity", velocity_);
+  if (cfg_.kind == OptimizerKind::adam) {
+    array("adam_m", adam_m_);
+    array("adam_v", adam_v_);
+  }
+  sync();
+  if (cfg_.kind == OptimizerKind::rngd && rngd_.ready()) {
+    std::vector<double> rows, nu, h, eta;
+    rngd_.download(&rows, &nu, &h, &eta);
+    s.arrays.emplace_back("rngd_rows", std::move(rows));
+    s.arrays.emplace_back("rngd_nu", std::move(nu));
+    s.arrays.emplace_back("rngd_h", std::move(h));
+    s.arrays.emplace_back("rngd_eta", std::move(eta));
+  }
+  return s;
+}
+
+void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerState& s) {
+  require_init("restore");
+  const size_t size = static_cast<size_t>(L_.size);
+  if (flat.size() != size) throw InputError("checkpoint parameters do not match the model's size");
+  auto take = [&](const char* name, size_t n) -> const std::vector<double>& {
+    const std::vector<double>* v = s.find(name);
+    if (!v || v->size() != n)
+      throw InputError(std::string("checkpoint lacks a valid optimizer array '") + name + "'");
+    return *v;
+  };
+  // Everything is checked before anything changes.
+  const std::vector<double>* velocity = nullptr;
+  const std::vector<double>* adam_m = nullptr;
+  const std::vector<double>* adam_v = nullptr;
+  if (cfg_.kind == OptimizerKind::momentum) velocity = &take("velocity", size);
+  if (cfg_.kind == OptimizerKind::adam) {
+    adam_m = &take("adam_m", size);
+    adam_v = &take("adam_v", size);
+  }
+  std::vector<int64_t> rows;
+  const std::vector<double>* nu = nullptr;
+  const std::vector<double>* h = nullptr;
+  const std::vector<double>* eta = nullptr;
+  if (cfg_.kind == OptimizerKind::rngd && s.find("rngd_rows")) {
+    for (double r : *s.find("rngd_rows")) {
+      if (!(r >= 0 && r < static_cast<double>(train_.N)))
+        throw std::out_of_range("train row " + std::to_string(r));
+      rows.push_back(static_cast<int64_t>(r));
+    }
+    if (rows.empty()) throw InputError("checkpoint has an empty 'rngd_rows'");
+    const size_t n = rows.size();
+    nu = &take("rngd_nu", n * L_.H);
+    h = &take("rngd_h", n * L_.H);
+    eta = &take("rngd_eta", n * L_.M);
+  }
+
+  select_device();
+  TS_CUDA_CHECK(cudaMemcpyAsync(theta_.data(), flat.data(), size * sizeof(double),
+                                cudaMemcpyHostToDevice, stream_));
+  if (velocity)
+    TS_CUDA_CHECK(cudaMemcpyAsync(velocity_.data(), velocity->data(), size * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream_));
+  if (adam_m) {
+    TS_CUDA_CHECK(cudaMemcpyAsync(adam_m_.data(), adam_m->data(), size * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream_));
+    TS_CUDA_CHECK(cudaMemcpyAsync(adam_v_.data(), adam_v->data(), size * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream_));
+  }
+  step_ = s.step;
+  if (cfg_.kind == OptimizerKind::rngd) rngd_.configure(L_, cfg_.rngd_damping);
+  if (!rows.empty()) {
+    // x̃ from the train set as the CPU does; σ(a), ν, η as stored.
+    const int n = static_cast<int>(rows.size());
+    reserve_rows(n);
+    grow(rows_, rows.size());
+    TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows.data(), rows.size() * sizeof(int64_t),
+                                  cudaMemcpyHostToDevice, stream_));
+    cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, rows_.data(), nullptr, n, n,
+                       X_.data(), y_.data(), batch_rows_.data(), stream_);
+    TS_CUDA_CHECK(cudaMemcpyAsync(Hs_.data(), h->data(), h->size() * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream_));
+    rngd_.refresh_from(n, X_.data(), Hs_.data(), *nu, *eta, batch_rows_.data());
+  }
+  sync();
+}
+
+}  // namespace
+
+std::unique_ptr<TrainBackend> make_cuda_train_backend(int device) {
+  std::string why;
+  if (!cuda_backend_available(&why)) throw InputError("the CUDA backend is unavailable: " + why);
+  int count = 0;
+  TS_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device < 0 || device >= count)
+    throw InputError("cuda:" + std::to_string(device) + " does not exist (" + std::to_string(count) +
+                     " CUDA device(s) visible)");
+  return std::make_unique<CudaTrainBackend>(device);
+}
+
+}  // namespace taylorscope
