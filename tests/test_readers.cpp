@@ -733,6 +733,31 @@ TEST(Dataset, StandardizeGivesZeroMeanUnitVariance) {
   EXPECT_NEAR(d.row(0)[0], -3.0 / std::sqrt(9.5), 1e-15);
 }
 
+// An eval set is standardized with its train set's mean and scale, so that
+// θ sees the same features the trainer did.
+TEST(Dataset, StandardizeLikeUsesTheOtherSetsStatistics) {
+  TempDir dir;
+  write_npy(dir.file("z.npy"), {4, 2}, {1, 5, 2, 5, 4, 5, 9, 5}, NpyPrecision::f64);
+  write_npy(dir.file("e.npy"), {2, 2}, {4, 7, 11, 5}, NpyPrecision::f64);
+  write_bytes(dir.file("y.npy"), npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (4,), }",
+                                           Bytes("\0\1\0\1", 4)));
+  write_bytes(dir.file("ye.npy"), npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }",
+                                            Bytes("\0\1", 2)));
+  DataOptions opt;
+  opt.standardize = true;
+  const Dataset train = load_dataset("npy:" + dir.file("z.npy") + "," + dir.file("y.npy"), opt);
+  opt.standardize_like = &train;
+  const Dataset eval = load_dataset("npy:" + dir.file("e.npy") + "," + dir.file("ye.npy"), opt);
+  // Train: feature 0 has mean 4 and std sqrt(9.5); feature 1 is constant 5 (scale 0).
+  EXPECT_NEAR(eval.row(0)[0], 0.0, 1e-15);
+  EXPECT_NEAR(eval.row(1)[0], 7.0 / std::sqrt(9.5), 1e-15);
+  EXPECT_EQ(eval.row(0)[1], 0.0);
+  EXPECT_EQ(eval.standardize_mean, train.standardize_mean);
+  // Another E cannot borrow them.
+  write_npy(dir.file("w.npy"), {2, 3}, {1, 2, 3, 4, 5, 6}, NpyPrecision::f64);
+  EXPECT_THROW(load_dataset("npy:" + dir.file("w.npy") + "," + dir.file("ye.npy"), opt), InputError);
+}
+
 TEST(Dataset, MalformedSpecsShowTheAcceptedForms) {
   for (const std::string spec : {"mnist:train", "idx:only-one-file", "npy:", "plainpath"}) {
     const std::string msg = input_error([&] { load_dataset(spec, {}); });

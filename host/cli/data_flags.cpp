@@ -10,7 +10,7 @@ void add_data_flags(CLI::App* cmd, DataFlags& f, const std::string& name) {
       ->capture_default_str();
   auto* scale = cmd->add_flag("--scale", f.scale, "divide pixels by 255 (default for IDX data)");
   cmd->add_flag("--no-scale", f.no_scale, "keep raw values (default for npy data)")->excludes(scale);
-  cmd->add_flag("--standardize", f.options.standardize, "per-feature zero mean, unit variance");
+  cmd->add_flag("--standardize", f.options.standardize, "per-feature zero mean, unit variance (an --eval set takes the --data set's statistics)");
   cmd->add_flag("--pad32", f.options.pad32, "zero-pad 28×28 images to 32×32 (E = 1024)");
   cmd->add_option("--limit", f.options.limit, "keep the first N samples of each class")
       ->check(CLI::NonNegativeNumber);

@@ -31,6 +31,7 @@ int run_train(TrainArgs& a) {
   const Dataset train_set = load_data(a.data);
   DataFlags eval_flags = a.data;
   eval_flags.spec = a.eval_spec;
+  eval_flags.options.standardize_like = &train_set;  // the train set's statistics, not its own
   const Dataset eval_set = load_data(eval_flags);
   if (!train_set.balanced)
     std::cerr << "taylorscope: warning: " << train_set.spec << " is not balanced across classes\n";

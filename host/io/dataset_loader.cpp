@@ -123,26 +123,39 @@ void pad_to_32(Raw& raw) {
 // Population statistics (divide by N), two passes for accuracy. A constant
 // feature (e.g. a padding pixel) has no scale to divide by; it stays centred
 // at zero rather than becoming NaN.
-void standardize_features(Raw& raw) {
+// Per feature z ← (z − mean)·inv with this set's statistics, or `like`'s.
+void standardize_features(Raw& raw, const Dataset* like, std::vector<double>& mean_out,
+                          std::vector<double>& inv_out) {
   const size_t E = static_cast<size_t>(raw.E);
-  std::vector<double> mean(E, 0.0), var(E, 0.0);
-  for (int64_t i = 0; i < raw.N; ++i)
-    for (size_t j = 0; j < E; ++j) mean[j] += raw.Z[static_cast<size_t>(i) * E + j];
-  for (double& m : mean) m /= static_cast<double>(raw.N);
-  for (int64_t i = 0; i < raw.N; ++i)
+  if (like) {
+    if (like->standardize_mean.size() != E)
+      throw InputError(raw.images_path + ": cannot standardize with " + like->spec +
+                       "'s statistics (" + std::to_string(like->standardize_mean.size()) +
+                       " features, this set has " + std::to_string(E) + ")");
+    mean_out = like->standardize_mean;
+    inv_out = like->standardize_scale;
+  } else {
+    std::vector<double> mean(E, 0.0), var(E, 0.0);
+    for (int64_t i = 0; i < raw.N; ++i)
+      for (size_t j = 0; j < E; ++j) mean[j] += raw.Z[static_cast<size_t>(i) * E + j];
+    for (double& m : mean) m /= static_cast<double>(raw.N);
+    for (int64_t i = 0; i < raw.N; ++i)
+      for (size_t j = 0; j < E; ++j) {
+        const double d = raw.Z[static_cast<size_t>(i) * E + j] - mean[j];
+        var[j] += d * d;
+      }
+    std::vector<double> inv(E);
     for (size_t j = 0; j < E; ++j) {
-      const double d = raw.Z[static_cast<size_t>(i) * E + j] - mean[j];
-      var[j] += d * d;
+      const double sd = std::sqrt(var[j] / static_cast<double>(raw.N));
+      inv[j] = sd > 0 ? 1.0 / sd : 0.0;
     }
-  std::vector<double> inv(E);
-  for (size_t j = 0; j < E; ++j) {
-    const double sd = std::sqrt(var[j] / static_cast<double>(raw.N));
-    inv[j] = sd > 0 ? 1.0 / sd : 0.0;
+    mean_out = std::move(mean);
+    inv_out = std::move(inv);
   }
   for (int64_t i = 0; i < raw.N; ++i)
     for (size_t j = 0; j < E; ++j) {
       double& z = raw.Z[static_cast<size_t>(i) * E + j];
-      z = (z - mean[j]) * inv[j];
+      z = (z - mean_out[j]) * inv_out[j];
     }
 }
 
@@ -232,9 +245,10 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
                        std::to_string(raw.E));
     pad_to_32(raw);
   }
-  if (options.standardize) standardize_features(raw);
-
   Dataset data;
+  if (options.standardize)
+    standardize_features(raw, options.standardize_like, data.standardize_mean, data.standardize_scale);
+
   data.spec = spec;
   data.N = raw.N;
   data.E = raw.E;

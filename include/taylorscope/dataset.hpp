@@ -17,6 +17,8 @@ struct Dataset {
   std::vector<int32_t> labels;       // N
   std::vector<int64_t> class_counts; // M
   bool balanced = false;             // every class has the same count (MATH.md §1)
+  // With --standardize: the per-feature z ← (z − mean)·scale that was applied.
+  std::vector<double> standardize_mean, standardize_scale;
 
   const double* row(int64_t i) const { return Z.data() + i * E; }
 };
@@ -25,6 +27,9 @@ struct DataOptions {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";  // for fashion-mnist:*
   int scale = -1;          // pixels/255: 1 on, 0 off, -1 = default (on for IDX, off for npy)
   bool standardize = false;  // per feature: zero mean, unit variance over this set
+  // With standardize: take the mean and scale of this set instead (an eval
+  // set is standardized with its train set's statistics). E must match.
+  const Dataset* standardize_like = nullptr;
   bool pad32 = false;        // 28×28 → 32×32 with a 2-pixel zero border (E 784 → 1024)
   int64_t limit = 0;         // keep the first `limit` samples of each class (0 = all)
   int classes = 0;           // M; 0 = infer (10 for fashion-mnist, else max label + 1)

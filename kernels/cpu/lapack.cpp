@@ -1,5 +1,7 @@
 #include "cpu/lapack.hpp"
 
+#include <cblas.h>
+
 #include <stdexcept>
 #include <string>
 
@@ -24,6 +26,14 @@ void cholesky_factor(int64_t n, double* A) {
 
 void cholesky_solve(int64_t n, int64_t nrhs, const double* factor, double* B) {
   const int nn = static_cast<int>(n), nr = static_cast<int>(nrhs);
+  if (nrhs == 1) {
+    // L z = b, Lᵀ x = z as two BLAS triangular solves: dpotrs would pack the
+    // single right-hand side for a level-3 trsm, which costs more than the
+    // solve at the sizes RNGD has (n = B ≈ 50, once per neuron and step).
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, nn, factor, nn, B, 1);
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, nn, factor, nn, B, 1);
+    return;
+  }
   int info = 0;
   dpotrs_("L", &nn, &nr, factor, &nn, B, &nn, &info);
   if (info != 0)

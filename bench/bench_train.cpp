@@ -1,0 +1,82 @@
+// Optimizer steps of `train` on the Fashion-MNIST train split at batch 50:
+// 784-H-10 SiLU, L2 1e-3, per optimizer, on the CPU and (when present)
+// CUDA. One iteration = 100 steps (run_batches over a fixed shuffled order);
+// the counter steps_per_s and the ratio to SGD are what RESULTS.md quotes.
+// RNGD refreshes its blocks every 100 steps, so each iteration includes one
+// refresh, as an epoch does once per 100 steps.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "taylorscope/train_backend.hpp"
+#include "taylorscope/training.hpp"
+
+using namespace taylorscope;
+
+namespace {
+
+const Dataset& train_split() {
+  static const Dataset d = [] {
+    DataOptions o;
+    if (const char* dir = std::getenv("TS_FASHION_MNIST_DIR")) o.data_dir = dir;
+    return load_dataset("fashion-mnist:train", o);
+  }();
+  return d;
+}
+
+constexpr int64_t kBatch = 50, kSteps = 100;
+
+void BM_TrainSteps(benchmark::State& state, const std::string& device, OptimizerKind kind) {
+  const int64_t H = state.range(0);
+  const Dataset& data = train_split();
+  std::unique_ptr<TrainBackend> backend;
+  try {
+    backend = make_train_backend(device);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    for (auto _ : state) {}
+    return;
+  }
+  OptimizerConfig cfg;
+  cfg.kind = kind;
+  cfg.lr = kind == OptimizerKind::adam ? 1e-3 : 0.01;
+  cfg.l2 = 1e-3;
+  backend->upload(data, data);
+  backend->init(init_glorot_uniform(data.M, H, data.E, 0), parse_activation("silu"), cfg);
+  backend->set_order(epoch_order(data.N, 0, 1));
+  backend->run_batches(0, kSteps, kBatch);  // warm-up: first touch, cuBLAS handles, graph capture
+  int64_t first = kSteps;
+  for (auto _ : state) {
+    if ((first + kSteps) * kBatch > data.N) first = 0;
+    backend->run_batches(first, kSteps, kBatch);
+    first += kSteps;
+  }
+  state.counters["steps_per_s"] =
+      benchmark::Counter(static_cast<double>(kSteps), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(backend->device_name());
+}
+
+void register_all() {
+  for (const char* device : {"cpu", "cuda:0"})
+    for (OptimizerKind kind : {OptimizerKind::sgd, OptimizerKind::momentum, OptimizerKind::adam,
+                               OptimizerKind::rngd}) {
+      const std::string name = "BM_TrainSteps/" + std::string(device) + "/" + optimizer_name(kind);
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), [device, kind](benchmark::State& s) {
+        BM_TrainSteps(s, device, kind);
+      });
+      b->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
+      if (std::string(device) == "cpu") b->Iterations(3);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
