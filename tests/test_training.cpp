@@ -264,9 +264,27 @@ TEST(Woodbury, HiddenAndOutputPreconditionersEqualDenseInverse) {
     std::vector<double> wb(bt.H * (bt.E + 1)), uc(bt.M * (bt.H + 1));
     for (double& v : wb) v = testing::gaussian(rng);
     for (double& v : uc) v = testing::gaussian(rng);
-    std::vector<double> wb_got = wb, uc_got = uc;
-    pre.apply_hidden(wb_got.data());
-    pre.apply_output(uc_got.data());
+    // The preconditioner works in θ's layout: W (H×E) and b apart, U (M×H) and c apart.
+    std::vector<double> W(bt.H * bt.E), b(bt.H), U(bt.M * bt.H), c(bt.M);
+    for (int64_t i = 0; i < bt.H; ++i) {
+      for (int64_t g = 0; g < bt.E; ++g) W[i * bt.E + g] = wb[i * (bt.E + 1) + g];
+      b[i] = wb[i * (bt.E + 1) + bt.E];
+    }
+    for (int64_t a = 0; a < bt.M; ++a) {
+      for (int64_t j = 0; j < bt.H; ++j) U[a * bt.H + j] = uc[a * (bt.H + 1) + j];
+      c[a] = uc[a * (bt.H + 1) + bt.H];
+    }
+    pre.apply_hidden(W.data(), b.data());
+    pre.apply_output(U.data(), c.data());
+    std::vector<double> wb_got(wb.size()), uc_got(uc.size());
+    for (int64_t i = 0; i < bt.H; ++i) {
+      for (int64_t g = 0; g < bt.E; ++g) wb_got[i * (bt.E + 1) + g] = W[i * bt.E + g];
+      wb_got[i * (bt.E + 1) + bt.E] = b[i];
+    }
+    for (int64_t a = 0; a < bt.M; ++a) {
+      for (int64_t j = 0; j < bt.H; ++j) uc_got[a * (bt.H + 1) + j] = U[a * bt.H + j];
+      uc_got[a * (bt.H + 1) + bt.H] = c[a];
+    }
 
     const int64_t n = bt.E + 1;
     for (int64_t i = 0; i < bt.H; ++i) {

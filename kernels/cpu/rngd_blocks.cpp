@@ -60,12 +60,11 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
   if (B <= 0 || damping <= 0) throw std::logic_error("RngdPreconditioner::refresh: empty batch or λ ≤ 0");
   batch_ = bt;
   lambda_ = damping;
-  x1_ = with_ones_column(bt.x, B, E);
-  h1_ = with_ones_column(bt.h, B, H);
+  const std::vector<double> x1 = with_ones_column(bt.x, B, E), h1 = with_ones_column(bt.h, B, H);
 
   // Hidden: K = X̃X̃ᵀ is shared by every neuron; S_i = λI + D_i K D_i.
   std::vector<double> K(B * B);
-  gemm_abt(B, B, E + 1, x1_.data(), x1_.data(), K.data());
+  gemm_abt(B, B, E + 1, x1.data(), x1.data(), K.data());
   d_.assign(H * B, 0.0);
   for (int64_t s = 0; s < B; ++s)
     for (int64_t i = 0; i < H; ++i)
@@ -92,7 +91,7 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
       }
   }
   std::vector<double> Kh(B * B);
-  gemm_abt(B, B, H + 1, h1_.data(), h1_.data(), Kh.data());
+  gemm_abt(B, B, H + 1, h1.data(), h1.data(), Kh.data());
   const int64_t r = B * M;
   output_.assign(r * r, 0.0);
   gemm(true, false, r, r, M, 1.0, Lambda.data(), r, Lambda.data(), r, 0.0, output_.data(), r);  // ΛᵀΛ
@@ -103,41 +102,51 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
   cholesky_factor(r, output_.data());
 }
 
-void RngdPreconditioner::apply_hidden(double* g) const {
-  const int64_t B = batch_.B, H = batch_.H, n = batch_.E + 1;
-  // Q = G X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then g ← (g − Q X̃) / λ.
+// x̃ = (x, 1) and h̃ = (h, 1): every product with X̃ or H̃ below is split into
+// the GEMM on the weights and a sum for the bias column, so the gradient is
+// used where it lies in θ's flat layout, never copied into (E+1)-rows.
+void RngdPreconditioner::apply_hidden(double* gW, double* gb) const {
+  const int64_t B = batch_.B, H = batch_.H, E = batch_.E;
+  // Q = [∇W ∇b] X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then
+  // [∇W ∇b] ← ([∇W ∇b] − Q X̃) / λ.
   std::vector<double> Q(H * B);
-  gemm_abt(H, B, n, g, x1_.data(), Q.data());
+  gemm_abt(H, B, E, gW, batch_.x.data(), Q.data());
   for (int64_t i = 0; i < H; ++i) {
     double* q = &Q[i * B];
     const double* d = &d_[i * B];
-    for (int64_t s = 0; s < B; ++s) q[s] *= d[s];
+    for (int64_t s = 0; s < B; ++s) q[s] = (q[s] + gb[i]) * d[s];
     cholesky_solve(B, 1, &hidden_[i * B * B], q);
-    for (int64_t s = 0; s < B; ++s) q[s] *= d[s];
+    double total = 0;
+    for (int64_t s = 0; s < B; ++s) total += q[s] *= d[s];
+    gb[i] = (gb[i] - total) / lambda_;
   }
-  gemm(false, false, H, n, B, -1.0 / lambda_, Q.data(), B, x1_.data(), n, 1.0 / lambda_, g, n);
+  gemm(false, false, H, E, B, -1.0 / lambda_, Q.data(), B, batch_.x.data(), E, 1.0 / lambda_, gW, E);
 }
 
-void RngdPreconditioner::apply_output(double* g) const {
-  const int64_t B = batch_.B, M = batch_.M, n = batch_.H + 1;
+void RngdPreconditioner::apply_output(double* gU, double* gc) const {
+  const int64_t B = batch_.B, M = batch_.M, H = batch_.H;
   const double scale = 1.0 / std::sqrt(static_cast<double>(B));
-  // P = G H̃ᵀ (M×B); v_s = L_sᵀ P[:, s] / √B; solve; Y[:, s] = L_s y_s / √B; g ← (g − Y H̃) / λ.
+  // P = [∇U ∇c] H̃ᵀ (M×B); v_s = L_sᵀ P[:, s] / √B; solve; Y[:, s] = L_s y_s / √B;
+  // [∇U ∇c] ← ([∇U ∇c] − Y H̃) / λ.
   std::vector<double> P(M * B), v(B * M), Y(M * B);
-  gemm_abt(M, B, n, g, h1_.data(), P.data());
+  gemm_abt(M, B, H, gU, batch_.h.data(), P.data());
   for (int64_t s = 0; s < B; ++s)
     for (int64_t j = 0; j < M; ++j) {
       double acc = 0;
-      for (int64_t a = 0; a < M; ++a) acc += L_[(s * M + a) * M + j] * P[a * B + s];
+      for (int64_t a = 0; a < M; ++a) acc += L_[(s * M + a) * M + j] * (P[a * B + s] + gc[a]);
       v[s * M + j] = acc * scale;
     }
   cholesky_solve(B * M, 1, output_.data(), v.data());
-  for (int64_t s = 0; s < B; ++s)
-    for (int64_t a = 0; a < M; ++a) {
+  for (int64_t a = 0; a < M; ++a) {
+    double total = 0;
+    for (int64_t s = 0; s < B; ++s) {
       double acc = 0;
       for (int64_t j = 0; j < M; ++j) acc += L_[(s * M + a) * M + j] * v[s * M + j];
-      Y[a * B + s] = acc * scale;
+      total += Y[a * B + s] = acc * scale;
     }
-  gemm(false, false, M, n, B, -1.0 / lambda_, Y.data(), B, h1_.data(), n, 1.0 / lambda_, g, n);
+    gc[a] = (gc[a] - total) / lambda_;
+  }
+  gemm(false, false, M, H, B, -1.0 / lambda_, Y.data(), B, batch_.h.data(), H, 1.0 / lambda_, gU, H);
 }
 
 }  // namespace taylorscope::cpu

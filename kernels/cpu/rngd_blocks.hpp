@@ -32,16 +32,15 @@ class RngdPreconditioner {
   // Factorises the B×B (per neuron) and BM×BM (output) Woodbury systems.
   void refresh(const RfimBatch& batch, double damping);
   bool ready() const { return batch_.B > 0; }
-  // grad_wb: H×(E+1), row i = (∂W_i, ∂b_i); replaced by (G_i + λI)^{-1} row i.
-  void apply_hidden(double* grad_wb) const;
-  // grad_uc: M×(H+1), row α = (∂U_α, ∂c_α); replaced by (G + λI)^{-1} grad.
-  void apply_output(double* grad_uc) const;
+  // In place, in the parameters' own layout: neuron i's block acts on
+  // (∂W_i, ∂b_i), grad_W H×E row-major and grad_b H.
+  void apply_hidden(double* grad_W, double* grad_b) const;
+  // The output block acts on all (∂U_α, ∂c_α): grad_U M×H row-major, grad_c M.
+  void apply_output(double* grad_U, double* grad_c) const;
 
  private:
   RfimBatch batch_;
   double lambda_ = 0;
-  std::vector<double> x1_;       // B×(E+1): x̃_s
-  std::vector<double> h1_;       // B×(H+1): h̃_s
   std::vector<double> d_;        // H×B: sqrt(ν_si / B), neuron-major
   std::vector<double> hidden_;   // H × B×B Cholesky factors of λI + D_i K D_i
   std::vector<double> L_;        // B × M×M: L_s = (I − η_s 1ᵀ) diag(√η_s), so L_s L_sᵀ = diag η_s − η_s η_sᵀ

@@ -60,7 +60,7 @@ class CpuTrainBackend final : public TrainBackend {
   std::vector<int64_t> rngd_rows_;
   cpu::RfimBatch rngd_batch_;
   // Workspace.
-  std::vector<double> X_, A_, Hs_, logits_, delta_, dA_, wb_, uc_;
+  std::vector<double> X_, A_, Hs_, logits_, delta_, dA_;
   std::vector<int32_t> y_;
   std::vector<int64_t> order_, batch_rows_;
 };
@@ -215,28 +215,13 @@ void CpuTrainBackend::step(const std::vector<int64_t>& rows) {
     }
     case OptimizerKind::rngd: {
       if (step_ % cfg_.rngd_period == 0 || !rngd_.ready()) refresh_rngd(rows);
-      const int64_t M = L_.M, H = L_.H, E = L_.E;
-      // Regroup the gradient per block: rows (W_i, b_i) and (U_α, c_α).
-      wb_.resize(H * (E + 1));
-      uc_.resize(M * (H + 1));
-      for (int64_t i = 0; i < H; ++i) {
-        std::copy_n(&grad_[L_.W() + i * E], E, &wb_[i * (E + 1)]);
-        wb_[i * (E + 1) + E] = grad_[L_.b() + i];
-      }
-      for (int64_t a = 0; a < M; ++a) {
-        std::copy_n(&grad_[L_.U() + a * H], H, &uc_[a * (H + 1)]);
-        uc_[a * (H + 1) + H] = grad_[L_.c() + a];
-      }
-      rngd_.apply_hidden(wb_.data());
-      rngd_.apply_output(uc_.data());
-      for (int64_t i = 0; i < H; ++i) {
-        for (int64_t g = 0; g < E; ++g) sgd_update(theta_[L_.W() + i * E + g], wb_[i * (E + 1) + g], cfg_.lr);
-        sgd_update(theta_[L_.b() + i], wb_[i * (E + 1) + E], cfg_.lr);
-      }
-      for (int64_t a = 0; a < M; ++a) {
-        for (int64_t i = 0; i < H; ++i) sgd_update(theta_[L_.U() + a * H + i], uc_[a * (H + 1) + i], cfg_.lr);
-        sgd_update(theta_[L_.c() + a], uc_[a * (H + 1) + H], cfg_.lr);
-      }
+      // The blocks act on the gradient where it lies in θ's flat layout.
+      rngd_.apply_hidden(&grad_[L_.W()], &grad_[L_.b()]);
+      rngd_.apply_output(&grad_[L_.U()], &grad_[L_.c()]);
+      double* __restrict w = theta_.data();
+      const double* __restrict g = grad_.data();
+      const double lr = cfg_.lr;
+      for (int64_t k = 0; k < size; ++k) sgd_update(w[k], g[k], lr);
       break;
     }
   }
