@@ -14,20 +14,14 @@
 #include <string>
 
 #include "cpu/blas.hpp"
+#include "bench_data.hpp"
 #include "taylorscope/expansion.hpp"
 
 using namespace taylorscope;
 
 namespace {
 
-const Dataset& train_split() {
-  static const Dataset d = [] {
-    DataOptions o;
-    if (const char* dir = std::getenv("TS_FASHION_MNIST_DIR")) o.data_dir = dir;
-    return load_dataset("fashion-mnist:train", o);
-  }();
-  return d;
-}
+using bench::train_split;
 
 double measured_cpu_dgemm_gflops() {
   static const double rate = [] {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "bench_data.hpp"
 #include "taylorscope/train_backend.hpp"
 #include "taylorscope/training.hpp"
 
@@ -17,14 +18,7 @@ using namespace taylorscope;
 
 namespace {
 
-const Dataset& train_split() {
-  static const Dataset d = [] {
-    DataOptions o;
-    if (const char* dir = std::getenv("TS_FASHION_MNIST_DIR")) o.data_dir = dir;
-    return load_dataset("fashion-mnist:train", o);
-  }();
-  return d;
-}
+using bench::train_split;
 
 constexpr int64_t kBatch = 50, kSteps = 100;
 

@@ -23,6 +23,10 @@ namespace taylorscope::cuda {
                            std::to_string(line) + ": " + what);
 }
 
+// Throws InputError unless CUDA is usable and `device` exists (the factories
+// of both CUDA backends call it first).
+void require_device(int device);
+
 inline void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
   if (status != cudaSuccess) throw_call_failed(call, file, line, cudaGetErrorString(status));
 }

@@ -368,14 +368,22 @@ bool cuda_backend_available(std::string* why) {
   return true;
 }
 
-std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions& options) {
+namespace cuda {
+
+void require_device(int device) {
   std::string why;
   if (!cuda_backend_available(&why)) throw InputError("the CUDA backend is unavailable: " + why);
   int count = 0;
   TS_CUDA_CHECK(cudaGetDeviceCount(&count));
-  if (options.device < 0 || options.device >= count)
-    throw InputError("cuda:" + std::to_string(options.device) + " does not exist (" +
-                     std::to_string(count) + " CUDA device(s) visible)");
+  if (device < 0 || device >= count)
+    throw InputError("cuda:" + std::to_string(device) + " does not exist (" + std::to_string(count) +
+                     " CUDA device(s) visible)");
+}
+
+}  // namespace cuda
+
+std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions& options) {
+  cuda::require_device(options.device);
   return std::make_unique<CudaExpansionBackend>(options);
 }
 

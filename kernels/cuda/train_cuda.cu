@@ -589,13 +589,7 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
 }  // namespace
 
 std::unique_ptr<TrainBackend> make_cuda_train_backend(int device) {
-  std::string why;
-  if (!cuda_backend_available(&why)) throw InputError("the CUDA backend is unavailable: " + why);
-  int count = 0;
-  TS_CUDA_CHECK(cudaGetDeviceCount(&count));
-  if (device < 0 || device >= count)
-    throw InputError("cuda:" + std::to_string(device) + " does not exist (" + std::to_string(count) +
-                     " CUDA device(s) visible)");
+  cuda::require_device(device);
   return std::make_unique<CudaTrainBackend>(device);
 }
 
