@@ -405,6 +405,44 @@ TEST(GradDot, SignChangeFallsWithinOneEpochOfEvalLossMinimum) {
       << "grad-dot " << r.stop.by_grad_dot << ", eval-loss " << r.stop.by_eval_loss;
 }
 
+// The same run under each early-stopping rule: grad-dot stops at its sign
+// change and keeps that epoch's θ; eval-loss runs `patience` epochs past its
+// minimum and keeps the minimum's θ, not the last.
+TEST(GradDot, EarlyStoppingRulesStopAndKeepTheChosenEpoch) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  DataOptions o;
+  o.limit = 10;
+  const Dataset tr = load_dataset("fashion-mnist:train", o);
+  const Dataset ev = load_dataset("fashion-mnist:test", o);
+  TrainConfig c;
+  c.hidden = 32;
+  c.act = parse_activation("silu");
+  c.opt.lr = 0.05;
+  c.batch = tr.N;
+  c.epochs = 400;
+  c.patience = 4;
+  for (EarlyStop rule : {EarlyStop::grad_dot, EarlyStop::eval_loss}) {
+    c.early_stop = rule;
+    const fs::path out = fs::temp_directory_path() / ("ts_early_" + std::to_string(::getpid()));
+    auto be = make_cpu_train_backend();
+    const TrainResult r = train(tr, ev, c, *be, out.string(), false, NpyPrecision::f64, {});
+    const Params best = load_params((out / "best").string()), last = load_params(out.string());
+    fs::remove_all(out);
+    ASSERT_TRUE(r.stopped_early) << early_stop_name(rule);
+    const int last_epoch = r.records.back().epoch;
+    if (rule == EarlyStop::grad_dot) {
+      EXPECT_EQ(last_epoch, r.stop.by_grad_dot);
+      EXPECT_EQ(r.chosen_epoch, r.stop.by_grad_dot);
+      EXPECT_EQ(best.W, last.W);
+    } else {
+      EXPECT_EQ(last_epoch, r.stop.by_eval_loss + c.patience);
+      EXPECT_EQ(r.chosen_epoch, r.stop.by_eval_loss);
+      EXPECT_NE(best.W, last.W);
+    }
+  }
+}
+
 TEST(GradDot, StopEpochsFollowTheirDefinitions) {
   std::vector<EpochRecord> recs(6);
   const double loss[] = {2.0, 1.5, 1.2, 1.3, 1.1, 1.4};

@@ -64,6 +64,9 @@ int run_train(TrainArgs& a) {
   const std::string report = (std::filesystem::path(a.out) / "report.json").string();
   write_file_atomically(report, training_report(result, ctx).dump(2) + "\n");
   if (!a.quiet) {
+    if (a.resume && result.resumed_from < 0)
+      std::cout << "  (--resume: no checkpoint in " << a.out << ", so this was a fresh run)\n";
+    if (result.resumed_from >= 0) std::cout << "  resumed from the checkpoint of epoch " << result.resumed_from << "\n";
     auto show = [](int e) { return e >= 0 ? std::to_string(e) : std::string("not reached"); };
     std::cout << "  stopping epochs: grad-dot " << show(result.stop.by_grad_dot) << ", eval-loss "
               << show(result.stop.by_eval_loss) << "; best/ holds epoch " << result.chosen_epoch

@@ -7,7 +7,6 @@
 #include <limits>
 #include <random>
 
-#include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/training.hpp"
 #include "training/checkpoint.hpp"
@@ -92,6 +91,56 @@ EpochRecord measure(TrainBackend& backend, const TrainConfig& c, const ParamLayo
   return r;
 }
 
+struct Progress {  // what a checkpoint carries besides θ and the optimizer state
+  std::vector<EpochRecord> records;
+  std::vector<double> best_theta;
+  int chosen_epoch = 0;
+  bool stopped_early = false;  // the early-stopping rule fired
+};
+
+void save_checkpoint(const std::string& path, const nlohmann::json& identity, const Progress& p,
+                     const TrainBackend& backend) {
+  OptimizerState state = backend.optimizer_state();
+  Checkpoint ck;
+  ck.header = {{"version", kCheckpointVersion},
+               {"identity", identity},
+               {"step", state.step},
+               {"chosen_epoch", p.chosen_epoch},
+               {"stopped_early", p.stopped_early},
+               {"records", nlohmann::json::array()}};
+  for (const EpochRecord& rec : p.records) ck.header["records"].push_back(record_json(rec));
+  ck.arrays.emplace_back("theta", backend.flat_params());
+  ck.arrays.emplace_back("best_theta", p.best_theta);
+  for (auto& a : state.arrays) ck.arrays.push_back(std::move(a));
+  write_checkpoint(path, ck);
+}
+
+// Restores the backend from the checkpoint at path, which must have been
+// written for the same identity (InputError naming the first difference).
+Progress load_checkpoint(const std::string& path, const nlohmann::json& identity, TrainBackend& backend) {
+  const Checkpoint ck = read_checkpoint(path);
+  if (ck.header.value("version", 0) != kCheckpointVersion)
+    throw InputError(path + ": checkpoint version differs from this build's");
+  const nlohmann::json& saved = ck.header.at("identity");
+  for (auto it = identity.begin(); it != identity.end(); ++it)
+    if (!saved.contains(it.key()) || saved.at(it.key()) != it.value())
+      throw InputError(path + ": cannot resume, '" + it.key() + "' was " +
+                       (saved.contains(it.key()) ? saved.at(it.key()).dump() : "absent") +
+                       " and is now " + it.value().dump());
+  Progress p;
+  for (const auto& j : ck.header.at("records")) p.records.push_back(record_from_json(j));
+  if (p.records.empty()) throw InputError(path + ": checkpoint holds no epochs");
+  OptimizerState state;
+  state.step = ck.header.at("step").get<int64_t>();
+  for (const auto& [name, values] : ck.arrays)
+    if (name != "theta" && name != "best_theta") state.arrays.emplace_back(name, values);
+  backend.restore(ck.array("theta"), state);
+  p.best_theta = ck.array("best_theta");
+  p.chosen_epoch = ck.header.at("chosen_epoch").get<int>();
+  p.stopped_early = ck.header.at("stopped_early").get<bool>();
+  return p;
+}
+
 }  // namespace
 
 EarlyStop parse_early_stop(const std::string& name) {
@@ -170,40 +219,22 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   backend.init(init, c.act, c.opt);
 
   TrainResult result;
-  std::vector<double> best_theta;
-  bool finished = false;  // a previous run already stopped early
+  Progress p;
   if (resume && fs::exists(ck_path)) {
-    const Checkpoint ck = read_checkpoint(ck_path);
-    if (ck.header.value("version", 0) != kCheckpointVersion)
-      throw InputError(ck_path + ": checkpoint version differs from this build's");
-    const nlohmann::json& saved = ck.header.at("identity");
-    for (auto it = identity.begin(); it != identity.end(); ++it)
-      if (!saved.contains(it.key()) || saved.at(it.key()) != it.value())
-        throw InputError(ck_path + ": cannot resume, '" + it.key() + "' was " +
-                         (saved.contains(it.key()) ? saved.at(it.key()).dump() : "absent") +
-                         " and is now " + it.value().dump());
-    for (const auto& j : ck.header.at("records")) result.records.push_back(record_from_json(j));
-    OptimizerState state;
-    state.step = ck.header.at("step").get<int64_t>();
-    for (const auto& [name, values] : ck.arrays)
-      if (name != "theta" && name != "best_theta") state.arrays.emplace_back(name, values);
-    backend.restore(ck.array("theta"), state);
-    best_theta = ck.array("best_theta");
-    result.chosen_epoch = ck.header.at("chosen_epoch").get<int>();
-    finished = ck.header.at("stopped_early").get<bool>();
-    result.stopped_early = finished;
-    result.resumed_from = result.records.back().epoch;
+    p = load_checkpoint(ck_path, identity, backend);
+    result.resumed_from = p.records.back().epoch;
   } else {
     const auto t0 = Clock::now();
     EpochRecord r0 = measure(backend, c, layout, 0);
     r0.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    result.records.push_back(r0);
-    best_theta = backend.flat_params();
+    p.records.push_back(r0);
+    p.best_theta = backend.flat_params();
     if (observer.on_epoch) observer.on_epoch(r0);
   }
 
   const int64_t batches = (tr.N + c.batch - 1) / c.batch;
-  for (int epoch = result.records.back().epoch + 1; epoch <= c.epochs && !finished; ++epoch) {
+  // A run that stopped early stays stopped, whatever --epochs now says.
+  for (int epoch = p.records.back().epoch + 1; epoch <= c.epochs && !p.stopped_early; ++epoch) {
     const auto t0 = Clock::now();
     backend.set_order(epoch_order(tr.N, c.seed, epoch));
     for (int64_t done = 0; done < batches;) {
@@ -216,40 +247,30 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
     EpochRecord r = measure(backend, c, layout, epoch);
     r.step_seconds = step_seconds;
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    result.records.push_back(r);
+    p.records.push_back(r);
 
-    // The chosen epoch under the rule in force; best/ holds its θ.
-    const StopEpochs s = stop_epochs(result.records);
-    int chosen = result.chosen_epoch;
+    // The chosen epoch under the rule in force; best/ will hold its θ.
+    const StopEpochs s = stop_epochs(p.records);
+    bool stop = false;
     if (c.early_stop == EarlyStop::grad_dot) {
-      chosen = s.by_grad_dot >= 0 ? s.by_grad_dot : epoch;
-      finished = s.by_grad_dot >= 0;
+      stop = s.by_grad_dot >= 0;
+      p.chosen_epoch = stop ? s.by_grad_dot : epoch;
     } else {
-      chosen = s.by_eval_loss;
-      finished = c.early_stop == EarlyStop::eval_loss && epoch - s.by_eval_loss >= c.patience;
+      stop = c.early_stop == EarlyStop::eval_loss && epoch - s.by_eval_loss >= c.patience;
+      p.chosen_epoch = s.by_eval_loss;
     }
-    if (chosen == epoch) best_theta = backend.flat_params();
-    result.chosen_epoch = chosen;
-    result.stopped_early = finished && epoch < c.epochs;
+    if (p.chosen_epoch == epoch) p.best_theta = backend.flat_params();
+    p.stopped_early = stop;
 
-    Checkpoint ck;
-    ck.header = {{"version", kCheckpointVersion},
-                 {"identity", identity},
-                 {"step", 0},
-                 {"chosen_epoch", chosen},
-                 {"stopped_early", result.stopped_early},
-                 {"records", nlohmann::json::array()}};
-    for (const EpochRecord& rec : result.records) ck.header["records"].push_back(record_json(rec));
-    OptimizerState state = backend.optimizer_state();
-    ck.header["step"] = state.step;
-    ck.arrays.emplace_back("theta", backend.flat_params());
-    ck.arrays.emplace_back("best_theta", best_theta);
-    for (auto& a : state.arrays) ck.arrays.push_back(std::move(a));
-    write_checkpoint(ck_path, ck);
-    write_curves_csv((fs::path(out_dir) / "curves.csv").string(), result.records);
+    save_checkpoint(ck_path, identity, p, backend);
+    write_curves_csv((fs::path(out_dir) / "curves.csv").string(), p.records);
     if (observer.on_epoch) observer.on_epoch(r);
+    if (stop) break;
   }
 
+  result.records = p.records;
+  result.chosen_epoch = p.chosen_epoch;
+  result.stopped_early = p.stopped_early && p.records.back().epoch < c.epochs;
   result.stop = stop_epochs(result.records);
   if (c.early_stop == EarlyStop::grad_dot && result.stop.by_grad_dot < 0)
     result.chosen_by = "grad-dot (never turned negative: last epoch)";
@@ -258,7 +279,7 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
                                                       : early_stop_name(c.early_stop);
   write_curves_csv((fs::path(out_dir) / "curves.csv").string(), result.records);
   save_params(unflatten(backend.flat_params(), layout), out_dir, save_precision);
-  save_params(unflatten(best_theta, layout), (fs::path(out_dir) / "best").string(), save_precision);
+  save_params(unflatten(p.best_theta, layout), (fs::path(out_dir) / "best").string(), save_precision);
   result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   return result;
 }
