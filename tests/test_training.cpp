@@ -16,6 +16,7 @@
 #include "taylorscope/rfim.hpp"
 #include "taylorscope/train_backend.hpp"
 #include "taylorscope/training.hpp"
+#include "cli_support.hpp"
 #include "test_support.hpp"
 
 namespace taylorscope {
@@ -399,16 +400,13 @@ struct OverfittingRun {
 // under which dS_E/dt = −⟨∇L_T, ∇S_E⟩: the eval loss is smallest where the
 // inner product turns negative.
 TEST(GradDot, SignChangeFallsWithinOneEpochOfEvalLossMinimum) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   OverfittingRun run;
-  const Dataset& tr = run.tr;
-  const Dataset& ev = run.ev;
   TrainConfig& c = run.c;
   c.epochs = 340;
   const fs::path out = fs::temp_directory_path() / ("ts_graddot_" + std::to_string(::getpid()));
   auto be = make_cpu_train_backend();
-  const TrainResult r = train(tr, ev, c, *be, out.string(), false, NpyPrecision::f64, {});
+  const TrainResult r = train(run.tr, run.ev, c, *be, out.string(), false, NpyPrecision::f64, {});
   fs::remove_all(out);
   ASSERT_GE(r.stop.by_grad_dot, 0) << "grad-dot never turned negative";
   ASSERT_LT(r.stop.by_eval_loss, c.epochs) << "no eval-loss minimum inside the run";
@@ -420,11 +418,8 @@ TEST(GradDot, SignChangeFallsWithinOneEpochOfEvalLossMinimum) {
 // change and keeps that epoch's θ; eval-loss runs `patience` epochs past its
 // minimum and keeps the minimum's θ, not the last.
 TEST(GradDot, EarlyStoppingRulesStopAndKeepTheChosenEpoch) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   OverfittingRun run;
-  const Dataset& tr = run.tr;
-  const Dataset& ev = run.ev;
   TrainConfig& c = run.c;
   c.epochs = 400;
   c.patience = 4;
@@ -432,7 +427,7 @@ TEST(GradDot, EarlyStoppingRulesStopAndKeepTheChosenEpoch) {
     c.early_stop = rule;
     const fs::path out = fs::temp_directory_path() / ("ts_early_" + std::to_string(::getpid()));
     auto be = make_cpu_train_backend();
-    const TrainResult r = train(tr, ev, c, *be, out.string(), false, NpyPrecision::f64, {});
+    const TrainResult r = train(run.tr, run.ev, c, *be, out.string(), false, NpyPrecision::f64, {});
     const Params best = load_params((out / "best").string()), last = load_params(out.string());
     fs::remove_all(out);
     ASSERT_TRUE(r.stopped_early) << early_stop_name(rule);
