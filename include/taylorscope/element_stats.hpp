@@ -1,0 +1,94 @@
+// Streaming statistics of a tensor's elements (MATH.md §6): count, min, max,
+// mean, std, skewness, excess kurtosis, fraction < 0 and a histogram, each
+// element weighted by its multiplicity in packed symmetric storage.
+//
+// A tensor with 10^10 elements is never in memory at once, so the moments are
+// accumulated as central sums (n, mean, M2, M3, M4) and merged with the
+// pairwise update of Pébay (2008, "Formulas for robust, one-pass parallel
+// computation of covariances and arbitrary-order statistical moments"). Raw
+// power sums Σx⁴ would lose the kurtosis of a biased J∘T to cancellation.
+// Adding one element of weight w is the merge with (w, x, 0, 0, 0), so the CPU
+// loop and every CUDA thread run this same code.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "taylorscope/hd.hpp"
+
+namespace taylorscope {
+
+struct MomentAccumulator {
+  double n = 0;      // total weight (the element count with multiplicities)
+  double mean = 0;
+  double M2 = 0, M3 = 0, M4 = 0;  // Σ w (x − mean)^k
+  double min = 0, max = 0;        // valid when n > 0
+  double negative = 0;            // total weight of elements < 0
+  double sum = 0;                 // Σ w x, kept apart from n·mean: ⟨J,T⟩ is this sum for J∘T
+};
+
+TS_HD void moments_merge(MomentAccumulator& a, const MomentAccumulator& b) {
+  if (b.n == 0) return;
+  if (a.n == 0) {
+    a = b;
+    return;
+  }
+  const double na = a.n, nb = b.n, n = na + nb;
+  const double d = b.mean - a.mean, dn = d / n, dn2 = dn * dn;
+  const double M2 = a.M2 + b.M2 + d * dn * na * nb;
+  const double M3 = a.M3 + b.M3 + d * dn2 * na * nb * (na - nb) + 3.0 * dn * (na * b.M2 - nb * a.M2);
+  const double M4 = a.M4 + b.M4 + d * dn2 * dn * na * nb * (na * na - na * nb + nb * nb) +
+                    6.0 * dn2 * (na * na * b.M2 + nb * nb * a.M2) + 4.0 * dn * (na * b.M3 - nb * a.M3);
+  a.mean += dn * nb;
+  a.M2 = M2;
+  a.M3 = M3;
+  a.M4 = M4;
+  a.n = n;
+  a.min = b.min < a.min ? b.min : a.min;
+  a.max = b.max > a.max ? b.max : a.max;
+  a.negative += b.negative;
+  a.sum += b.sum;
+}
+
+// One element x that stands for w equal elements of the full tensor.
+TS_HD void moments_add(MomentAccumulator& a, double x, double w) {
+  MomentAccumulator one;
+  one.n = w;
+  one.mean = x;
+  one.min = one.max = x;
+  one.negative = x < 0 ? w : 0.0;
+  one.sum = w * x;
+  moments_merge(a, one);
+}
+
+// Equal-width bins over [lo, hi]; the last bin is closed, x = hi counts in it.
+struct HistogramRange {
+  double lo = 0, hi = 0;
+  int bins = 0;
+};
+
+TS_HD int histogram_bin(const HistogramRange& r, double x) {
+  if (!(r.hi > r.lo)) return 0;  // all elements equal: one occupied bin
+  int k = static_cast<int>((x - r.lo) / (r.hi - r.lo) * r.bins);
+  return k < 0 ? 0 : k >= r.bins ? r.bins - 1 : k;
+}
+
+struct Histogram {
+  std::vector<double> edges;     // bins + 1
+  std::vector<uint64_t> counts;  // weighted by multiplicity, so up to M·E^n
+};
+
+struct ElementStats {
+  double count = 0, min = 0, max = 0, mean = 0, std = 0;
+  double skewness = 0, excess_kurtosis = 0, frac_negative = 0;
+  double sum = 0;  // Σ of the elements with multiplicities
+  Histogram histogram;
+};
+
+// Population moments (the tensor is the whole population, not a sample).
+// Skewness and kurtosis are NaN when every element is equal.
+ElementStats finish_stats(const MomentAccumulator& a);
+
+HistogramRange histogram_range(const ElementStats& s, int bins);
+
+}  // namespace taylorscope

@@ -1,0 +1,103 @@
+// The class-moment tensors J^(n) and the weight tensors T^(n) (MATH.md §3, §6),
+// streamed tile by tile, and the element statistics of J, T and J∘T.
+//
+// Both tensors are weighted symmetric power sums over rows r,
+//     P_{α γ1…γn} = Σ_r A_{rα} X_{rγ1} ⋯ X_{rγn},
+//   J^(n): rows are samples,      X = Z, A_{sα} = 1/N − [m_s = α]/N_α
+//          (computed as class sums S_α = Σ_{s∈α} z⊗n, J_α = Σ_α' S_α'/N − S_α/N_α:
+//          each sample enters one class's GEMM, M times fewer FLOPs);
+//   T^(n): rows are hidden units, X = W, A_{βα} = U_αβ.
+// With the tile of packed_tiles.hpp fixed (prefix p, smallest index L), the
+// tile of class α is the GEMM  X_Lᵀ · diag(A_α ∘ X_{γ1} ∘ ⋯ ∘ X_{γ_{n−2}}) · X_L,
+// X_L the columns L..E−1 of X, of which the upper triangle is kept.
+// The whole tensor is never in memory: a backend reduces each tile into
+// MomentAccumulators (and, in a second sweep, histograms) and drops it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "taylorscope/dataset.hpp"
+#include "taylorscope/element_stats.hpp"
+#include "taylorscope/packed_tiles.hpp"
+#include "taylorscope/params.hpp"
+
+namespace taylorscope {
+
+// The three element streams, in this order everywhere (arrays of 3).
+enum TensorStream : int { kStreamJ = 0, kStreamT = 1, kStreamJT = 2 };
+const char* stream_name(int stream);  // "J", "T", "JT"
+
+// What to stream: J needs the data, T needs θ (its U and W); J∘T needs both.
+struct TensorSources {
+  const Dataset* data = nullptr;
+  const Params* theta = nullptr;
+};
+
+// Called between tiles: (tiles done, tiles in the sweep).
+using SweepProgress = std::function<void(int64_t done, int64_t total)>;
+
+struct TensorSweep {
+  std::array<MomentAccumulator, 3> acc;              // J, T, J∘T; empty for an absent source
+  std::array<std::vector<uint64_t>, 3> histogram;    // filled when ranges were given
+  double gemm_flops = 0;                             // FLOPs the tile GEMMs performed
+};
+
+class TensorBackend {
+ public:
+  virtual ~TensorBackend() = default;
+  virtual std::string device_name() const = 0;
+  // Copies what the sweeps need (the data sorted by class; U and W). Throws
+  // InputError when θ does not fit the data or a class of the data is empty.
+  virtual void upload(const TensorSources& sources) = 0;
+  // One pass over every packed element of order n (1..4). With `ranges` (an
+  // array of 3), also counts each stream's histogram over its range.
+  virtual TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress) = 0;
+};
+
+std::unique_ptr<TensorBackend> make_cpu_tensor_backend();
+// Throws InputError when CUDA is unavailable or `device` does not exist.
+std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int device);
+// For a --device value (resolve_device in expansion_pass.hpp).
+std::unique_ptr<TensorBackend> make_tensor_backend(const std::string& device);
+
+// The CPU tiles themselves, for --dump and for anything that wants the values:
+// `visit` sees each tile's M class blocks, J and T each (M × rows × cols),
+// row-major, rows = cols = E − L (rows = 1 for n = 1); a pointer is null when
+// its source is absent. Only the upper triangle j ≥ i of a block is meaningful.
+struct TileView {
+  int n = 0;
+  TilePrefix prefix;
+  int64_t rows = 0, cols = 0;
+  const double* J = nullptr;
+  const double* T = nullptr;
+};
+void for_each_cpu_tile(const TensorSources& sources, int order, const std::function<void(const TileView&)>& visit,
+                       const SweepProgress& progress = {});
+
+// ---- orchestration (host/tensors) ----
+
+struct TensorStatistics {
+  int order = 0;
+  std::string device;
+  bool has_J = false, has_T = false;
+  ElementStats J, T, JT;
+  double dot = 0;        // ⟨J^(n), T^(n)⟩ = Σ of J∘T with multiplicities
+  double gemm_flops = 0; // of one sweep
+  std::vector<std::pair<std::string, double>> timing_ms;
+};
+
+// Two sweeps: moments, min and max first; then the histograms over [min, max].
+TensorStatistics tensor_statistics(TensorBackend& backend, const TensorSources& sources, int order, int bins,
+                                   const SweepProgress& progress = {});
+
+// The full M × E × … × E tensor (C order) unpacked from the CPU tiles.
+// `stream` is kStreamJ, kStreamT or kStreamJT.
+std::vector<double> dense_tensor(const TensorSources& sources, int order, int stream);
+
+}  // namespace taylorscope

@@ -1,0 +1,64 @@
+// Finishing the streamed moments of element_stats.hpp into the reported
+// statistics, and the tile walk of packed_tiles.hpp.
+#include "taylorscope/element_stats.hpp"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/packed_tiles.hpp"
+
+namespace taylorscope {
+
+ElementStats finish_stats(const MomentAccumulator& a) {
+  ElementStats s;
+  s.count = a.n;
+  s.sum = a.sum;
+  if (a.n <= 0) return s;
+  s.min = a.min;
+  s.max = a.max;
+  s.mean = a.mean;
+  const double var = a.M2 / a.n;
+  s.std = std::sqrt(var);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  s.skewness = var > 0 ? (a.M3 / a.n) / (var * s.std) : nan;
+  s.excess_kurtosis = var > 0 ? (a.M4 / a.n) / (var * var) - 3.0 : nan;
+  s.frac_negative = a.negative / a.n;
+  return s;
+}
+
+HistogramRange histogram_range(const ElementStats& s, int bins) {
+  return {s.min, s.max, bins};
+}
+
+const char* stream_name(int stream) {
+  switch (stream) {
+    case kStreamJ: return "J";
+    case kStreamT: return "T";
+    case kStreamJT: return "JT";
+  }
+  throw std::invalid_argument("stream_name: no stream " + std::to_string(stream));
+}
+
+std::vector<TilePrefix> tile_prefixes(int64_t E, int n) {
+  if (n < 1 || n > kMaxTensorOrder) throw std::invalid_argument("tile_prefixes: order must be 1..4");
+  std::vector<TilePrefix> out;
+  if (n <= 2) {
+    out.push_back({});
+  } else if (n == 3) {
+    for (int64_t g = 0; g < E; ++g) out.push_back({g, 1, {g, 0}});
+  } else {
+    for (int64_t g1 = 0; g1 < E; ++g1)
+      for (int64_t g2 = g1; g2 < E; ++g2) out.push_back({g2, g1 == g2 ? 2 : 1, {g1, g2}});
+  }
+  return out;
+}
+
+double packed_size(int64_t E, int n) {
+  double c = 1;  // C(E+n−1, n) = Π_{i=1..n} (E−1+i)/i, exact in doubles for our sizes
+  for (int i = 1; i <= n; ++i) c = c * static_cast<double>(E - 1 + i) / i;
+  return std::round(c);
+}
+
+}  // namespace taylorscope
