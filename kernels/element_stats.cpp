@@ -2,6 +2,7 @@
 // statistics, and the tile walk of packed_tiles.hpp.
 #include "taylorscope/element_stats.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -25,11 +26,16 @@ ElementStats finish_stats(const MomentAccumulator& a) {
   s.skewness = var > 0 ? (a.M3 / a.n) / (var * s.std) : nan;
   s.excess_kurtosis = var > 0 ? (a.M4 / a.n) / (var * var) - 3.0 : nan;
   s.frac_negative = a.negative / a.n;
+  s.frac_zero = a.zero / a.n;
   return s;
 }
 
 HistogramRange histogram_range(const ElementStats& s, int bins) {
-  return {s.min, s.max, bins};
+  if (s.max > s.min) return {s.min, s.max, bins};
+  // Every element equal (or none): a range around the value, so edges still
+  // increase and the one occupied bin sits in the middle.
+  const double pad = 0.5 * std::max(1.0, std::fabs(s.min));
+  return {s.min - pad, s.min + pad, bins};
 }
 
 const char* stream_name(int stream) {

@@ -67,7 +67,7 @@ std::vector<double> naive_T(const Params& p, int n) {
 }
 
 struct NaiveStats {
-  double count, min, max, mean, std, skew, kurt, frac_neg;
+  double count, min, max, mean, std, skew, kurt, frac_neg, frac_zero;
 };
 
 NaiveStats naive_stats(const std::vector<double>& x) {
@@ -75,8 +75,8 @@ NaiveStats naive_stats(const std::vector<double>& x) {
   s.count = static_cast<double>(x.size());
   s.min = *std::min_element(x.begin(), x.end());
   s.max = *std::max_element(x.begin(), x.end());
-  double sum = 0, neg = 0;
-  for (double v : x) sum += v, neg += v < 0;
+  double sum = 0, neg = 0, zero = 0;
+  for (double v : x) sum += v, neg += v < 0, zero += v == 0;
   s.mean = sum / s.count;
   double m2 = 0, m3 = 0, m4 = 0;
   for (double v : x) {
@@ -88,6 +88,7 @@ NaiveStats naive_stats(const std::vector<double>& x) {
   s.skew = m3 / (m2 * s.std);
   s.kurt = m4 / (m2 * m2) - 3;
   s.frac_neg = neg / s.count;
+  s.frac_zero = zero / s.count;
   return s;
 }
 
@@ -106,6 +107,7 @@ void expect_stats_match(const ElementStats& got, const NaiveStats& want, const s
   EXPECT_LT(std::fabs(got.skewness - want.skew), 1e-9) << what;
   EXPECT_LT(std::fabs(got.excess_kurtosis - want.kurt), 1e-9) << what;
   EXPECT_DOUBLE_EQ(got.frac_negative, want.frac_neg) << what;
+  EXPECT_DOUBLE_EQ(got.frac_zero, want.frac_zero) << what;
 }
 
 TEST(PackedTiles, MultiplicitiesOfOneClassSumToEPowNOverPackedSizeElements) {
@@ -190,7 +192,10 @@ TEST(TensorStreams, StreamedDotEqualsPowerSumContraction) {
 // over the full, unpacked tensors, n = 1..4; the histogram too.
 TEST(TensorStreams, StatisticsEqualBruteForceOverTheFullTensor) {
   const int64_t E = 5;
-  const Dataset d = synthetic_data({6, 9, 7}, E, 31);
+  Dataset d = synthetic_data({6, 9, 7}, E, 31);
+  // Feature 2 is 0 in every sample, like a zero-padded pixel: every J
+  // element that indexes it is exactly 0, and frac_zero must count them.
+  for (int64_t s = 0; s < d.N; ++s) d.Z[s * E + 2] = 0.0;
   const Params p = random_params(3, 4, E, 0.8, 32);
   auto backend = make_cpu_tensor_backend();
   const int bins = 12;

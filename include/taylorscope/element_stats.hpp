@@ -24,6 +24,7 @@ struct MomentAccumulator {
   double M2 = 0, M3 = 0, M4 = 0;  // Σ w (x − mean)^k
   double min = 0, max = 0;        // valid when n > 0
   double negative = 0;            // total weight of elements < 0
+  double zero = 0;                // total weight of elements == 0 (zero-padded pixels give many)
   double sum = 0;                 // Σ w x, kept apart from n·mean: ⟨J,T⟩ is this sum for J∘T
 };
 
@@ -47,6 +48,7 @@ TS_HD void moments_merge(MomentAccumulator& a, const MomentAccumulator& b) {
   a.min = b.min < a.min ? b.min : a.min;
   a.max = b.max > a.max ? b.max : a.max;
   a.negative += b.negative;
+  a.zero += b.zero;
   a.sum += b.sum;
 }
 
@@ -57,8 +59,45 @@ TS_HD void moments_add(MomentAccumulator& a, double x, double w) {
   one.mean = x;
   one.min = one.max = x;
   one.negative = x < 0 ? w : 0.0;
+  one.zero = x == 0 ? w : 0.0;
   one.sum = w * x;
   moments_merge(a, one);
+}
+
+// The moments of x[0..count), every element of weight w, in two passes (mean,
+// then central sums): no division per element, so a CPU loop vectorises it.
+// Merged into a running accumulator it gives what count moments_add calls
+// would, up to rounding.
+TS_HD MomentAccumulator block_moments(const double* x, int64_t count, double w) {
+  MomentAccumulator a;
+  if (count <= 0) return a;
+  double sum = 0, lo = x[0], hi = x[0], neg = 0, zero = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    sum += x[i];
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+    neg += x[i] < 0 ? 1.0 : 0.0;
+    zero += x[i] == 0 ? 1.0 : 0.0;
+  }
+  const double mean = sum / static_cast<double>(count);
+  double m2 = 0, m3 = 0, m4 = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const double d = x[i] - mean, d2 = d * d;
+    m2 += d2;
+    m3 += d2 * d;
+    m4 += d2 * d2;
+  }
+  a.n = w * static_cast<double>(count);
+  a.mean = mean;
+  a.M2 = w * m2;
+  a.M3 = w * m3;
+  a.M4 = w * m4;
+  a.min = lo;
+  a.max = hi;
+  a.negative = w * neg;
+  a.zero = w * zero;
+  a.sum = w * sum;
+  return a;
 }
 
 // Equal-width bins over [lo, hi]; the last bin is closed, x = hi counts in it.
@@ -81,6 +120,7 @@ struct Histogram {
 struct ElementStats {
   double count = 0, min = 0, max = 0, mean = 0, std = 0;
   double skewness = 0, excess_kurtosis = 0, frac_negative = 0;
+  double frac_zero = 0;  // exactly 0: a pixel that is 0 in every image zeroes every J element it indexes
   double sum = 0;  // Σ of the elements with multiplicities
   Histogram histogram;
 };

@@ -89,13 +89,31 @@ void class_block(const double* X, int64_t E, int64_t r0, int64_t r1, const doubl
     cpu::gemm(true, false, cols, cols, R, 1.0, X + r0 * E + L, E, Y.data(), cols, 0.0, out, cols);
 }
 
+// J_α = Σ_α' S_α' / N − S_α / N_α for elements [j0, j1) of row i of every
+// class block: the class sums S (M blocks of `block`) into out (M × (j1 − j0)).
+void j_from_class_sums(const CpuTensorInputs& in, const double* S, int64_t block, int64_t offset, int64_t len,
+                       double* all, double* out) {
+  const int M = in.M;
+  const double N = static_cast<double>(in.class_begin[M]);
+  for (int64_t j = 0; j < len; ++j) all[j] = 0;
+  for (int a = 0; a < M; ++a)
+    for (int64_t j = 0; j < len; ++j) all[j] += S[a * block + offset + j];
+  for (int a = 0; a < M; ++a) {
+    const double Na = static_cast<double>(in.class_begin[a + 1] - in.class_begin[a]);
+    for (int64_t j = 0; j < len; ++j) out[a * len + j] = all[j] / N - S[a * block + offset + j] / Na;
+  }
+}
+
+// Walks the tiles of order n: per tile, the GEMMs of every class block of S
+// (J's class sums) and T. The visitor receives the view with T set and J
+// null, and the class sums S, from which it forms the J it needs.
 class TileWalker {
  public:
   TileWalker(const CpuTensorInputs& in, int n) : in_(in), n_(n) { check_order(n); }
 
   double gemm_flops() const { return flops_; }
 
-  void walk(const std::function<void(const TileView&)>& visit, const SweepProgress& progress) {
+  void walk(const std::function<void(const TileView&, const double* S)>& visit, const SweepProgress& progress) {
     const std::vector<TilePrefix> prefixes = tile_prefixes(in_.E, n_);
     const int M = in_.M;
     const int64_t total = static_cast<int64_t>(prefixes.size());
@@ -106,7 +124,7 @@ class TileWalker {
       v.cols = in_.E - v.prefix.L;
       v.rows = n_ == 1 ? 1 : v.cols;
       const int64_t block = v.rows * v.cols;
-      if (in_.has_J) S_.resize(M * block), J_.resize(M * block);
+      if (in_.has_J) S_.resize(M * block);
       if (in_.has_T) T_.resize(M * block);
       const int jobs = (in_.has_J ? M : 0) + (in_.has_T ? M : 0);
       {
@@ -126,24 +144,12 @@ class TileWalker {
           }
         }
       }
-      if (in_.has_J) {
-        // J_α = Σ_α' S_α' / N − S_α / N_α
-        const double N = static_cast<double>(in_.class_begin[M]);
-#pragma omp parallel for schedule(static)
-        for (int64_t e = 0; e < block; ++e) {
-          double all = 0;
-          for (int a = 0; a < M; ++a) all += S_[a * block + e];
-          for (int a = 0; a < M; ++a)
-            J_[a * block + e] = all / N - S_[a * block + e] / static_cast<double>(in_.class_begin[a + 1] - in_.class_begin[a]);
-        }
-        flops_ += 2.0 * in_.class_begin[M] * v.rows * v.cols;
-        v.J = J_.data();
-      }
+      if (in_.has_J) flops_ += 2.0 * in_.class_begin[M] * v.rows * v.cols;
       if (in_.has_T) {
         flops_ += 2.0 * M * in_.H * v.rows * v.cols;
         v.T = T_.data();
       }
-      visit(v);
+      visit(v, in_.has_J ? S_.data() : nullptr);
       if (progress) progress(t + 1, total);
     }
   }
@@ -153,7 +159,7 @@ class TileWalker {
   const CpuTensorInputs& in_;
   int n_;
   double flops_ = 0;
-  std::vector<double> S_, J_, T_;
+  std::vector<double> S_, T_;
   std::vector<double> scratch_[kMaxThreads];
 };
 
@@ -177,34 +183,51 @@ TensorSweep CpuTensorBackend::sweep(int n, const HistogramRange* ranges, const S
   if (ranges)
     for (int k = 0; k < 3; ++k)
       if (ranges[k].bins != bins || bins < 1) throw std::invalid_argument("sweep: histogram ranges need equal bins ≥ 1");
-  // Per-thread partials, merged in thread order: the statistics do not
-  // depend on scheduling, only on the thread count.
+  // Per-thread partials over a static schedule, merged in thread order: the
+  // statistics are the same on every run with the same thread count.
   std::vector<std::array<MomentAccumulator, 3>> part(threads);
   std::vector<uint64_t> hist(static_cast<size_t>(threads) * 3 * bins, 0);
+  // Per thread: one row of J for every class, the row of Σ_α S_α, one row of J∘T.
+  std::vector<std::vector<double>> line_buffers(threads, std::vector<double>((in_.M + 2) * in_.E));
   const bool J = in_.has_J, T = in_.has_T;
 
   walker.walk(
-      [&](const TileView& v) {
+      [&](const TileView& v, const double* S) {
         const int64_t block = v.rows * v.cols, L = v.prefix.L;
-        const int64_t lines = static_cast<int64_t>(in_.M) * v.rows;
-#pragma omp parallel for schedule(dynamic, 8)
-        for (int64_t line = 0; line < lines; ++line) {
+        const int M = in_.M;
+        // Rows dealt round-robin: balanced over the triangle's shrinking rows,
+        // and each row lands in the same thread's accumulator on every run.
+#pragma omp parallel for schedule(static, 1)
+        for (int64_t i = 0; i < v.rows; ++i) {
           const int th = omp_get_thread_num();
           std::array<MomentAccumulator, 3>& acc = part[th];
           uint64_t* h = hist.data() + static_cast<size_t>(th) * 3 * bins;
-          const int64_t a = line / v.rows, i = line % v.rows;
-          const double* jrow = J ? v.J + a * block + i * v.cols : nullptr;
-          const double* trow = T ? v.T + a * block + i * v.cols : nullptr;
-          for (int64_t j = (v.n == 1 ? 0 : i); j < v.cols; ++j) {
-            const double w = v.n == 1 ? 1.0 : tile_multiplicity(v.n, v.prefix.run, L, L + i, L + j);
-            const double x[3] = {J ? jrow[j] : 0.0, T ? trow[j] : 0.0, J && T ? jrow[j] * trow[j] : 0.0};
+          const int64_t j0 = v.n == 1 ? 0 : i, len = v.cols - j0;
+          // Row i of every class: J formed from the class sums here, so the
+          // full J block is never written; J∘T beside it.
+          double* jrows = line_buffers[th].data();
+          double* all = jrows + M * in_.E;
+          double* product = all + in_.E;
+          if (J) j_from_class_sums(in_, S, block, i * v.cols + j0, len, all, jrows);
+          // The diagonal element (j = i) has its own multiplicity; every
+          // other element of the row shares one (packed_tiles.hpp).
+          const double w_diag = v.n == 1 ? 1.0 : tile_multiplicity(v.n, v.prefix.run, L, L + i, L + i);
+          const double w_rest = v.n == 1 ? 1.0 : tile_multiplicity(v.n, v.prefix.run, L, L + i, L + i + 1);
+          for (int a = 0; a < M; ++a) {
+            const double* x[3] = {J ? jrows + a * len : nullptr, T ? v.T + a * block + i * v.cols + j0 : nullptr,
+                                  product};
+            if (J && T)
+              for (int64_t j = 0; j < len; ++j) product[j] = x[0][j] * x[1][j];
             const bool on[3] = {J, T, J && T};
             for (int k = 0; k < 3; ++k) {
               if (!on[k]) continue;
-              if (ranges)
-                h[k * bins + histogram_bin(ranges[k], x[k])] += static_cast<uint64_t>(w);
-              else
-                moments_add(acc[k], x[k], w);
+              if (ranges) {
+                for (int64_t j = 0; j < len; ++j)
+                  h[k * bins + histogram_bin(ranges[k], x[k][j])] += static_cast<uint64_t>(j == 0 ? w_diag : w_rest);
+              } else {
+                moments_add(acc[k], x[k][0], w_diag);
+                moments_merge(acc[k], block_moments(x[k] + 1, len - 1, w_rest));
+              }
             }
           }
         }
@@ -231,7 +254,24 @@ std::unique_ptr<TensorBackend> make_cpu_tensor_backend() { return std::make_uniq
 void for_each_cpu_tile(const TensorSources& sources, int order, const std::function<void(const TileView&)>& visit,
                        const SweepProgress& progress) {
   const CpuTensorInputs in = prepare_inputs(sources);
-  TileWalker(in, order).walk(visit, progress);
+  std::vector<double> J, all(in.E);
+  TileWalker(in, order).walk(
+      [&](const TileView& tile, const double* S) {
+        TileView v = tile;
+        if (S) {
+          const int64_t block = v.rows * v.cols;
+          J.resize(in.M * block);
+          std::vector<double> rows(in.M * v.cols);
+          for (int64_t i = 0; i < v.rows; ++i) {
+            j_from_class_sums(in, S, block, i * v.cols, v.cols, all.data(), rows.data());
+            for (int a = 0; a < in.M; ++a)
+              std::copy(rows.begin() + a * v.cols, rows.begin() + (a + 1) * v.cols, J.begin() + a * block + i * v.cols);
+          }
+          v.J = J.data();
+        }
+        visit(v);
+      },
+      progress);
 }
 
 }  // namespace taylorscope
