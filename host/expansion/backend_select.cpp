@@ -3,6 +3,7 @@
 
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/moment_tensors.hpp"
 
 namespace taylorscope {
 
@@ -24,6 +25,11 @@ int resolve_device(const std::string& device) {
 std::unique_ptr<ExpansionBackend> make_backend(const std::string& device) {
   const int index = resolve_device(device);
   return index < 0 ? make_cpu_backend() : make_cuda_backend(index);
+}
+
+std::unique_ptr<TensorBackend> make_tensor_backend(const std::string& device) {
+  const int index = resolve_device(device);
+  return index < 0 ? make_cpu_tensor_backend() : make_cuda_tensor_backend(index);
 }
 
 }  // namespace taylorscope

@@ -44,6 +44,7 @@ TensorStatistics tensor_statistics(TensorBackend& backend, const TensorSources& 
   t0 = Clock::now();
   const TensorSweep hist = backend.sweep(order, ranges, half(1));
   r.timing_ms.emplace_back("histogram_sweep", ms_since(t0));
+  r.gemm_flops += hist.gemm_flops;
   for (int k = 0; k < 3; ++k) {
     if (out[k]->count == 0) continue;
     Histogram& h = out[k]->histogram;

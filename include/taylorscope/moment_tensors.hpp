@@ -88,7 +88,7 @@ struct TensorStatistics {
   bool has_J = false, has_T = false;
   ElementStats J, T, JT;
   double dot = 0;        // ⟨J^(n), T^(n)⟩ = Σ of J∘T with multiplicities
-  double gemm_flops = 0; // of one sweep
+  double gemm_flops = 0; // the tile GEMMs of both sweeps (a backend that kept the elements skips the second's)
   std::vector<std::pair<std::string, double>> timing_ms;
 };
 

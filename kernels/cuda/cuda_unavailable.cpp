@@ -3,6 +3,7 @@
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/moment_tensors.hpp"
 #include "taylorscope/train_backend.hpp"
 
 namespace taylorscope {
@@ -22,5 +23,7 @@ std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions&) {
 std::unique_ptr<ExpansionBackend> make_cuda_backend(int) { throw InputError(kNoCuda); }
 
 std::unique_ptr<TrainBackend> make_cuda_train_backend(int) { throw InputError(kNoCuda); }
+
+std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int) { throw InputError(kNoCuda); }
 
 }  // namespace taylorscope

@@ -9,4 +9,8 @@ target_sources(taylorscope PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/train_cuda.cu
   ${CMAKE_CURRENT_LIST_DIR}/train_kernels.cu
   ${CMAKE_CURRENT_LIST_DIR}/rngd_cuda.cu
+  ${CMAKE_CURRENT_LIST_DIR}/moment_tensors_cuda.cu
+  ${CMAKE_CURRENT_LIST_DIR}/tile_plan.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/tile_operands.cu
+  ${CMAKE_CURRENT_LIST_DIR}/tile_statistics.cu
 )
