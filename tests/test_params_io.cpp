@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/npy.hpp"
 #include "taylorscope/params.hpp"
@@ -20,24 +21,9 @@ using namespace taylorscope;
 
 namespace {
 
-class TempDir {
+class TempDir : public taylorscope::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("ts_params_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : taylorscope::testing::TempDir("ts_params") {}
 };
 
 template <typename Fn>

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/idx.hpp"
@@ -23,25 +24,9 @@ using namespace taylorscope;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
+class TempDir : public taylorscope::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("ts_readers_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : taylorscope::testing::TempDir("ts_readers") {}
 };
 
 using Bytes = std::string;
