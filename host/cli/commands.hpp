@@ -8,6 +8,7 @@
 #include <string>
 
 #include "taylorscope/dataset.hpp"
+#include "taylorscope/training.hpp"
 
 namespace taylorscope::cli {
 
@@ -20,6 +21,22 @@ struct DataFlags {
 void add_data_flags(CLI::App* cmd, DataFlags& flags, const std::string& name = "--data");
 Dataset load_data(const DataFlags& flags);
 
+// The trainer's flags (`train`, and `dominance` at each width); not --hidden.
+struct TrainerFlags {
+  std::string activation = "silu";
+  double omega = 1.0, iota = 0.0;
+  std::string optimizer = "sgd";
+  std::string early_stop = "none";
+  std::string device = "auto";
+  std::string save_precision = "f32";
+  TrainConfig config;
+};
+void add_trainer_flags(CLI::App* cmd, TrainerFlags& flags);
+// Parses the names into the config; throws InputError on a bad value.
+TrainConfig resolve_trainer_flags(const TrainerFlags& flags, NpyPrecision* save_precision);
+// The --eval set, standardized (when asked) with the train set's statistics.
+Dataset load_eval_data(const DataFlags& train_flags, const std::string& eval_spec, const Dataset& train_set);
+
 // Returns the subcommand and fills *run with what to execute when it was chosen.
 struct Command {
   CLI::App* app = nullptr;
@@ -27,5 +44,7 @@ struct Command {
 };
 Command add_expand_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
+Command add_tensors_command(CLI::App& app);
+Command add_dominance_command(CLI::App& app);
 
 }  // namespace taylorscope::cli

@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   using namespace taylorscope;
   CLI::App app{"taylorscope: exact Taylor expansion of a softmax MLP's cross-entropy action"};
   app.require_subcommand(1);
-  const cli::Command commands[] = {cli::add_expand_command(app), cli::add_train_command(app)};
+  const cli::Command commands[] = {cli::add_expand_command(app), cli::add_train_command(app),
+                                   cli::add_tensors_command(app), cli::add_dominance_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

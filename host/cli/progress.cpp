@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ostream>
 #include <string>
+#include <utility>
 
 namespace taylorscope::cli {
 
@@ -39,6 +40,28 @@ void EpochProgress::epoch(const EpochRecord& r) {
                 r.epoch, r.train_loss, 100 * r.train_acc, r.eval_loss, 100 * r.eval_acc, r.grad_dot,
                 r.seconds);
   lines_ << line << std::flush;
+}
+
+TaskProgress::TaskProgress(std::string label, bool quiet)
+    : label_(std::move(label)), bar_(!quiet && ::isatty(STDERR_FILENO)),
+      start_(std::chrono::steady_clock::now()) {}
+
+TaskProgress::~TaskProgress() {
+  if (drawn_) std::fprintf(stderr, "\r%80s\r", "");
+}
+
+void TaskProgress::update(int64_t done, int64_t total) {
+  if (!bar_ || total <= 0) return;
+  const int permille = static_cast<int>(1000 * done / total);
+  if (permille == last_permille_) return;  // thousands of tiles: redraw at most 1000 times
+  last_permille_ = permille;
+  constexpr int kWidth = 30;
+  const int filled = kWidth * permille / 1000;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  std::fprintf(stderr, "\r  %s [%s%s] %5.1f%% %.1f s ", label_.c_str(), std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), permille / 10.0, s);
+  std::fflush(stderr);
+  drawn_ = true;
 }
 
 }  // namespace taylorscope::cli

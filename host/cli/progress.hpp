@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
+#include <string>
 
 #include "taylorscope/training.hpp"
 
@@ -24,6 +25,22 @@ class EpochProgress {
   bool bar_;  // stderr is a terminal
   bool bar_drawn_ = false;
   std::chrono::steady_clock::time_point epoch_start_;
+};
+
+// A bar for one long computation of `total` steps (tiles of a tensor sweep),
+// on stderr and only on a terminal; cleared when done.
+class TaskProgress {
+ public:
+  TaskProgress(std::string label, bool quiet);
+  ~TaskProgress();
+  void update(int64_t done, int64_t total);
+
+ private:
+  std::string label_;
+  bool bar_;
+  bool drawn_ = false;
+  int last_permille_ = -1;
+  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace taylorscope::cli

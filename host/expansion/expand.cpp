@@ -43,6 +43,20 @@ std::vector<double> contractions_from_power_sums(const PassSums& sums, const Par
   return JT;
 }
 
+std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
+                                           ExpansionBackend& backend) {
+  // The smallest plan the pass runs as `expand` runs it: a jet of order 2
+  // and the direct action at t = 1, which this caller ignores.
+  PassPlan plan;
+  plan.act = parse_activation("silu");
+  plan.order = 2;
+  plan.taylor = activation_taylor(plan.act, 3);
+  plan.max_power = max_n;
+  plan.t_values = {1.0};
+  backend.upload(data);
+  return contractions_from_power_sums(backend.run(theta, plan), theta);
+}
+
 ExpansionResult expand(const Dataset& data, const Params& theta, const Activation& act,
                        const ExpansionOptions& options, ExpansionBackend& backend) {
   const auto t_start = Clock::now();

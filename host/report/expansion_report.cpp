@@ -4,16 +4,12 @@
 
 #include "taylorscope/expansion_report.hpp"
 
+#include "report/json_number.hpp"
+
 namespace taylorscope {
 namespace {
 
-// JSON has no inf/NaN: write null so readers fail loudly instead of parsing garbage.
-nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-
-double rel_diff(double a, double b) {
-  const double scale = std::max(std::fabs(a), std::fabs(b));
-  return scale > 0 ? std::fabs(a - b) / scale : 0.0;
-}
+nlohmann::json number(double v) { return json_number(v); }
 
 }  // namespace
 

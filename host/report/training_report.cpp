@@ -3,10 +3,12 @@
 
 #include <cmath>
 
+#include "report/json_number.hpp"
+
 namespace taylorscope {
 namespace {
 
-nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+nlohmann::json number(double v) { return json_number(v); }
 
 nlohmann::json metrics(const EpochRecord& r) {
   return {{"epoch", r.epoch},          {"train_loss", number(r.train_loss)},
@@ -19,12 +21,11 @@ nlohmann::json epoch_or_null(int epoch) { return epoch >= 0 ? nlohmann::json(epo
 
 }  // namespace
 
-nlohmann::json training_report(const TrainResult& r, const TrainReportContext& ctx) {
-  const TrainConfig& c = ctx.config;
+nlohmann::json training_settings(const Dataset& train, const Dataset& eval, const TrainConfig& c) {
   nlohmann::json settings = {
-      {"data", {{"spec", ctx.train.spec}, {"N", ctx.train.N}, {"E", ctx.train.E}, {"M", ctx.train.M},
-                {"balanced", ctx.train.balanced}}},
-      {"eval", {{"spec", ctx.eval.spec}, {"N", ctx.eval.N}, {"balanced", ctx.eval.balanced}}},
+      {"data", {{"spec", train.spec}, {"N", train.N}, {"E", train.E}, {"M", train.M},
+                {"balanced", train.balanced}}},
+      {"eval", {{"spec", eval.spec}, {"N", eval.N}, {"balanced", eval.balanced}}},
       {"hidden", c.hidden},
       {"activation", activation_name(c.act)},
       {"optimizer", optimizer_name(c.opt.kind)},
@@ -47,6 +48,11 @@ nlohmann::json training_report(const TrainResult& r, const TrainReportContext& c
   if (c.opt.kind == OptimizerKind::rngd)
     settings["rngd"] = {{"period", c.opt.rngd_period}, {"damping", c.opt.rngd_damping},
                         {"omega", c.opt.rngd_omega}};
+  return settings;
+}
+
+nlohmann::json training_report(const TrainResult& r, const TrainReportContext& ctx) {
+  const nlohmann::json settings = training_settings(ctx.train, ctx.eval, ctx.config);
 
   const EpochRecord& last = r.records.back();
   const EpochRecord* chosen = &last;

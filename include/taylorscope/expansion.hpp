@@ -73,6 +73,11 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
 //   Σ_{α,β} U_αβ ( E_z[(W_β·z)^n] − E_{z|α}[(W_β·z)^n] ).
 std::vector<double> contractions_from_power_sums(const PassSums& sums, const Params& theta);
 
+// ⟨J^(n), T^(n)⟩ for n = 1..max_n by one pass of `backend` over `data`: the
+// check beside the streamed tensors of moment_tensors.hpp.
+std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
+                                           ExpansionBackend& backend);
+
 // The closed forms of MATH.md §3 from the data's first moments, θ and ⟨J^(2),T^(2)⟩.
 SeedTerms seed_terms(const Dataset& data, const Params& theta, const std::vector<double>& sigma_derivs,
                      double JT2);

@@ -16,6 +16,9 @@ struct TrainReportContext {
   std::string device;
 };
 
+// The "settings" object of report.json: data, model and optimizer settings.
+nlohmann::json training_settings(const Dataset& train, const Dataset& eval, const TrainConfig& config);
+
 nlohmann::json training_report(const TrainResult& result, const TrainReportContext& ctx);
 
 }  // namespace taylorscope

@@ -1,0 +1,149 @@
+// `taylorscope dominance`: seed 000's dominance analysis across hidden widths.
+// For each H: train θ* with the trainer's flags into OUT/H<H>/ (a complete
+// `train` run directory), then analyse θ* on the --eval split
+// (dominance.hpp). OUT/dominance.json and OUT/dominance.csv are rewritten
+// after every width, so an interrupted run keeps what it finished; --resume
+// continues each width's training from its checkpoint.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "commands.hpp"
+#include "progress.hpp"
+#include "taylorscope/atomic_file.hpp"
+#include "taylorscope/dominance.hpp"
+#include "taylorscope/dominance_report.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/tensor_report.hpp"
+#include "taylorscope/training_report.hpp"
+
+namespace taylorscope::cli {
+namespace {
+
+struct DominanceArgs {
+  DataFlags data;
+  std::string eval_spec;
+  std::string out;
+  std::vector<int64_t> hidden;
+  int order = 6;
+  int bins = 64;
+  bool resume = false, quiet = false;
+  TrainerFlags trainer;
+};
+
+// The trainer's settings (as in a run's report.json) and the analysis's own.
+nlohmann::json settings_json(const DominanceArgs& a, const Dataset& tr, const Dataset& ev, const TrainConfig& c) {
+  nlohmann::json s = training_settings(tr, ev, c);
+  s["hidden"] = a.hidden;
+  s["pad32"] = a.data.options.pad32;
+  s["standardize"] = a.data.options.standardize;
+  s["order"] = a.order;
+  s["bins"] = a.bins;
+  return s;
+}
+
+std::string summary_line(const WidthAnalysis& w) {
+  auto biggest = [](const std::vector<TermShare>& t) {
+    return *std::max_element(t.begin(), t.end(),
+                             [](const TermShare& x, const TermShare& y) { return x.abs_share < y.abs_share; });
+  };
+  const TermShare s2 = biggest(w.S2_terms), s3 = biggest(w.S3_terms);
+  char line[512];
+  int k = std::snprintf(line, sizeof line, "  H %5lld  epoch %3d  eval %.4f (%.2f%%)  S_2 %+.3e (%s %.0f%%)  S_3 %+.3e (%s %.0f%%)  D/S",
+                        static_cast<long long>(w.H), w.chosen_epoch, w.eval_loss, 100 * w.eval_acc,
+                        w.expansion.S_k[2], s2.name.c_str(), 100 * s2.abs_share, w.expansion.S_k[3],
+                        s3.name.c_str(), 100 * s3.abs_share);
+  for (const DominantTerm& d : w.expansion.dominant)
+    if (d.n <= 4 && k > 0 && k < static_cast<int>(sizeof line))
+      k += std::snprintf(line + k, sizeof line - k, " %.3f", d.ratio + 0.0);
+  return line;
+}
+
+int run_dominance(DominanceArgs& a) {
+  namespace fs = std::filesystem;
+  if (a.hidden.empty()) throw InputError("--hidden needs at least one width");
+  for (int64_t h : a.hidden)
+    if (h < 1) throw InputError("--hidden widths must be ≥ 1, got " + std::to_string(h));
+  if (a.order < 5 || a.order > 64) throw InputError("--order must be 5..64, got " + std::to_string(a.order));
+  if (a.bins < 1 || a.bins > 100000) throw InputError("--bins must be 1..100000");
+  const Dataset train_set = load_data(a.data);
+  const Dataset eval_set = load_eval_data(a.data, a.eval_spec, train_set);
+  if (!eval_set.balanced)
+    std::cerr << "taylorscope: warning: " << eval_set.spec
+              << " is not balanced across classes; MATH.md §3's closed forms assume balance\n";
+  NpyPrecision precision;
+  const TrainConfig base = resolve_trainer_flags(a.trainer, &precision);
+  auto train_backend = make_train_backend(a.trainer.device);
+  auto pass = make_backend(a.trainer.device);
+  auto tensors = make_tensor_backend(a.trainer.device);
+  const nlohmann::json settings = settings_json(a, train_set, eval_set, base);
+  fs::create_directories(a.out);
+
+  if (!a.quiet)
+    std::cout << "taylorscope dominance: train " << train_set.spec << " (N=" << train_set.N << "), analyse on "
+              << eval_set.spec << " (N=" << eval_set.N << "), E = " << eval_set.E << ", M = " << eval_set.M
+              << "\n  " << optimizer_name(base.opt.kind) << " lr " << base.opt.lr << ", " << base.epochs
+              << " epochs, " << activation_name(base.act) << "; device " << train_backend->device_name()
+              << ", float64\n";
+  std::vector<WidthAnalysis> rows;
+  for (int64_t H : a.hidden) {
+    TrainConfig c = base;
+    c.hidden = H;
+    const std::string dir = (fs::path(a.out) / ("H" + std::to_string(H))).string();
+    if (!a.quiet) std::cout << "H = " << H << ": training into " << dir << "\n";
+    EpochProgress progress(std::cout, c.epochs, a.quiet);
+    TrainObserver observer;
+    observer.on_batches = [&](int e, int64_t done, int64_t total) { progress.batches(e, done, total); };
+    observer.on_epoch = [&](const EpochRecord& r) { progress.epoch(r); };
+    const TrainResult result = train(train_set, eval_set, c, *train_backend, dir, a.resume, precision, observer);
+    write_file_atomically((fs::path(dir) / "report.json").string(),
+                          training_report(result, {train_set, eval_set, c, train_backend->device_name()}).dump(2) + "\n");
+
+    const Params theta = load_params((fs::path(dir) / "best").string());
+    WidthAnalysis w = analyse_width(eval_set, theta, c.act, a.order, a.bins, *pass, *tensors);
+    for (const EpochRecord& r : result.records)
+      if (r.epoch == result.chosen_epoch) {
+        w.train_loss = r.train_loss, w.train_acc = r.train_acc;
+        w.eval_loss = r.eval_loss, w.eval_acc = r.eval_acc;
+      }
+    w.chosen_epoch = result.chosen_epoch;
+    w.chosen_by = result.chosen_by;
+    w.train_seconds = result.seconds;
+    for (const TensorStatistics& t : w.tensors)
+      write_tensor_histograms((fs::path(dir) / ("tensors_n" + std::to_string(t.order) + ".png")).string(), t,
+                              eval_set.spec + " at theta*, H = " + std::to_string(H) + ", n = " + std::to_string(t.order));
+    rows.push_back(std::move(w));
+    if (!a.quiet) std::cout << summary_line(rows.back()) << std::endl;
+
+    write_file_atomically((fs::path(a.out) / "dominance.json").string(), dominance_report(rows, settings).dump(2) + "\n");
+    write_file_atomically((fs::path(a.out) / "dominance.csv").string(), dominance_csv(rows));
+  }
+  write_dominance_plots(a.out, rows);
+  if (!a.quiet)
+    std::cout << "  written to " << a.out
+              << ": dominance.json, dominance.csv, term_magnitudes.png, term_shares.png, subterm_counts.png, "
+                 "dominant_ratio.png, H<H>/ (θ*, curves, tensor histograms)\n";
+  return 0;
+}
+
+}  // namespace
+
+Command add_dominance_command(CLI::App& app) {
+  auto args = std::make_shared<DominanceArgs>();
+  args->trainer.save_precision = "f64";  // θ* is analysed from best/: keep it exact
+  CLI::App* cmd = app.add_subcommand(
+      "dominance", "seed 000's dominance analysis: train θ* at each H, decompose S_2, S_3 on --eval");
+  add_data_flags(cmd, args->data);
+  cmd->add_option("--eval", args->eval_spec, "evaluation data: θ* is analysed here")->required();
+  cmd->add_option("--out", args->out, "output directory")->required();
+  cmd->add_option("--hidden", args->hidden, "hidden widths, comma-separated")->delimiter(',')->required();
+  cmd->add_option("--order", args->order, "expansion order K (≥ 5: D/S up to n = 4)")->capture_default_str();
+  cmd->add_option("--bins", args->bins, "histogram bins of the tensor statistics")->capture_default_str();
+  add_trainer_flags(cmd, args->trainer);
+  cmd->add_flag("--resume", args->resume, "continue each width's training from its checkpoint");
+  cmd->add_flag("--quiet", args->quiet, "no progress or summary lines");
+  return {cmd, [args] { return run_dominance(*args); }};
+}
+
+}  // namespace taylorscope::cli

@@ -1,0 +1,124 @@
+// `taylorscope tensors`: the element statistics of J^(n), T^(n) and J^(n)∘T^(n)
+// (MATH.md §6) streamed tile by tile, ⟨J^(n), T^(n)⟩ beside its power-sum
+// value (MATH.md §4), the JSON report, a histogram PNG and, when the tensors
+// are small enough, the tensors themselves as .npy.
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+
+#include "commands.hpp"
+#include "progress.hpp"
+#include "taylorscope/atomic_file.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/expansion.hpp"
+#include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/tensor_report.hpp"
+
+namespace taylorscope::cli {
+namespace {
+
+struct TensorsArgs {
+  DataFlags data;
+  std::string params_dir;
+  std::string only;  // "", "J" or "T"
+  int order = 2;
+  int bins = 64;
+  std::string device = "auto";
+  std::string report, plot, dump;
+  double dump_limit_mib = 1024;
+  bool quiet = false;
+};
+
+// Refuses a --dump that would not fit before anything is computed.
+void check_dump_size(const TensorsArgs& a, int64_t M, int64_t E, int streams) {
+  const double bytes = streams * 8.0 * static_cast<double>(M) * std::pow(static_cast<double>(E), a.order);
+  if (bytes > a.dump_limit_mib * 1024 * 1024)
+    throw InputError("--dump: the dense tensors take " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
+                     " MiB (M·E^n float64 each), over --dump-limit " +
+                     std::to_string(static_cast<int64_t>(a.dump_limit_mib)) + " MiB");
+}
+
+int run_tensors(const TensorsArgs& a) {
+  if (a.order < 1 || a.order > kMaxTensorOrder)
+    throw InputError("--order must be 1..4, got " + std::to_string(a.order));
+  if (a.bins < 1 || a.bins > 100000) throw InputError("--bins must be 1..100000");
+  if (!a.only.empty() && a.only != "J" && a.only != "T") throw InputError("--only must be J or T");
+  if (a.only == "T" && a.params_dir.empty()) throw InputError("--only T needs --params");
+
+  const Dataset data = load_data(a.data);
+  if (!data.balanced)
+    std::cerr << "taylorscope: warning: " << data.spec
+              << " is not balanced across classes; J^(n) is still E_z − E_{z|α}, but MATH.md §3 assumes balance\n";
+  Params theta;
+  if (!a.params_dir.empty()) {
+    theta = load_params(a.params_dir);
+    check_params_fit(theta, data.E, data.M, a.params_dir);
+  }
+  TensorSources src;
+  if (a.only != "T") src.data = &data;
+  if (!a.params_dir.empty() && a.only != "J") src.theta = &theta;
+  const int streams = (src.data ? 1 : 0) + (src.theta ? 1 : 0) + (src.data && src.theta ? 1 : 0);
+  if (!a.dump.empty()) check_dump_size(a, data.M, data.E, streams);
+
+  auto backend = make_tensor_backend(a.device);
+  TensorStatistics stats;
+  {
+    TaskProgress bar("tiles", a.quiet);
+    stats = tensor_statistics(*backend, src, a.order, a.bins,
+                              [&bar](int64_t done, int64_t total) { bar.update(done, total); });
+  }
+
+  TensorReportContext ctx{src.data, src.theta, a.params_dir, std::numeric_limits<double>::quiet_NaN()};
+  if (src.data && src.theta) {
+    auto pass = make_backend(a.device);
+    ctx.dot_power_sum = power_sum_contractions(data, theta, a.order, *pass).at(a.order - 1);
+  }
+  if (!a.quiet) print_tensor_table(std::cout, stats, ctx);
+
+  if (!a.report.empty()) {
+    write_file_atomically(a.report, tensor_report(stats, ctx).dump(2) + "\n");
+    if (!a.quiet) std::cout << "  report written to " << a.report << "\n";
+  }
+  std::string plot = a.plot;
+  if (plot.empty() && !a.report.empty()) plot = std::filesystem::path(a.report).replace_extension(".png").string();
+  if (!plot.empty()) {
+    write_tensor_histograms(plot, stats, data.spec + ", order " + std::to_string(a.order));
+    if (!a.quiet) std::cout << "  histograms drawn in " << plot << "\n";
+  }
+  if (!a.dump.empty()) {
+    std::filesystem::create_directories(a.dump);
+    std::vector<int64_t> shape(a.order + 1, data.E);
+    shape[0] = data.M;
+    for (int k = 0; k < 3; ++k) {
+      if ((k != kStreamT && !src.data) || (k != kStreamJ && !src.theta)) continue;
+      const std::string path = (std::filesystem::path(a.dump) / (std::string(stream_name(k)) + ".npy")).string();
+      write_npy(path, shape, dense_tensor(src, a.order, k), NpyPrecision::f64);
+      if (!a.quiet) std::cout << "  " << path << " written (dense, float64)\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_tensors_command(CLI::App& app) {
+  auto args = std::make_shared<TensorsArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "tensors", "element statistics of J^(n), T^(n) and J^(n)∘T^(n), streamed tile by tile");
+  add_data_flags(cmd, args->data);
+  cmd->add_option("--params", args->params_dir, "θ as a directory of U.npy W.npy b.npy c.npy (without: J alone)");
+  cmd->add_option("--order", args->order, "tensor order n (1..4)")->capture_default_str();
+  cmd->add_option("--only", args->only, "stream J or T alone");
+  cmd->add_option("--bins", args->bins, "histogram bins")->capture_default_str();
+  cmd->add_option("--device", args->device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
+  cmd->add_option("--report", args->report, "write the JSON report here");
+  cmd->add_option("--plot", args->plot, "histogram PNG (default: the report's path with .png)");
+  cmd->add_option("--dump", args->dump, "write the dense tensors J.npy, T.npy, JT.npy (float64) into this directory");
+  cmd->add_option("--dump-limit", args->dump_limit_mib, "largest --dump in MiB, all tensors together")
+      ->capture_default_str();
+  cmd->add_flag("--quiet", args->quiet, "no table on stdout");
+  return {cmd, [args] { return run_tensors(*args); }};
+}
+
+}  // namespace taylorscope::cli

@@ -1,0 +1,55 @@
+// The trainer's flags, shared by `train` and `dominance` (which trains θ* at
+// each hidden width with them). --hidden is each command's own.
+#include "commands.hpp"
+#include "taylorscope/errors.hpp"
+
+namespace taylorscope::cli {
+
+void add_trainer_flags(CLI::App* cmd, TrainerFlags& f) {
+  TrainConfig& c = f.config;
+  cmd->add_option("--activation", f.activation, "silu relu tanh sigmoid gelu softplus elu relu_omega")
+      ->capture_default_str();
+  cmd->add_option("--omega", f.omega, "ω of relu_omega")->capture_default_str();
+  cmd->add_option("--iota", f.iota, "ι of relu_omega")->capture_default_str();
+  cmd->add_option("--optimizer", f.optimizer, "sgd, momentum, adam or rngd")->capture_default_str();
+  cmd->add_option("--lr", c.opt.lr, "learning rate α (> 0)")->capture_default_str();
+  cmd->add_option("--batch", c.batch, "mini-batch size (≥ 1)")->capture_default_str();
+  cmd->add_option("--epochs", c.epochs, "epochs")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--momentum", c.opt.momentum, "β of the heavy ball")->capture_default_str();
+  cmd->add_option("--l2", c.opt.l2, "L2 weight decay of U and W")->capture_default_str();
+  cmd->add_option("--beta1", c.opt.beta1, "Adam β1")->capture_default_str();
+  cmd->add_option("--beta2", c.opt.beta2, "Adam β2")->capture_default_str();
+  cmd->add_option("--eps", c.opt.eps, "Adam ε")->capture_default_str();
+  cmd->add_option("--rngd-period", c.opt.rngd_period, "RNGD: refresh the RFIM every T steps")->capture_default_str();
+  cmd->add_option("--rngd-damping", c.opt.rngd_damping, "RNGD: λ in (G + λI)^-1")->capture_default_str();
+  cmd->add_option("--rngd-omega", c.opt.rngd_omega, "RNGD: ω of the relu_ω smoothing for relu")
+      ->capture_default_str();
+  cmd->add_option("--seed", c.seed, "seed of the initialisation and the shuffling")->capture_default_str();
+  cmd->add_option("--init", c.init, "glorot or gaussian")->capture_default_str();
+  cmd->add_option("--init-scale", c.init_scale, "std of the gaussian init")->capture_default_str();
+  cmd->add_option("--early-stop", f.early_stop, "grad-dot, eval-loss or none")->capture_default_str();
+  cmd->add_option("--patience", c.patience, "eval-loss: epochs without a new minimum")->capture_default_str();
+  cmd->add_option("--device", f.device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
+  cmd->add_option("--save-precision", f.save_precision, "f32 or f64")->capture_default_str();
+}
+
+TrainConfig resolve_trainer_flags(const TrainerFlags& f, NpyPrecision* save_precision) {
+  TrainConfig c = f.config;
+  c.act = parse_activation(f.activation, f.omega, f.iota);
+  c.opt.kind = parse_optimizer(f.optimizer);
+  c.early_stop = parse_early_stop(f.early_stop);
+  if (f.save_precision != "f32" && f.save_precision != "f64")
+    throw InputError("--save-precision must be f32 or f64, got '" + f.save_precision + "'");
+  *save_precision = f.save_precision == "f64" ? NpyPrecision::f64 : NpyPrecision::f32;
+  check_optimizer_config(c.opt);
+  return c;
+}
+
+Dataset load_eval_data(const DataFlags& train_flags, const std::string& eval_spec, const Dataset& train_set) {
+  DataFlags eval_flags = train_flags;
+  eval_flags.spec = eval_spec;
+  eval_flags.options.standardize_like = &train_set;  // the train set's statistics, not its own
+  return load_data(eval_flags);
+}
+
+}  // namespace taylorscope::cli

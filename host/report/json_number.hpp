@@ -1,0 +1,18 @@
+// Numbers in the reports' JSON and tables, shared by every report writer.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace taylorscope {
+
+// JSON has no inf/NaN: write null so readers fail loudly instead of parsing garbage.
+inline nlohmann::json json_number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+inline double rel_diff(double a, double b) {
+  const double scale = std::max(std::fabs(a), std::fabs(b));
+  return scale > 0 ? std::fabs(a - b) / scale : 0.0;
+}
+
+}  // namespace taylorscope

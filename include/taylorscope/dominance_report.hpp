@@ -1,0 +1,18 @@
+// What `taylorscope dominance` writes: one JSON, one CSV table (a row per
+// width) and PNG plots across widths. All read WidthAnalysis rows.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "taylorscope/dominance.hpp"
+
+namespace taylorscope {
+
+nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings);
+std::string dominance_csv(const std::vector<WidthAnalysis>& widths);
+// term_magnitudes.png, term_shares.png, subterm_counts.png, dominant_ratio.png in dir.
+void write_dominance_plots(const std::string& dir, const std::vector<WidthAnalysis>& widths);
+
+}  // namespace taylorscope
