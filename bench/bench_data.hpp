@@ -10,12 +10,17 @@
 
 namespace taylorscope::bench {
 
+// The first `limit` samples of each class (0: all of them).
+inline Dataset load_train_split(int64_t limit, bool pad32 = false) {
+  DataOptions o;
+  if (const char* dir = std::getenv("TS_FASHION_MNIST_DIR")) o.data_dir = dir;
+  o.limit = limit;
+  o.pad32 = pad32;
+  return load_dataset("fashion-mnist:train", o);
+}
+
 inline const Dataset& train_split() {
-  static const Dataset d = [] {
-    DataOptions o;
-    if (const char* dir = std::getenv("TS_FASHION_MNIST_DIR")) o.data_dir = dir;
-    return load_dataset("fashion-mnist:train", o);
-  }();
+  static const Dataset d = load_train_split(0);
   return d;
 }
 

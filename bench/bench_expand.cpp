@@ -1,19 +1,16 @@
 // `expand`'s one pass on the full Fashion-MNIST train split (N = 60000,
 // E = 784), H ∈ {256, 2048}, K = 8, on the CPU and (when present) CUDA, with
 // the GEMM's FLOP bound beside each time: the pass cannot beat the time its
-// A0 = Z Wᵀ GEMM (2·N·H·E flops) takes at the device's DGEMM rate.
-//
-// The CPU rate is measured here (a 2048³ DGEMM); the GPU rate is the
-// datasheet FP64 tensor-core peak of the named device (nominal, stated so).
+// A0 = Z Wᵀ GEMM (2·N·H·E flops) takes at the device's DGEMM rate
+// (bench_bounds.hpp).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 
-#include "cpu/blas.hpp"
+#include "bench_bounds.hpp"
 #include "bench_data.hpp"
 #include "taylorscope/expansion.hpp"
 
@@ -21,31 +18,9 @@ using namespace taylorscope;
 
 namespace {
 
+using bench::measured_cpu_dgemm_gflops;
+using bench::nominal_gpu_dgemm_gflops;
 using bench::train_split;
-
-double measured_cpu_dgemm_gflops() {
-  static const double rate = [] {
-    const int n = 2048;
-    std::vector<double> A(size_t(n) * n, 1.0 / 3), B(size_t(n) * n, 0.5), C(size_t(n) * n);
-    cpu::gemm_abt(n, n, n, A.data(), B.data(), C.data());  // warm-up
-    double best = 0;
-    for (int i = 0; i < 3; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      cpu::gemm_abt(n, n, n, A.data(), B.data(), C.data());
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      best = std::max(best, 2.0 * n * n * n / s / 1e9);
-    }
-    return best;
-  }();
-  return rate;
-}
-
-// FP64 tensor-core peaks from NVIDIA's datasheets (SXM parts).
-double nominal_gpu_dgemm_gflops(const std::string& name) {
-  if (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos) return 67000;
-  if (name.find("A100") != std::string::npos) return 19500;
-  return 0;
-}
 
 void BM_ExpandPass(benchmark::State& state, const std::string& device) {
   const int64_t H = state.range(0);
