@@ -65,7 +65,7 @@ void BM_TensorStream(benchmark::State& state, const std::string& device, Case c,
       flops = s.gemm_flops;
       benchmark::DoNotOptimize(s.acc[0].n);
     } else {
-      const TensorStatistics s = tensor_statistics(*backend, in.sources, 3, 64);
+      const TensorStatistics s = tensor_statistics(*backend, 3, 64);
       flops = s.gemm_flops;  // both sweeps, as performed
       stream = s.has_J ? s.J : s.T;
     }

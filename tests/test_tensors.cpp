@@ -181,8 +181,9 @@ TEST(TensorStreams, StreamedDotEqualsPowerSumContraction) {
   const std::vector<double> want = contractions_from_power_sums(pass->run(p, plan), p);
 
   auto backend = make_cpu_tensor_backend();
+  backend->upload({&d, &p});
   for (int n = 1; n <= 3; ++n) {
-    const TensorStatistics s = tensor_statistics(*backend, {&d, &p}, n, 16);
+    const TensorStatistics s = tensor_statistics(*backend, n, 16);
     // Both are float64 sums of ~10^4 products in different orders: ~1e-13.
     EXPECT_LT(rel(s.dot, want[n - 1]), 1e-11) << "n=" << n << ": " << s.dot << " vs " << want[n - 1];
   }
@@ -198,12 +199,13 @@ TEST(TensorStreams, StatisticsEqualBruteForceOverTheFullTensor) {
   for (int64_t s = 0; s < d.N; ++s) d.Z[s * E + 2] = 0.0;
   const Params p = random_params(3, 4, E, 0.8, 32);
   auto backend = make_cpu_tensor_backend();
+  backend->upload({&d, &p});
   const int bins = 12;
   for (int n = 1; n <= 4; ++n) {
     const std::vector<double> J = naive_J(d, n), T = naive_T(p, n);
     std::vector<double> JT(J.size());
     for (size_t i = 0; i < J.size(); ++i) JT[i] = J[i] * T[i];
-    const TensorStatistics s = tensor_statistics(*backend, {&d, &p}, n, bins);
+    const TensorStatistics s = tensor_statistics(*backend, n, bins);
     const std::vector<double>* full[3] = {&J, &T, &JT};
     const ElementStats* got[3] = {&s.J, &s.T, &s.JT};
     for (int k = 0; k < 3; ++k) {
@@ -236,8 +238,10 @@ TEST(TensorStreams, EitherSourceAloneStreamsItsOwnTensor) {
   const Dataset d = synthetic_data({5, 6}, 4, 41);
   const Params p = random_params(2, 3, 4, 0.5, 42);
   auto backend = make_cpu_tensor_backend();
-  const TensorStatistics j = tensor_statistics(*backend, {&d, nullptr}, 3, 8);
-  const TensorStatistics t = tensor_statistics(*backend, {nullptr, &p}, 3, 8);
+  backend->upload({&d, nullptr});
+  const TensorStatistics j = tensor_statistics(*backend, 3, 8);
+  backend->upload({nullptr, &p});
+  const TensorStatistics t = tensor_statistics(*backend, 3, 8);
   expect_stats_match(j.J, naive_stats(naive_J(d, 3)), "J alone");
   expect_stats_match(t.T, naive_stats(naive_T(p, 3)), "T alone");
   EXPECT_EQ(j.T.count, 0);

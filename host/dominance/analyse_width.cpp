@@ -42,7 +42,8 @@ WidthAnalysis analyse_width(const Dataset& eval, const Params& theta, const Acti
   w.expansion = expand(eval, theta, act, options, pass);
   w.S2_terms = term_shares(w.expansion, 2, theta.M, theta.H, eval.E);
   w.S3_terms = term_shares(w.expansion, 3, theta.M, theta.H, eval.E);
-  for (int n = 1; n <= 2; ++n) w.tensors.push_back(tensor_statistics(tensors, {&eval, &theta}, n, bins));
+  tensors.upload({&eval, &theta});
+  for (int n = 1; n <= 2; ++n) w.tensors.push_back(tensor_statistics(tensors, n, bins));
   return w;
 }
 

@@ -1,14 +1,14 @@
 // The two sweeps behind `taylorscope tensors`: moments, min and max first,
 // then the histograms over [min, max] — the edges cannot be known before the
-// range is, and a 10^10-element tensor is recomputed rather than stored.
+// range is. A 10^10-element tensor is not stored between them: the backend
+// recomputes it (or replays the elements it kept, where they fit).
 #include <chrono>
 
 #include "taylorscope/moment_tensors.hpp"
 
 namespace taylorscope {
 
-TensorStatistics tensor_statistics(TensorBackend& backend, const TensorSources& sources, int order, int bins,
-                                   const SweepProgress& progress) {
+TensorStatistics tensor_statistics(TensorBackend& backend, int order, int bins, const SweepProgress& progress) {
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -16,22 +16,18 @@ TensorStatistics tensor_statistics(TensorBackend& backend, const TensorSources& 
   TensorStatistics r;
   r.order = order;
   r.device = backend.device_name();
-  r.has_J = sources.data != nullptr;
-  r.has_T = sources.theta != nullptr;
-
-  auto t0 = Clock::now();
-  backend.upload(sources);
-  r.timing_ms.emplace_back("upload", ms_since(t0));
-
   // Progress runs over both sweeps: the first half is the moments sweep.
   auto half = [&](int which) -> SweepProgress {
     if (!progress) return {};
     return [&progress, which](int64_t done, int64_t total) { progress(which * total + done, 2 * total); };
   };
-  t0 = Clock::now();
+  auto t0 = Clock::now();
   const TensorSweep moments = backend.sweep(order, nullptr, half(0));
   r.timing_ms.emplace_back("moments_sweep", ms_since(t0));
   r.gemm_flops = moments.gemm_flops;
+  // A present source streams M·E^n ≥ 1 elements; an absent one none.
+  r.has_J = moments.acc[kStreamJ].n > 0;
+  r.has_T = moments.acc[kStreamT].n > 0;
 
   ElementStats* out[3] = {&r.J, &r.T, &r.JT};
   HistogramRange ranges[3];

@@ -92,9 +92,10 @@ struct TensorStatistics {
   std::vector<std::pair<std::string, double>> timing_ms;
 };
 
-// Two sweeps: moments, min and max first; then the histograms over [min, max].
-TensorStatistics tensor_statistics(TensorBackend& backend, const TensorSources& sources, int order, int bins,
-                                   const SweepProgress& progress = {});
+// Two sweeps over what the backend's last upload() made resident: moments,
+// min and max first; then the histograms over [min, max]. Uploading is the
+// caller's, so several orders of the same sources share one upload.
+TensorStatistics tensor_statistics(TensorBackend& backend, int order, int bins, const SweepProgress& progress = {});
 
 // The full M × E × … × E tensor (C order) unpacked from the CPU tiles.
 // `stream` is kStreamJ, kStreamT or kStreamJT.
