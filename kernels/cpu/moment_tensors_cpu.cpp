@@ -131,7 +131,7 @@ class TileWalker {
         const cpu::SingleThreadedBlas single_threaded_blas;
 #pragma omp parallel
         {
-          std::vector<double>& Y = scratch_[omp_get_thread_num() % kMaxThreads];
+          std::vector<double>& Y = scratch_[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
           for (int job = 0; job < jobs; ++job) {
             if (in_.has_J && job < M) {
@@ -155,12 +155,11 @@ class TileWalker {
   }
 
  private:
-  static constexpr int kMaxThreads = 256;
   const CpuTensorInputs& in_;
   int n_;
   double flops_ = 0;
   std::vector<double> S_, T_;
-  std::vector<double> scratch_[kMaxThreads];
+  std::vector<std::vector<double>> scratch_ = std::vector<std::vector<double>>(omp_get_max_threads());  // Y per thread
 };
 
 class CpuTensorBackend final : public TensorBackend {
