@@ -8,8 +8,29 @@
 
 namespace taylorscope {
 
+// A file a data set was read from, as it was on disk: a resumed training run
+// must see the same bytes (its checkpoint identity holds these).
+struct DataSource {
+  std::string path;    // as opened
+  int64_t bytes = 0;   // file size
+  uint32_t crc32 = 0;  // zlib CRC-32 of the file's bytes as stored (compressed, for .gz)
+};
+
+// What the loader did to the rows (DataOptions, resolved): part of a
+// training run's identity and of every report.
+struct Preprocessing {
+  bool scaled = false;        // divided by 255
+  bool standardized = false;  // per-feature (z − mean)·scale
+  bool standardized_like_other = false;  // with another set's statistics (an --eval set)
+  bool pad32 = false;
+  int64_t limit = 0;          // first `limit` per class; 0 = all
+  int classes = 0;            // --classes as given; 0 = inferred
+};
+
 struct Dataset {
   std::string spec;                  // as given on the command line
+  std::vector<DataSource> sources;   // images (or embeddings) file, then labels file
+  Preprocessing preprocessing;
   int64_t N = 0;                     // samples
   int64_t E = 0;                     // features per sample
   int M = 0;                         // classes; labels lie in [0, M)

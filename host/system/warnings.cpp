@@ -1,0 +1,42 @@
+#include "taylorscope/warnings.hpp"
+
+#include <iostream>
+#include <mutex>
+
+namespace taylorscope {
+namespace {
+
+std::mutex& guard() {
+  static std::mutex m;
+  return m;
+}
+std::vector<std::string>& queue() {
+  static std::vector<std::string> q;
+  return q;
+}
+
+}  // namespace
+
+void warn(const std::string& message) {
+  std::lock_guard<std::mutex> lock(guard());
+  queue().push_back(message);
+}
+
+void flush_warnings() {
+  std::lock_guard<std::mutex> lock(guard());
+  for (const std::string& m : queue()) std::cerr << "taylorscope: warning: " << m << "\n";
+  std::cerr.flush();
+  queue().clear();
+}
+
+void discard_warnings() {
+  std::lock_guard<std::mutex> lock(guard());
+  queue().clear();
+}
+
+std::vector<std::string> pending_warnings() {
+  std::lock_guard<std::mutex> lock(guard());
+  return queue();
+}
+
+}  // namespace taylorscope
