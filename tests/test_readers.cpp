@@ -269,6 +269,41 @@ TEST(IdxReader, AbsurdDimensionsAreRefused) {
   expect_one_line_with(input_error([&] { read_idx(dir.file("huge")); }), dir.file("huge"), "absurd");
 }
 
+// Found by UBSan: 0 × (2^32−1)^3 holds no values, so a product that counts
+// the zero passed, and the loader then multiplied (2^32−1)^3 into one row size.
+TEST(IdxReader, HugeDimensionsBesideAZeroAreRefused) {
+  TempDir dir;
+  write_bytes(dir.file("zero"), idx_header(0x08, {0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}));
+  expect_one_line_with(input_error([&] { read_idx(dir.file("zero")); }), dir.file("zero"), "absurd");
+  // Through the loader too, where the row size was formed.
+  write_bytes(dir.file("lab"), idx_u8({0}, {}));
+  expect_one_line_with(
+      input_error([&] { load_dataset("idx:" + dir.file("zero") + "," + dir.file("lab"), {}); }),
+      dir.file("zero"), "absurd");
+}
+
+TEST(IdxReader, DimensionsWhoseProductWrapsAreRefused) {
+  TempDir dir;
+  // (2^32−1)^2 · 2 ≈ 2^65 wraps a 64-bit product; 2^20 · 2^20 is 2^40 values,
+  // 2^40 bytes as ubyte (the limit, accepted until the data is missing) but
+  // 2^43 as float64 (refused before reading).
+  write_bytes(dir.file("wrap"), idx_header(0x08, {0xFFFFFFFFu, 0xFFFFFFFFu, 2}));
+  expect_one_line_with(input_error([&] { read_idx(dir.file("wrap")); }), dir.file("wrap"), "absurd");
+  write_bytes(dir.file("u8"), idx_header(0x08, {1u << 20, 1u << 20}));
+  expect_one_line_with(input_error([&] { read_idx(dir.file("u8")); }), dir.file("u8"),
+                       "truncated data");
+  write_bytes(dir.file("f8"), idx_header(0x0E, {1u << 20, 1u << 20}));
+  expect_one_line_with(input_error([&] { read_idx(dir.file("f8")); }), dir.file("f8"), "absurd");
+}
+
+TEST(IdxReader, EmptyArrayWithSmallDimensionsIsRead) {
+  TempDir dir;
+  write_bytes(dir.file("e"), idx_header(0x08, {0, 28, 28}));
+  const IdxArray a = read_idx(dir.file("e"));
+  EXPECT_EQ(a.dims, (std::vector<int64_t>{0, 28, 28}));
+  EXPECT_TRUE(a.values.empty());
+}
+
 TEST(IdxReader, TrailingBytesAreRefused) {
   TempDir dir;
   write_bytes(dir.file("long"), idx_u8({2}, {1, 2}) + Bytes("xyz"));
@@ -467,6 +502,44 @@ TEST(Npy, FileLongerThanHeaderSaysIsRefused) {
   expect_one_line_with(msg, dir.file("l.npy"), "longer than its header");
   EXPECT_NE(msg.find("expected 8 bytes"), std::string::npos) << msg;
   EXPECT_NE(msg.find("found 16"), std::string::npos) << msg;
+}
+
+TEST(Npy, ShapesWhoseProductOverflowsAreRefused) {
+  TempDir dir;
+  // (2^62, 4) is 2^64 values; (0, 2^62, 2^62) holds none, but one row of it
+  // would be 2^124; (2^37, 1) '<f8' is 2^40 bytes, one more byte than allowed
+  // is (2^37 + 1, 1).
+  const std::vector<std::string> shapes = {"(4611686018427387904, 4)",
+                                           "(0, 4611686018427387904, 4611686018427387904)",
+                                           "(137438953473, 1)"};
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    const std::string path = dir.file("s" + std::to_string(k) + ".npy");
+    write_bytes(path, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': " + shapes[k] + ", }",
+                                f8_payload({1})));
+    expect_one_line_with(input_error([&] { read_npy_floats(path); }), path, "absurd shape");
+    expect_one_line_with(input_error([&] { read_npy_integers(path, nullptr); }), path, "dtype");
+  }
+  const std::string edge = dir.file("edge.npy");
+  write_bytes(edge, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (137438953472, 1), }",
+                              f8_payload({1})));
+  expect_one_line_with(input_error([&] { read_npy_floats(edge); }), edge, "truncated data");
+}
+
+TEST(Npy, SizeOfAShapeThatOverflowsThrowsInsteadOfWrapping) {
+  NpyArray a;
+  a.shape = {int64_t(1) << 62, 4};
+  EXPECT_THROW(a.size(), std::length_error);
+  a.shape = {int64_t(1) << 31, int64_t(1) << 31};
+  EXPECT_EQ(a.size(), int64_t(1) << 62);
+}
+
+TEST(Npy, WriteRefusesAShapeWhoseProductWraps) {
+  TempDir dir;
+  // 2^32 · 2^32 wraps to 0 in 64 bits, which would match an empty array.
+  EXPECT_THROW(write_npy(dir.file("w.npy"), {int64_t(1) << 32, int64_t(1) << 32}, {},
+                         NpyPrecision::f64),
+               std::runtime_error);
+  EXPECT_FALSE(fs::exists(dir.file("w.npy")));
 }
 
 TEST(Npy, MalformedHeaderIsRefused) {

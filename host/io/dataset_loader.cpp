@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "taylorscope/checked_size.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/idx.hpp"
@@ -43,8 +44,15 @@ Raw load_idx_pair(const std::string& images_path, const std::string& labels_path
   raw.pixels = true;
   IdxArray images = read_idx(images_path);
   raw.N = images.dims[0];
-  raw.E = 1;
-  for (size_t k = 1; k < images.dims.size(); ++k) raw.E *= images.dims[k];
+  // read_idx bounds the non-zero extents, so this cannot overflow for what it
+  // returns; checked anyway, as the one place a row size is formed.
+  uint64_t E = 1;
+  for (size_t k = 1; k < images.dims.size(); ++k) {
+    const auto next = checked_mul(E, static_cast<uint64_t>(images.dims[k]), INT64_MAX);
+    if (!next) throw InputError(images_path + ": one image has too many pixels to count");
+    E = *next;
+  }
+  raw.E = static_cast<int64_t>(E);
   raw.Z = std::move(images.values);
 
   IdxArray labels = read_idx(labels_path);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "taylorscope/checked_size.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/idx.hpp"
 
@@ -140,39 +141,41 @@ IdxArray read_idx(const std::string& path) {
                    std::to_string(dim_bytes.size()) + " bytes), got " +
                    std::to_string(got_dims) + " bytes" + stream_problem(f, path));
 
-  // Dimensions are 32-bit unsigned each; their product can overflow, and a
-  // product beyond 2^40 bytes is corruption, not a data set.
+  // Dimensions are 32-bit unsigned each and their product can overflow. A
+  // product beyond 2^40 bytes is corruption, not a data set; zero extents are
+  // left out of the product, so 0 × 2^32 × 2^32 is refused too (callers take
+  // products of the trailing dimensions, and one row of 2^64 values is no
+  // data set either).
   constexpr uint64_t max_bytes = uint64_t(1) << 40;
-  uint64_t count = 1;
   std::string dims_text;
   for (int i = 0; i < ndim; ++i) {
     const uint64_t d = be32(&dim_bytes[4 * static_cast<size_t>(i)]);
     out.dims.push_back(static_cast<int64_t>(d));
     dims_text += (i ? "×" : "") + std::to_string(d);
-    if (d != 0 && count > max_bytes / d) count = max_bytes + 1;
-    else count *= d;
   }
-  if (count > max_bytes / static_cast<uint64_t>(esize))
-    fail(path, "absurd dimensions " + dims_text + " in the IDX header (too large)");
+  const auto extent = nonzero_extent_product(out.dims, max_bytes / static_cast<uint64_t>(esize));
+  if (!extent)
+    fail(path, "absurd dimensions " + dims_text + " in the IDX header (more than 2^40 bytes)");
+  const bool empty = std::find(out.dims.begin(), out.dims.end(), 0) != out.dims.end();
+  const uint64_t count = empty ? 0 : *extent;
   const uint64_t expected = count * static_cast<uint64_t>(esize);
 
-  // Reserving claims only address space, so a lying header costs nothing real
-  // up to this cap (1 GiB of doubles), and a Fashion-MNIST train set (47M
-  // values) fills without reallocating; beyond it, grow as data arrives.
-  out.values.reserve(std::min<uint64_t>(count, uint64_t(1) << 27));
-  // 1 MiB is a multiple of every element size; small files get a small buffer.
-  std::vector<unsigned char> chunk(static_cast<size_t>(std::min<uint64_t>(expected, uint64_t(1) << 20)));
-  uint64_t received = 0;
-  while (received < expected) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), expected - received));
-    const size_t got = read_some(f, chunk.data(), want, path);
-    const size_t whole = got - got % static_cast<size_t>(esize);
-    for (size_t k = 0; k < whole; k += static_cast<size_t>(esize))
-      out.values.push_back(element_value(out.type_code, &chunk[k]));
-    received += got;
+  // The bytes are collected first and converted once all of them arrived, so
+  // a header that claims more than the file holds costs only what the file
+  // really holds; the byte buffer is 1/8 of the doubles at worst. 64 MiB up
+  // front covers a Fashion-MNIST train set without reallocating.
+  std::vector<unsigned char> data;
+  data.reserve(static_cast<size_t>(std::min<uint64_t>(expected, uint64_t(1) << 26)));
+  constexpr size_t kChunk = size_t(1) << 20;
+  while (data.size() < expected) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, expected - data.size()));
+    const size_t before = data.size();
+    data.resize(before + want);
+    const size_t got = read_some(f, data.data() + before, want, path);
+    data.resize(before + got);
     if (got < want)
       fail(path, "truncated data: expected " + std::to_string(expected) +
-                     " bytes for dimensions " + dims_text + ", got " + std::to_string(received) +
+                     " bytes for dimensions " + dims_text + ", got " + std::to_string(data.size()) +
                      stream_problem(f, path));
   }
   // Extra bytes mean the header and the payload disagree; trusting either is a
@@ -187,6 +190,10 @@ IdxArray read_idx(const std::string& path) {
   const std::string msg = zlib_message(f, path, &errnum);
   if (errnum == Z_BUF_ERROR) fail(path, "truncated gzip stream: " + msg);
   if (errnum != Z_OK) fail(path, "corrupt gzip stream: " + msg);
+
+  out.values.resize(static_cast<size_t>(count));
+  for (size_t k = 0; k < out.values.size(); ++k)
+    out.values[k] = element_value(out.type_code, &data[k * static_cast<size_t>(esize)]);
   return out;
 }
 

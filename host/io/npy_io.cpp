@@ -12,10 +12,12 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/checked_size.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/npy.hpp"
 
@@ -266,12 +268,14 @@ NpyFile open_npy(const std::string& path, Accepts accepts, const char* wanted) {
   if (f.dtype.kind == 0 || f.dtype.big_endian || !accepts(f.dtype))
     fail(path, "unsupported dtype '" + f.descr + "'; expected " + wanted);
 
+  // Beyond 2^40 bytes a shape is corruption, not data. Zero extents are left
+  // out of the product (see checked_size.hpp): (0, 2^62, 2^62) holds nothing,
+  // but the size of one of its rows does not fit in int64.
   f.shape = shape->tuple;
-  for (int64_t d : f.shape) {
-    if (d != 0 && f.count > (uint64_t(1) << 40) / static_cast<uint64_t>(d))
-      fail(path, "absurd shape " + shape_text(f.shape) + " in the npy header");
-    f.count *= static_cast<uint64_t>(d);
-  }
+  const auto extent = nonzero_extent_product(
+      f.shape, (uint64_t(1) << 40) / static_cast<uint64_t>(f.dtype.size));
+  if (!extent) fail(path, "absurd shape " + shape_text(f.shape) + " in the npy header (more than 2^40 bytes)");
+  f.count = std::find(f.shape.begin(), f.shape.end(), 0) != f.shape.end() ? 0 : *extent;
   f.data_bytes = f.count * static_cast<uint64_t>(f.dtype.size);
 
   // Compare sizes before reading: a short file is truncated, a long one means
@@ -328,9 +332,15 @@ void append_le(std::string& out, uint64_t bits, int size) {
 }  // namespace
 
 int64_t NpyArray::size() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  // The readers only return shapes whose product fits (open_npy); a shape set
+  // by hand that does not is an error of the caller's, not a size.
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    const auto next = d < 0 ? std::nullopt : checked_mul(n, static_cast<uint64_t>(d), INT64_MAX);
+    if (!next) throw std::length_error("npy shape " + shape_text(shape) + " has no int64 size");
+    n = *next;
+  }
+  return static_cast<int64_t>(n);
 }
 
 NpyArray read_npy_floats(const std::string& path) {
@@ -376,7 +386,10 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape,
   uint64_t count = 1;
   for (int64_t d : shape) {
     if (d < 0) throw std::runtime_error(path + ": cannot write a negative dimension");
-    count *= static_cast<uint64_t>(d);
+    // A wrapped product could match values.size() and write a header that lies.
+    const auto next = checked_mul(count, static_cast<uint64_t>(d));
+    if (!next) throw std::runtime_error(path + ": shape " + shape_text(shape) + " overflows");
+    count = *next;
   }
   if (count != values.size())
     throw std::runtime_error(path + ": shape " + shape_text(shape) + " holds " +
