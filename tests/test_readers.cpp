@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -879,4 +880,78 @@ TEST(Dataset, RealFashionMnistTestSplitLimitedTo20PerClass) {
   EXPECT_GE(lo, 0.0);
   EXPECT_LE(hi, 1.0);
   EXPECT_GT(hi, 0.5);  // scaled pixels, not all zero
+}
+
+// ------------------------------------------------- non-finite data (F1) ----
+
+namespace {
+
+// Labels 0, 1, 0, 1, … as an npy '|u1' file.
+void write_alternating_labels(const std::string& path, int n) {
+  Bytes b;
+  for (int i = 0; i < n; ++i) b += static_cast<char>(i % 2);
+  write_bytes(path, npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (" +
+                                  std::to_string(n) + ",), }",
+                              b));
+}
+
+}  // namespace
+
+TEST(Dataset, FloatIdxImagesWithNanOrInfAreRefusedWithTheirCount) {
+  TempDir dir;
+  Bytes img = idx_header(0x0D, {2, 2, 2});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float v : {1.0f, nan, 3.0f, 4.0f, 5.0f, 6.0f, -inf, 8.0f}) put_be(img, std::bit_cast<uint32_t>(v), 4);
+  write_bytes(dir.file("img"), img);
+  write_bytes(dir.file("lab"), idx_u8({2}, {0, 1}));
+  const std::string msg =
+      input_error([&] { load_dataset("idx:" + dir.file("img") + "," + dir.file("lab"), {}); });
+  expect_one_line_with(msg, dir.file("img"), "images holds 2 non-finite values");
+  EXPECT_NE(msg.find("of 8"), std::string::npos) << msg;
+}
+
+TEST(Dataset, NpyEmbeddingsWithInfAreRefusedWithTheirCount) {
+  TempDir dir;
+  write_npy(dir.file("z.npy"), {2, 2}, {1, std::numeric_limits<double>::infinity(), 3, 4},
+            NpyPrecision::f64);
+  write_alternating_labels(dir.file("y.npy"), 2);
+  const std::string msg =
+      input_error([&] { load_dataset("npy:" + dir.file("z.npy") + "," + dir.file("y.npy"), {}); });
+  expect_one_line_with(msg, dir.file("z.npy"), "embeddings holds 1 non-finite value ");
+}
+
+// Finite data whose statistics overflow: ±1e308 squares to Inf in the
+// variance, 1.7e308 + 1.7e308 is Inf in the mean's sum. Unchecked, the first
+// feature became all zeros (1/∞ scale) and the second −Inf.
+TEST(Dataset, StandardizeWhoseStatisticsOverflowIsRefusedNamingTheStep) {
+  TempDir dir;
+  write_npy(dir.file("z.npy"), {2, 3}, {1e308, 1.7e308, 1, -1e308, 1.7e308, 2}, NpyPrecision::f64);
+  write_alternating_labels(dir.file("y.npy"), 2);
+  const std::string spec = "npy:" + dir.file("z.npy") + "," + dir.file("y.npy");
+  DataOptions opt;
+  opt.standardize = true;
+  const std::string msg = input_error([&] { load_dataset(spec, opt); });
+  expect_one_line_with(msg, dir.file("z.npy"), "--standardize");
+  EXPECT_NE(msg.find("2 of 3 features overflows"), std::string::npos) << msg;
+  // Unstandardized, the same finite values load.
+  EXPECT_EQ(load_dataset(spec, {}).Z[0], 1e308);
+}
+
+// With its own statistics a set standardizes to |z| ≤ √N; an eval set scaled
+// by its train set's statistics has no such bound: 1.5e308 · 2 overflows.
+TEST(Dataset, StandardizeWithTheTrainStatisticsThatOverflowsIsRefused) {
+  TempDir dir;
+  write_alternating_labels(dir.file("y.npy"), 2);
+  DataOptions opt;
+  opt.standardize = true;
+  write_npy(dir.file("train.npy"), {2, 1}, {0, 1}, NpyPrecision::f64);  // mean ½, scale 2
+  write_npy(dir.file("eval.npy"), {2, 1}, {0, 1.5e308}, NpyPrecision::f64);
+  const Dataset train = load_dataset("npy:" + dir.file("train.npy") + "," + dir.file("y.npy"), opt);
+  ASSERT_EQ(train.standardize_scale, (std::vector<double>{2.0}));
+  opt.standardize_like = &train;
+  const std::string like = input_error(
+      [&] { load_dataset("npy:" + dir.file("eval.npy") + "," + dir.file("y.npy"), opt); });
+  expect_one_line_with(like, dir.file("eval.npy"), "--standardize produced 1 non-finite value");
+  EXPECT_NE(like.find(dir.file("train.npy")), std::string::npos) << like;
 }

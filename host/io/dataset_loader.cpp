@@ -11,6 +11,7 @@
 #include "taylorscope/checked_size.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/finite_values.hpp"
 #include "taylorscope/idx.hpp"
 #include "taylorscope/npy.hpp"
 
@@ -54,6 +55,7 @@ Raw load_idx_pair(const std::string& images_path, const std::string& labels_path
   }
   raw.E = static_cast<int64_t>(E);
   raw.Z = std::move(images.values);
+  require_finite(raw.Z, images_path, "images");
 
   IdxArray labels = read_idx(labels_path);
   if (labels.dims.size() != 1)
@@ -77,6 +79,7 @@ Raw load_npy_pair(const std::string& z_path, const std::string& labels_path) {
   raw.N = z.shape[0];
   raw.E = z.shape[1];
   raw.Z = std::move(z.values);
+  require_finite(raw.Z, z_path, "embeddings");
   std::vector<int64_t> shape;
   raw.labels = read_npy_integers(labels_path, &shape);
   if (shape.size() != 1)
@@ -152,6 +155,15 @@ void standardize_features(Raw& raw, const Dataset* like, std::vector<double>& me
         const double d = raw.Z[static_cast<size_t>(i) * E + j] - mean[j];
         var[j] += d * d;
       }
+    // Values near 1e308 overflow the sum or the squares; an infinite sd would
+    // then map the feature to 0 and an infinite mean to ∓Inf, so nothing
+    // after this could be a number.
+    int64_t overflowed = 0;
+    for (size_t j = 0; j < E; ++j) overflowed += std::isfinite(mean[j]) && std::isfinite(var[j]) ? 0 : 1;
+    if (overflowed > 0)
+      throw InputError(raw.images_path + ": --standardize: the mean or variance of " +
+                       std::to_string(overflowed) + " of " + std::to_string(E) +
+                       " features overflows float64 (the values are too large to standardize)");
     std::vector<double> inv(E);
     for (size_t j = 0; j < E; ++j) {
       const double sd = std::sqrt(var[j] / static_cast<double>(raw.N));
@@ -165,6 +177,14 @@ void standardize_features(Raw& raw, const Dataset* like, std::vector<double>& me
       double& z = raw.Z[static_cast<size_t>(i) * E + j];
       z = (z - mean_out[j]) * inv_out[j];
     }
+  // With its own statistics a set standardizes to |z| ≤ √N, but values far
+  // from another set's mean can overflow once scaled by its statistics.
+  const int64_t bad = count_nonfinite(raw.Z.data(), raw.Z.size());
+  if (bad > 0)
+    throw InputError(raw.images_path + ": --standardize produced " + std::to_string(bad) +
+                     " non-finite values (NaN or Inf) of " + std::to_string(raw.Z.size()) +
+                     (like ? " with " + like->spec + "'s statistics" : std::string()) +
+                     " (the values are too large for the standard deviation they are divided by)");
 }
 
 }  // namespace
