@@ -739,16 +739,16 @@ TEST(Dataset, UnbalancedSetIsReportedAsSuch) {
 
 TEST(Dataset, Pad32PutsPixelZeroZeroAtTwoTwo) {
   TempDir dir;
-  Bytes img = idx_header(0x08, {1, 28, 28});
-  for (int k = 0; k < 784; ++k) img += static_cast<char>(k % 251 + 1);  // no zero pixels
+  Bytes img = idx_header(0x08, {2, 28, 28});
+  for (int k = 0; k < 2 * 784; ++k) img += static_cast<char>(k % 784 % 251 + 1);  // no zero pixels
   write_bytes(dir.file("img"), img);
-  write_bytes(dir.file("lab"), idx_u8({1}, {0}));
+  write_bytes(dir.file("lab"), idx_u8({2}, {0, 1}));
   DataOptions opt;
   opt.pad32 = true;
   opt.scale = 0;
   const Dataset d = load_dataset("idx:" + dir.file("img") + "," + dir.file("lab"), opt);
   ASSERT_EQ(d.E, 1024);
-  ASSERT_EQ(d.Z.size(), 1024u);
+  ASSERT_EQ(d.Z.size(), 2048u);
   for (int r = 0; r < 32; ++r)
     for (int c = 0; c < 32; ++c) {
       const bool inside = r >= 2 && r < 30 && c >= 2 && c < 30;
@@ -954,4 +954,32 @@ TEST(Dataset, StandardizeWithTheTrainStatisticsThatOverflowsIsRefused) {
       [&] { load_dataset("npy:" + dir.file("eval.npy") + "," + dir.file("y.npy"), opt); });
   expect_one_line_with(like, dir.file("eval.npy"), "--standardize produced 1 non-finite value");
   EXPECT_NE(like.find(dir.file("train.npy")), std::string::npos) << like;
+}
+
+// ------------------------------------------------------ one class (F2) ----
+
+// One class: softmax is 1 whatever θ is, the loss is identically 0, and the
+// engine once printed a radius from 1e-19 rounding noise.
+TEST(Dataset, OneClassIsRefusedWhetherInferredOrGiven) {
+  TempDir dir;
+  ImageSet set{{0, 0, 0}};
+  write_bytes(dir.file("img"), set.images());
+  write_bytes(dir.file("lab"), set.label_bytes());
+  const std::string spec = "idx:" + dir.file("img") + "," + dir.file("lab");
+  const std::string inferred = input_error([&] { load_dataset(spec, {}); });
+  expect_one_line_with(inferred, dir.file("lab"), "M = 1");
+  EXPECT_NE(inferred.find("identically 0"), std::string::npos) << inferred;
+  DataOptions one;
+  one.classes = 1;
+  const std::string given = input_error([&] { load_dataset(spec, one); });
+  expect_one_line_with(given, "--classes 1", "identically 0");
+  // Labels 0 and 1 with --classes 1: the class count is the fault, not label 1.
+  ImageSet two{{0, 1}};
+  write_bytes(dir.file("img2"), two.images());
+  write_bytes(dir.file("lab2"), two.label_bytes());
+  expect_one_line_with(
+      input_error([&] { load_dataset("idx:" + dir.file("img2") + "," + dir.file("lab2"), one); }),
+      "--classes 1", "at least 2 classes");
+  // Two classes are enough.
+  EXPECT_EQ(load_dataset("idx:" + dir.file("img2") + "," + dir.file("lab2"), {}).M, 2);
 }

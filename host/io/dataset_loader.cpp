@@ -256,6 +256,13 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
                        ", an implausible number of classes");
     M = std::max<int64_t>(top, 0) + 1;
   }
+  // softmax over one class is 1 whatever θ is: the loss is identically 0 and
+  // every term of the expansion is rounding noise, so nothing that would be
+  // computed from such a set is a number worth printing.
+  if (M == 1)
+    throw InputError((options.classes == 1 ? std::string("--classes 1")
+                                           : raw.labels_path + ": every label is 0, so M = 1") +
+                     ": one class makes the cross-entropy loss identically 0; at least 2 classes are needed");
   for (size_t i = 0; i < raw.labels.size(); ++i) {
     const int64_t y = raw.labels[i];
     if (y < 0 || y >= M)
