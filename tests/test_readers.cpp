@@ -825,6 +825,19 @@ TEST(Dataset, MalformedSpecsShowTheAcceptedForms) {
   expect_one_line_with(input_error([&] { load_dataset("fashion-mnist:valid", {}); }), "valid", "split");
 }
 
+// An --eval set's bad spec once read "--data npy:…: expected …" (F5).
+TEST(Dataset, SpecErrorsNameTheFlagTheSpecCameFrom) {
+  DataOptions eval;
+  eval.flag = "--eval";
+  for (const std::string spec :
+       {"mnist:train", "idx:only-one-file", "npy:X_nan.npy", "plainpath", "fashion-mnist:valid"}) {
+    const std::string msg = input_error([&] { load_dataset(spec, eval); });
+    expect_one_line_with(msg, "--eval " + spec + ":", "expected");
+    EXPECT_EQ(msg.find("--data"), std::string::npos) << msg;
+    expect_one_line_with(input_error([&] { load_dataset(spec, {}); }), "--data " + spec + ":", "expected");
+  }
+}
+
 TEST(Dataset, MissingFashionMnistPointsAtDebianPackage) {
   TempDir dir;
   DataOptions opt;

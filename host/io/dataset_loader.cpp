@@ -31,10 +31,11 @@ struct Raw {
   bool pixels = false;  // IDX images: /255 is the natural default
 };
 
-std::pair<std::string, std::string> split_pair(const std::string& spec, const std::string& rest) {
+std::pair<std::string, std::string> split_pair(const std::string& flag, const std::string& spec,
+                                               const std::string& rest) {
   const auto comma = rest.find(',');
   if (comma == std::string::npos || comma == 0 || comma + 1 == rest.size())
-    throw InputError("--data " + spec + ": " + kAcceptedForms);
+    throw InputError(flag + " " + spec + ": " + kAcceptedForms);
   return {rest.substr(0, comma), rest.substr(comma + 1)};
 }
 
@@ -208,8 +209,9 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   if (options.classes < 0)
     throw InputError("the class count must be ≥ 0, got " + std::to_string(options.classes));
 
+  const std::string& flag = options.flag;
   const auto colon = spec.find(':');
-  if (colon == std::string::npos) throw InputError("--data " + spec + ": " + kAcceptedForms);
+  if (colon == std::string::npos) throw InputError(flag + " " + spec + ": " + kAcceptedForms);
   const std::string scheme = spec.substr(0, colon);
   const std::string rest = spec.substr(colon + 1);
 
@@ -220,20 +222,20 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
     if (rest == "train") prefix = "train";
     else if (rest == "test") prefix = "t10k";
     else
-      throw InputError("--data " + spec + ": unknown Fashion-MNIST split '" + rest +
+      throw InputError(flag + " " + spec + ": unknown Fashion-MNIST split '" + rest +
                        "' (expected fashion-mnist:train or fashion-mnist:test)");
     const std::string images = fashion_file(options.data_dir, prefix + "-images-idx3-ubyte");
     const std::string labels = fashion_file(options.data_dir, prefix + "-labels-idx1-ubyte");
     raw = load_idx_pair(images, labels);
     default_M = 10;
   } else if (scheme == "idx") {
-    auto [images, labels] = split_pair(spec, rest);
+    auto [images, labels] = split_pair(flag, spec, rest);
     raw = load_idx_pair(images, labels);
   } else if (scheme == "npy") {
-    auto [z, labels] = split_pair(spec, rest);
+    auto [z, labels] = split_pair(flag, spec, rest);
     raw = load_npy_pair(z, labels);
   } else {
-    throw InputError("--data " + spec + ": unknown scheme '" + scheme + "'; " + kAcceptedForms);
+    throw InputError(flag + " " + spec + ": unknown scheme '" + scheme + "'; " + kAcceptedForms);
   }
 
   if (static_cast<int64_t>(raw.labels.size()) != raw.N)

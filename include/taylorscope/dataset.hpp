@@ -45,6 +45,9 @@ struct Dataset {
 };
 
 struct DataOptions {
+  // The flag SPEC came from, named by every message about the spec itself
+  // (an --eval set's errors must not blame --data).
+  std::string flag = "--data";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";  // for fashion-mnist:*
   int scale = -1;          // pixels/255: 1 on, 0 off, -1 = default (on for IDX, off for npy)
   bool standardize = false;  // per feature: zero mean, unit variance over this set
