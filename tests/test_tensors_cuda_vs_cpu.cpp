@@ -41,10 +41,17 @@ using testing::synthetic_data;
 //     relative to the spread (std), not to itself;
 //   skewness, kurtosis: dimensionless, relative with floor 1;
 //   dot = Σ of J∘T with multiplicities: relative to count·rms ≥ Σ|x|.
-// count is exact (integer multiplicities, < 2^53), and frac_negative is
-// exact: a sign flips only for an element within rounding of 0, which these
+// count is exact (integer multiplicities, < 2^53). frac_negative and
+// frac_zero are exact: every case has exact zeros (with_zero_feature below), which
+// both backends form exactly (sums of products with a factor 0), and a sign
+// flips only for a nonzero element within rounding of 0, which these
 // continuous random data do not have.
 constexpr double kTol = 1e-12;
+
+// A new field of ElementStats must be compared below: this fails to compile
+// until it is (review W1: frac_zero was never compared, and was wrong).
+static_assert(sizeof(ElementStats) == 10 * sizeof(double) + sizeof(Histogram),
+              "ElementStats changed: compare every field in expect_stats_match");
 
 bool near_enough(double cpu, double gpu, double floor = 0) {
   return std::fabs(gpu - cpu) <= kTol * std::max({std::fabs(cpu), std::fabs(gpu), floor});
@@ -61,6 +68,7 @@ void expect_stats_match(const ElementStats& cpu, const ElementStats& gpu, int n,
   EXPECT_PRED3(near_enough, cpu.skewness, gpu.skewness, 1.0) << what << " skewness";
   EXPECT_PRED3(near_enough, cpu.excess_kurtosis, gpu.excess_kurtosis, 1.0) << what << " excess kurtosis";
   EXPECT_EQ(cpu.frac_negative, gpu.frac_negative) << what;
+  EXPECT_EQ(cpu.frac_zero, gpu.frac_zero) << what;
   EXPECT_PRED3(near_enough, cpu.sum, gpu.sum, cpu.count * rms) << what << " sum";
 
   // Histograms: each backend bins over its own [min, max], equal to 1e-12,
@@ -94,9 +102,23 @@ struct Case {
   int max_order;      // n = 1..max_order (the CPU reference's time bounds it)
 };
 
+// Exact zeros in every stream: feature 0 is 0 in every sample, so every J
+// element that indexes it is 0; column E−1 of W is 0, so every T element that
+// indexes feature E−1 is 0; J∘T is 0 where either is. (Fashion-MNIST's border
+// pixels do this to J; a warp reduction that drops the zero count, as W1 did,
+// shows at once.)
+Dataset with_zero_feature(Dataset d) {
+  for (int64_t s = 0; s < d.N; ++s) d.Z[s * d.E] = 0.0;
+  return d;
+}
+Params with_zero_input(Params p) {
+  for (int64_t h = 0; h < p.H; ++h) p.W[h * p.E + p.E - 1] = 0.0;
+  return p;
+}
+
 void compare_backends(const Case& c, int bins = 24) {
-  const Dataset data = synthetic_data(c.counts, c.E, 101);
-  const Params theta = random_params(data.M, c.H, c.E, c.w_scale, 202);
+  const Dataset data = with_zero_feature(synthetic_data(c.counts, c.E, 101));
+  const Params theta = with_zero_input(random_params(data.M, c.H, c.E, c.w_scale, 202));
   const TensorSources sources{c.J ? &data : nullptr, c.T ? &theta : nullptr};
   auto cpu = make_cpu_tensor_backend();
   auto gpu = make_cuda_tensor_backend(0);
@@ -112,6 +134,9 @@ void compare_backends(const Case& c, int bins = 24) {
     expect_stats_match(want.J, got.J, n, what + " J");
     expect_stats_match(want.T, got.T, n, what + " T");
     expect_stats_match(want.JT, got.JT, n, what + " JT");
+    // The data really has exact zeros in each stream that is on.
+    if (c.J) EXPECT_GT(want.J.frac_zero, 0) << what;
+    if (c.T) EXPECT_GT(want.T.frac_zero, 0) << what;
     const double rms = std::sqrt(want.JT.std * want.JT.std + want.JT.mean * want.JT.mean);
     EXPECT_PRED3(near_enough, want.dot, got.dot, want.JT.count * rms) << what << " dot";
     EXPECT_GT(got.gemm_flops, 0) << what;
@@ -148,6 +173,23 @@ TEST(CudaTensorsVsCpu, BatchedPrefixesMatchCpu) {
 TEST(CudaTensorsVsCpu, PanelledSquaresMatchCpu) {
   SKIP_WITHOUT_GPU();
   compare_backends({"panels", std::vector<int64_t>(10, 30), 600, 64, 0.1, true, true, 2});
+}
+
+// The review's smallest case for W1: one warp's worth of J^(2) elements, a
+// third of them exactly 0. The tree that dropped `zero` gave lane 0's count
+// alone (about 1/32 of the CPU's).
+TEST(CudaTensorsVsCpu, FracZeroCountsTheZerosOfEveryLane) {
+  SKIP_WITHOUT_GPU();
+  const Dataset data = with_zero_feature(synthetic_data({5, 5}, 4, 71));
+  auto cpu = make_cpu_tensor_backend();
+  auto gpu = make_cuda_tensor_backend(0);
+  cpu->upload({&data, nullptr});
+  gpu->upload({&data, nullptr});
+  const TensorStatistics want = tensor_statistics(*cpu, 2, 8);
+  const TensorStatistics got = tensor_statistics(*gpu, 2, 8);
+  ASSERT_EQ(want.J.frac_zero, 7.0 / 16.0);  // of the 4×4 elements of a class, 7 index feature 0
+  EXPECT_EQ(got.J.frac_zero, want.J.frac_zero);
+  expect_stats_match(want.J, got.J, 2, "J");
 }
 
 TEST(CudaTensorsVsCpu, EitherSourceAloneMatchesCpu) {

@@ -2,8 +2,11 @@
 // Every runtime, cuBLAS and cuSOLVER call of the CUDA backends goes through
 // TS_CUDA_CHECK / TS_CUBLAS_CHECK / TS_CUSOLVER_CHECK; a failure throws
 // std::runtime_error naming the call, its file:line and the library's error
-// string. Kernel launches are checked with TS_CUDA_CHECK(cudaGetLastError())
-// right after the launch.
+// string. Every kernel launch (and every cuBLAS call that launches work) is
+// followed by TS_CUDA_LAUNCHED(stream, "step"): it checks the launch, and
+// with TAYLORSCOPE_CUDA_SYNC=1 in the environment it also waits for the
+// work to finish, so a kernel that faults is named where it ran instead of
+// surfacing at the next synchronisation (a debugging mode: slow).
 #pragma once
 
 #include <cublas_v2.h>
@@ -11,6 +14,8 @@
 #include <cusolver_common.h>
 
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -56,6 +61,35 @@ inline const char* cusolver_status_string(cusolverStatus_t status) {
 inline void check_cusolver(cusolverStatus_t status, const char* call, const char* file, int line) {
   if (status != CUSOLVER_STATUS_SUCCESS)
     throw_call_failed(call, file, line, cusolver_status_string(status));
+}
+
+// True when the environment variable is set to anything but "" or "0".
+inline bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+// TAYLORSCOPE_CUDA_SYNC=1: synchronise after every launch (read once).
+inline bool sync_each_launch() {
+  static const bool on = env_flag("TAYLORSCOPE_CUDA_SYNC");
+  return on;
+}
+
+// After a launch on `stream`: throws if the launch failed, and in the
+// synchronising mode if the work failed, naming `step` and file:line. A
+// stream being captured into a graph is not synchronised (that would end
+// the capture); the graph's replay is checked where it is launched.
+inline void check_launch(cudaStream_t stream, const char* step, const char* file, int line) {
+  check_cuda(cudaGetLastError(), step, file, line);
+  if (!sync_each_launch()) return;
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  check_cuda(cudaStreamIsCapturing(stream, &capturing), step, file, line);
+  if (capturing != cudaStreamCaptureStatusNone) return;
+  const cudaError_t status = cudaStreamSynchronize(stream);
+  if (status != cudaSuccess)
+    throw std::runtime_error(std::string(step) + " failed on the GPU (launched at " + file + ":" +
+                             std::to_string(line) + ", TAYLORSCOPE_CUDA_SYNC): " +
+                             cudaGetErrorString(status));
 }
 
 // Owns `size()` elements of device memory (cudaMalloc'd); move-only. Growing
@@ -110,3 +144,4 @@ class DeviceBuffer {
 #define TS_CUDA_CHECK(call) ::taylorscope::cuda::check_cuda((call), #call, __FILE__, __LINE__)
 #define TS_CUBLAS_CHECK(call) ::taylorscope::cuda::check_cublas((call), #call, __FILE__, __LINE__)
 #define TS_CUSOLVER_CHECK(call) ::taylorscope::cuda::check_cusolver((call), #call, __FILE__, __LINE__)
+#define TS_CUDA_LAUNCHED(stream, step) ::taylorscope::cuda::check_launch((stream), (step), __FILE__, __LINE__)

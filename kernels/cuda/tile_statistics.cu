@@ -16,10 +16,17 @@
 // no two writers meet. The host merges the slots in block order at the end.
 // Histograms: integer counts, so atomics (per-block shared-memory bins, then
 // global) give the same totals in any order.
+//
+// What is reproducible where: the block count is SMs × resident blocks per
+// SM, so which elements a slot merges — and hence the last bits of the
+// moments — is fixed per GPU model (and MIG slice), not across models. Runs
+// on one model agree bitwise; an H100 and an H200 (both 132 SMs) agree too;
+// another SM count agrees to rounding. Histogram counts agree everywhere.
 #include <algorithm>
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/tile_statistics.cuh"
+#include "cuda/warp_shuffle.cuh"
 
 namespace taylorscope::cuda {
 namespace {
@@ -27,32 +34,15 @@ namespace {
 constexpr int kStatsThreads = 128;
 constexpr int kStatsWarps = kStatsThreads / 32;
 constexpr int kMaxBlocksPerSm = 8;
-constexpr size_t kSharedHistogramBytes = 48 * 1024;  // the default dynamic shared memory limit
-constexpr int kAccDoubles = sizeof(MomentAccumulator) / sizeof(double);
-static_assert(sizeof(MomentAccumulator) == kAccDoubles * sizeof(double), "MomentAccumulator is plain doubles");
-
-__device__ MomentAccumulator shfl_down(const MomentAccumulator& a, int offset) {
-  constexpr unsigned kAll = 0xffffffffu;
-  MomentAccumulator b;
-  b.n = __shfl_down_sync(kAll, a.n, offset);
-  b.mean = __shfl_down_sync(kAll, a.mean, offset);
-  b.M2 = __shfl_down_sync(kAll, a.M2, offset);
-  b.M3 = __shfl_down_sync(kAll, a.M3, offset);
-  b.M4 = __shfl_down_sync(kAll, a.M4, offset);
-  b.min = __shfl_down_sync(kAll, a.min, offset);
-  b.max = __shfl_down_sync(kAll, a.max, offset);
-  b.negative = __shfl_down_sync(kAll, a.negative, offset);
-  b.sum = __shfl_down_sync(kAll, a.sum, offset);
-  return b;
-}
-
+constexpr size_t kDefaultSharedBytes = 48 * 1024;  // a block's shared memory without an opt-in
 // The block's accumulators merged in a fixed tree, then into *slot. Every
 // thread of the block calls it (it synchronises the block).
 __device__ void merge_block_into_slot(MomentAccumulator acc, MomentAccumulator* slot, MomentAccumulator* warp_acc) {
   // Lane l takes lane l + offset; lane 0 ends with the whole warp. Lanes
   // whose partner is outside the warp merge a copy of themselves: unused.
+  // Every field travels (shfl_down_struct shuffles the whole struct).
   for (int offset = 16; offset > 0; offset /= 2) {
-    const MomentAccumulator other = shfl_down(acc, offset);
+    const MomentAccumulator other = shfl_down_struct(acc, offset);
     moments_merge(acc, other);
   }
   if (threadIdx.x % 32 == 0) warp_acc[threadIdx.x / 32] = acc;
@@ -70,7 +60,8 @@ __device__ void merge_block_into_slot(MomentAccumulator acc, MomentAccumulator* 
 template <bool kHistogram>
 __global__ void __launch_bounds__(kStatsThreads) tile_statistics_kernel(const TileStatsArgs a, bool shared_hist) {
   extern __shared__ unsigned long long block_hist[];  // 3 × bins, when shared_hist
-  __shared__ double warp_raw[kStatsWarps * kAccDoubles];  // raw: __shared__ takes no constructors
+  // Raw bytes: __shared__ takes no constructors.
+  __shared__ alignas(MomentAccumulator) unsigned char warp_raw[kStatsWarps * sizeof(MomentAccumulator)];
   const int64_t total = a.K * a.per_tile;
   const bool write_cache = !kHistogram && !a.from_cache && (a.cache_J || a.cache_T);
   const bool need_total = a.on[kStreamJ] && !a.from_cache;
@@ -119,6 +110,17 @@ __global__ void __launch_bounds__(kStatsThreads) tile_statistics_kernel(const Ti
   }
 }
 
+// The dynamic shared memory the histogram kernel may take without
+// cudaFuncSetAttribute: the default limit less its static shared memory.
+size_t shared_histogram_limit() {
+  static const size_t limit = [] {
+    cudaFuncAttributes attr{};
+    TS_CUDA_CHECK(cudaFuncGetAttributes(&attr, tile_statistics_kernel<true>));
+    return attr.sharedSizeBytes < kDefaultSharedBytes ? kDefaultSharedBytes - attr.sharedSizeBytes : size_t{0};
+  }();
+  return limit;
+}
+
 }  // namespace
 
 int tile_statistics_blocks(int device) {
@@ -132,12 +134,12 @@ void tile_statistics(const TileStatsArgs& a, bool histogram, int blocks, cudaStr
   if (a.K * a.per_tile == 0) return;
   if (histogram) {
     const size_t bytes = 3 * static_cast<size_t>(a.bins) * sizeof(unsigned long long);
-    const bool shared = bytes <= kSharedHistogramBytes;
+    const bool shared = bytes <= shared_histogram_limit();
     tile_statistics_kernel<true><<<blocks, kStatsThreads, shared ? bytes : 0, stream>>>(a, shared);
   } else {
     tile_statistics_kernel<false><<<blocks, kStatsThreads, 0, stream>>>(a, false);
   }
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "tile_statistics_kernel");
 }
 
 }  // namespace taylorscope::cuda

@@ -101,7 +101,8 @@ TS_HD void stream_values(const TileStatsArgs& a, const TileElement& e, int64_t t
 }
 
 // Blocks of the statistics kernels on `device`: the slots a moments sweep
-// needs (×3 accumulators). Fixed per device, so results are reproducible.
+// needs (×3 accumulators). Fixed per GPU model (SM count and occupancy), so
+// moments are bitwise reproducible on one model, equal to rounding across.
 int tile_statistics_blocks(int device);
 
 // The group's elements into the running per-block moments (histogram =
