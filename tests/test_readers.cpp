@@ -996,3 +996,116 @@ TEST(Dataset, OneClassIsRefusedWhetherInferredOrGiven) {
   // Two classes are enough.
   EXPECT_EQ(load_dataset("idx:" + dir.file("img2") + "," + dir.file("lab2"), {}).M, 2);
 }
+
+// ------------------------------------------- sources and preprocessing ----
+
+namespace {
+
+uint32_t zlib_crc(const Bytes& b) {
+  return static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(b.data()), static_cast<uInt>(b.size())));
+}
+
+}  // namespace
+
+// A resumed run compares these with its checkpoint (F10), so they must be
+// the bytes as stored: the gzip file's own CRC, not the data's.
+TEST(Dataset, SourcesHoldEachFilesPathSizeAndCrcAsStored) {
+  TempDir dir;
+  ImageSet set{{0, 1, 1, 0}};
+  write_gz(dir.file("img.gz"), set.images());
+  write_bytes(dir.file("lab"), set.label_bytes());
+  const std::string spec = "idx:" + dir.file("img.gz") + "," + dir.file("lab");
+  const Dataset d = load_dataset(spec, {});
+  ASSERT_EQ(d.sources.size(), 2u);
+  const Bytes img = read_bytes(dir.file("img.gz")), lab = read_bytes(dir.file("lab"));
+  EXPECT_EQ(d.sources[0].path, dir.file("img.gz"));
+  EXPECT_EQ(d.sources[0].bytes, static_cast<int64_t>(img.size()));
+  EXPECT_EQ(d.sources[0].crc32, zlib_crc(img));
+  EXPECT_NE(d.sources[0].crc32, zlib_crc(set.images()));  // compressed bytes, not the data's
+  EXPECT_EQ(d.sources[1].path, dir.file("lab"));
+  EXPECT_EQ(d.sources[1].bytes, static_cast<int64_t>(lab.size()));
+  EXPECT_EQ(d.sources[1].crc32, zlib_crc(lab));
+
+  // One changed pixel changes the CRC, not the size; the loader sees the same shape.
+  Bytes changed = set.images();
+  changed.back() = static_cast<char>(changed.back() ^ 1);
+  write_gz(dir.file("img.gz"), changed);
+  write_bytes(dir.file("lab"), set.label_bytes());
+  const Dataset d2 = load_dataset(spec, {});
+  EXPECT_NE(d2.sources[0].crc32, d.sources[0].crc32);
+  EXPECT_EQ(d2.sources[1].crc32, d.sources[1].crc32);
+  EXPECT_EQ(d2.N, d.N);
+
+  // npy: embeddings file, then labels file.
+  write_npy(dir.file("z.npy"), {2, 1}, {1.5, 2.5}, NpyPrecision::f64);
+  write_alternating_labels(dir.file("y.npy"), 2);
+  const Dataset n = load_dataset("npy:" + dir.file("z.npy") + "," + dir.file("y.npy"), {});
+  ASSERT_EQ(n.sources.size(), 2u);
+  EXPECT_EQ(n.sources[0].path, dir.file("z.npy"));
+  EXPECT_EQ(n.sources[0].bytes, static_cast<int64_t>(fs::file_size(dir.file("z.npy"))));
+  EXPECT_EQ(n.sources[0].crc32, zlib_crc(read_bytes(dir.file("z.npy"))));
+  EXPECT_EQ(n.sources[1].crc32, zlib_crc(read_bytes(dir.file("y.npy"))));
+}
+
+TEST(Dataset, FashionMnistSourcesAreTheFilesFoundInTheDirectory) {
+  TempDir dir;
+  ImageSet set{{0, 1}};
+  write_bytes(dir.file("t10k-images-idx3-ubyte"), set.images());
+  write_gz(dir.file("t10k-labels-idx1-ubyte.gz"), set.label_bytes());
+  DataOptions opt;
+  opt.data_dir = dir.str();
+  opt.classes = 2;
+  const Dataset d = load_dataset("fashion-mnist:test", opt);
+  ASSERT_EQ(d.sources.size(), 2u);
+  EXPECT_EQ(d.sources[0].path, dir.file("t10k-images-idx3-ubyte"));
+  EXPECT_EQ(d.sources[1].path, dir.file("t10k-labels-idx1-ubyte.gz"));
+  EXPECT_EQ(d.sources[1].crc32, zlib_crc(read_bytes(dir.file("t10k-labels-idx1-ubyte.gz"))));
+}
+
+// The preprocessing as applied, defaults resolved: IDX pixels are scaled
+// unless told otherwise, npy values are not.
+TEST(Dataset, PreprocessingRecordsWhatWasAppliedWithDefaultsResolved) {
+  TempDir dir;
+  ImageSet set{{0, 1, 1, 0, 1}};
+  write_bytes(dir.file("img"), set.images());
+  write_bytes(dir.file("lab"), set.label_bytes());
+  write_npy(dir.file("z.npy"), {2, 1}, {1.5, 2.5}, NpyPrecision::f64);
+  write_alternating_labels(dir.file("y.npy"), 2);
+  const std::string idx = "idx:" + dir.file("img") + "," + dir.file("lab");
+  const std::string npy = "npy:" + dir.file("z.npy") + "," + dir.file("y.npy");
+
+  const Preprocessing plain = load_dataset(idx, {}).preprocessing;
+  EXPECT_TRUE(plain.scaled);
+  EXPECT_FALSE(plain.standardized);
+  EXPECT_FALSE(plain.standardized_like_other);
+  EXPECT_FALSE(plain.pad32);
+  EXPECT_EQ(plain.limit, 0);
+  EXPECT_EQ(plain.classes, 0);
+  EXPECT_FALSE(load_dataset(npy, {}).preprocessing.scaled);
+
+  DataOptions opt;
+  opt.scale = 0;
+  opt.standardize = true;
+  opt.pad32 = true;
+  opt.limit = 2;
+  opt.classes = 2;
+  const Dataset train = load_dataset(idx, opt);
+  EXPECT_FALSE(train.preprocessing.scaled);
+  EXPECT_TRUE(train.preprocessing.standardized);
+  EXPECT_FALSE(train.preprocessing.standardized_like_other);
+  EXPECT_TRUE(train.preprocessing.pad32);
+  EXPECT_EQ(train.preprocessing.limit, 2);
+  EXPECT_EQ(train.preprocessing.classes, 2);
+
+  opt.standardize_like = &train;
+  opt.scale = 1;
+  const Preprocessing eval = load_dataset(idx, opt).preprocessing;
+  EXPECT_TRUE(eval.scaled);
+  EXPECT_TRUE(eval.standardized_like_other);
+  // Another set's statistics without --standardize are not applied.
+  opt.standardize = false;
+  const Preprocessing unstd = load_dataset(idx, opt).preprocessing;
+  EXPECT_FALSE(unstd.standardized);
+  EXPECT_FALSE(unstd.standardized_like_other);
+}

@@ -1,9 +1,15 @@
 // `--data SPEC` → Dataset. Parsing the spec, pairing images with labels and
 // checking labels all happen here, so every reader error reaches the user as
 // one line that names the file at fault.
+#include <zlib.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -87,6 +93,27 @@ Raw load_npy_pair(const std::string& z_path, const std::string& labels_path) {
     throw InputError(labels_path + ": labels must be 1-D, found " + std::to_string(shape.size()) +
                      "-D");
   return raw;
+}
+
+// The file as stored (compressed, for .gz): its size and zlib CRC-32, read
+// once more after parsing. A resumed run compares these, so a file that
+// changed between runs is noticed even when its shape did not.
+DataSource describe_source(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot reopen to checksum it: " + std::strerror(errno));
+  DataSource source;
+  source.path = path;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::vector<char> chunk(size_t(1) << 20);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    const auto got = in.gcount();
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(got));
+    source.bytes += got;
+  }
+  if (in.bad()) throw std::runtime_error(path + ": read error while checksumming it");
+  source.crc32 = static_cast<uint32_t>(crc);
+  return source;
 }
 
 // The Debian package names its files like the original distribution; a
@@ -287,6 +314,13 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
     standardize_features(raw, options.standardize_like, data.standardize_mean, data.standardize_scale);
 
   data.spec = spec;
+  data.sources = {describe_source(raw.images_path), describe_source(raw.labels_path)};
+  data.preprocessing.scaled = scale;
+  data.preprocessing.standardized = options.standardize;
+  data.preprocessing.standardized_like_other = options.standardize && options.standardize_like;
+  data.preprocessing.pad32 = options.pad32;
+  data.preprocessing.limit = options.limit;
+  data.preprocessing.classes = options.classes;
   data.N = raw.N;
   data.E = raw.E;
   data.M = static_cast<int>(M);
