@@ -4,7 +4,10 @@
 
 #include <cmath>
 
+#include "taylorscope/dominance.hpp"
+#include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
+#include "taylorscope/moment_tensors.hpp"
 #include "test_support.hpp"
 
 using namespace taylorscope;
@@ -181,4 +184,20 @@ TEST(Expansion, OrderOutsideRangeIsRefused) {
   EXPECT_THROW(run_cpu(d, p, "silu", 0), std::exception);
   EXPECT_THROW(run_cpu(d, p, "silu", 65), std::exception);
   EXPECT_NO_THROW(run_cpu(d, p, "silu", 64));
+}
+
+// With one class the action is 0 for every θ: nothing to expand, so the
+// library refuses it itself (tests, MPI and bindings call it directly).
+TEST(Expansion, OneClassDataIsRefusedByExpandAndByTheDominanceAnalysis) {
+  const Dataset d = synthetic_data({12}, 3, 17);
+  const Params p = random_params(1, 4, 3, 0.5, 18);
+  try {
+    run_cpu(d, p, "silu", 4);
+    ADD_FAILURE() << "M = 1 was expanded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("at least 2"), std::string::npos) << e.what();
+  }
+  auto pass = make_cpu_backend();
+  auto tensors = make_cpu_tensor_backend();
+  EXPECT_THROW(analyse_width(d, p, parse_activation("silu"), 6, 8, *pass, *tensors), InputError);
 }

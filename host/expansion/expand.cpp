@@ -66,6 +66,12 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
                      std::to_string(K));
   for (double t : options.t_values)
     if (!std::isfinite(t)) throw InputError("t values must be finite numbers");
+  // With one class q_m ≡ 1: the action is 0 for every θ and every S_k is
+  // rounding noise, which no table should show as a coefficient.
+  if (data.M < 2)
+    throw InputError(data.spec + " has M = " + std::to_string(data.M) +
+                     ": the expansion of the cross-entropy needs at least 2 classes (with one class the "
+                     "loss is 0 for every θ)");
 
   ExpansionResult r;
   r.K = K;
