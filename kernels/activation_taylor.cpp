@@ -103,9 +103,9 @@ std::string activation_name(const Activation& act) {
   return "?";
 }
 
-std::vector<double> activation_taylor(const Activation& act, int count) {
-  const int n = count > 0 ? count : 0;
-  if (n == 0) return {};
+namespace {
+
+Series series_arithmetic(const Activation& act, int n) {
   const Series x = identity(n);
   switch (act.kind) {
     case ActivationKind::silu: return mul(x, sigmoid_series(1.0, n));
@@ -133,6 +133,19 @@ std::vector<double> activation_taylor(const Activation& act, int count) {
                     act.omega);
   }
   return x;
+}
+
+}  // namespace
+
+std::vector<double> activation_taylor(const Activation& act, int count) {
+  const int n = count > 0 ? count : 0;
+  if (n == 0) return {};
+  Series s = series_arithmetic(act, n);
+  const VanishingCoefficients zero = vanishing_coefficients(act);
+  if (zero.parity >= 0)
+    for (int k = zero.from; k < n; ++k)
+      if (k % 2 == zero.parity) s[k] = 0.0;
+  return s;
 }
 
 std::vector<double> activation_derivatives_at_zero(const Activation& act, int count) {

@@ -201,3 +201,26 @@ TEST(Expansion, OneClassDataIsRefusedByExpandAndByTheDominanceAnalysis) {
   auto tensors = make_cpu_tensor_backend();
   EXPECT_THROW(analyse_width(d, p, parse_activation("silu"), 6, 8, *pass, *tensors), InputError);
 }
+
+// SiLU's σ_n vanish for odd n ≥ 3 (activation.hpp), so D_{n+1} is exactly 0
+// there and so is its ratio to S_{n+1} — printed as 0, never −0 or noise.
+TEST(Expansion, DominantPartVanishesExactlyWhereSigmaDerivativeVanishesBySymmetry) {
+  const Dataset d = synthetic_data({10, 10, 10}, 5, 19);
+  const Params p = random_params(3, 6, 5, 2.0, 20);
+  const ExpansionResult r = run_cpu(d, p, "silu", 12);
+  int zeros = 0;
+  for (const DominantTerm& t : r.dominant) {
+    if (t.n >= 3 && t.n % 2 == 1) {
+      EXPECT_EQ(r.sigma_derivs[t.n], 0.0) << "n=" << t.n;
+      EXPECT_EQ(t.D, 0.0) << "n=" << t.n;
+      EXPECT_FALSE(std::signbit(t.D)) << "n=" << t.n;
+      EXPECT_EQ(t.ratio, 0.0) << "n=" << t.n;
+      EXPECT_FALSE(std::signbit(t.ratio)) << "n=" << t.n;
+      EXPECT_NE(t.JT, 0.0) << "the contraction itself is not zero: the zero comes from σ_n";
+      ++zeros;
+    } else {
+      EXPECT_NE(t.D, 0.0) << "n=" << t.n;
+    }
+  }
+  EXPECT_EQ(zeros, 5);  // n = 3, 5, 7, 9, 11
+}

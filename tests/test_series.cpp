@@ -19,9 +19,12 @@ namespace {
 void expect_derivs(const char* name, const std::vector<double>& want) {
   const auto got = activation_derivatives_at_zero(parse_activation(name), static_cast<int>(want.size()));
   ASSERT_EQ(got.size(), want.size());
-  for (size_t k = 0; k < want.size(); ++k)
+  for (size_t k = 0; k < want.size(); ++k) {
     EXPECT_NEAR(got[k], want[k], 1e-12 * std::max(1.0, std::fabs(want[k])))
         << name << " σ^(" << k << ")(0)";
+    // The table's zeros are zeros by symmetry (activation.hpp): exactly 0.
+    if (want[k] == 0.0) EXPECT_EQ(got[k], 0.0) << name << " σ^(" << k << ")(0)";
+  }
 }
 
 double series_value(const std::vector<double>& c, double x) {
@@ -92,6 +95,57 @@ TEST(ActivationSeries, SeriesSumsReproduceValueAndDerivativeNearZero) {
 TEST(ActivationSeries, Order64CoefficientsAreFinite) {
   for (const char* name : {"silu", "tanh", "sigmoid", "gelu", "softplus"})
     for (double v : activation_taylor(parse_activation(name), 65)) EXPECT_TRUE(std::isfinite(v)) << name;
+}
+
+// F12: k!·rounding made sigmoid's σ^(64)(0) −7.2e42 and tanh's −2.7e62.
+TEST(ActivationSeries, DerivativesThatVanishBySymmetryAreExactlyZeroAtOrder64) {
+  EXPECT_EQ(activation_derivatives_at_zero(parse_activation("sigmoid"), 65)[64], 0.0);
+  EXPECT_EQ(activation_derivatives_at_zero(parse_activation("tanh"), 65)[64], 0.0);
+  for (const char* name : {"silu", "gelu", "softplus"}) {
+    const auto d = activation_derivatives_at_zero(parse_activation(name), 65);
+    for (int k = 3; k <= 63; k += 2) EXPECT_EQ(d[k], 0.0) << name << " σ^(" << k << ")(0)";
+    // The even ones are the function's: non-zero (σ^(2)(0) > 0 for all three).
+    EXPECT_NE(d[2], 0.0) << name;
+  }
+}
+
+// Each declaration of activation.hpp against the value function: the
+// coefficients of parity p from order k0 vanish exactly when σ minus its
+// lower coefficients of that parity is even (p = 1) or odd (p = 0). A wrong
+// declaration leaves an O(σ) difference; a right one leaves rounding of
+// values of order 1–3, a few 1e-16, so 1e-13 separates the two by 10^10.
+TEST(ActivationSeries, DeclaredSymmetryHoldsForTheValueFunction) {
+  std::vector<Activation> all;
+  for (const char* name : {"silu", "tanh", "sigmoid", "gelu", "softplus"}) all.push_back(parse_activation(name));
+  all.push_back(parse_activation("relu_omega", 1.3, 0.2));
+  all.push_back(parse_activation("relu_omega", 0.4, 0.0));
+  int checked = 0;
+  for (const Activation& act : all) {
+    const VanishingCoefficients z = vanishing_coefficients(act);
+    ASSERT_GE(z.parity, 0) << activation_name(act) << ": every analytic activation here has a symmetry";
+    ASSERT_LE(z.from, 3) << "the check below subtracts orders 0 and 1 only";
+    const double c0 = activation_value(act, 0.0), c1 = activation_derivative(act, 0.0);
+    for (double x : {0.4, 1.3, 3.1}) {
+      // g = σ minus its coefficients of the vanishing parity below `from`.
+      auto g = [&](double u) {
+        double v = activation_value(act, u);
+        if (z.parity == 0 && z.from > 0) v -= c0;
+        if (z.parity == 1 && z.from > 1) v -= c1 * u;
+        return v;
+      };
+      const double defect = z.parity == 1 ? g(x) - g(-x) : g(x) + g(-x);
+      EXPECT_NEAR(defect, 0.0, 1e-13) << activation_name(act) << " x=" << x;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 7);
+  // relu and elu expand their linear branch x: nothing is declared, and the
+  // series is x itself, exactly.
+  for (const char* name : {"relu", "elu"}) {
+    EXPECT_EQ(vanishing_coefficients(parse_activation(name)).parity, -1) << name;
+    const auto c = activation_taylor(parse_activation(name), 65);
+    for (int k = 0; k <= 64; ++k) EXPECT_EQ(c[k], k == 1 ? 1.0 : 0.0) << name << " k=" << k;
+  }
 }
 
 TEST(ActivationSeries, UnknownNameIsRefused) {

@@ -124,9 +124,11 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
     DominantTerm d;
     d.n = n;
     d.JT = JT[n - 1];
-    d.D = plan.taylor[n] / data.M * d.JT;
+    // σ_n = 0 (exactly, by symmetry: activation.hpp) makes D_{n+1} exactly 0,
+    // whatever ⟨J^(n), T^(n)⟩ is; + 0.0 turns a −0 into 0.
+    d.D = plan.taylor[n] == 0.0 ? 0.0 : plan.taylor[n] / data.M * d.JT;
     d.S = r.S_k[n + 1];
-    d.ratio = d.S != 0.0 ? d.D / d.S : std::numeric_limits<double>::quiet_NaN();
+    d.ratio = d.S != 0.0 ? d.D / d.S + 0.0 : std::numeric_limits<double>::quiet_NaN();
     d.count = static_cast<double>(data.M) * static_cast<double>(theta.H) *
               std::pow(static_cast<double>(data.E), n);
     r.dominant.push_back(d);

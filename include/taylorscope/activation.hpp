@@ -80,6 +80,32 @@ TS_HD double activation_derivative(const Activation& act, double x) {
   return 0.0;
 }
 
+// Which Taylor coefficients of σ at 0 vanish by symmetry: those of order
+// k ≥ from with k % 2 == parity (parity −1: none). Series arithmetic leaves
+// rounding noise there (k!·1e-16 relative: −7e42 for sigmoid's σ^(64)(0));
+// activation_taylor replaces it by exact zeros, and a test checks each
+// declaration against activation_value, σ(x) beside σ(−x).
+struct VanishingCoefficients {
+  int parity = -1;
+  int from = 0;
+};
+
+inline VanishingCoefficients vanishing_coefficients(const Activation& act) {
+  switch (act.kind) {
+    case ActivationKind::tanh: return {0, 0};     // odd
+    case ActivationKind::sigmoid: return {0, 2};  // sigmoid − ½ is odd
+    case ActivationKind::silu: return {1, 3};     // x·(sigmoid − ½) = silu − x/2 is even
+    case ActivationKind::gelu: return {1, 3};     // x·(Φ − ½) = gelu − x/2 is even
+    case ActivationKind::softplus: return {1, 3}; // ln(2 cosh(x/2)) = softplus − x/2 is even
+    // ιx + ω softplus((1−ι)x/ω): a constant and a line plus an even function.
+    case ActivationKind::relu_omega: return {1, 3};
+    // The linear branch x is expanded without arithmetic: its zeros are exact already.
+    case ActivationKind::relu:
+    case ActivationKind::elu: return {};
+  }
+  return {};
+}
+
 // Taylor coefficients of σ at 0: result[k] = σ^(k)(0) / k!, k = 0..count-1,
 // by power-series arithmetic (never a table). ReLU and ELU are not analytic at
 // 0; like seed 001 we expand their linear branch x.
