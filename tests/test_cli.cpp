@@ -11,11 +11,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_fixtures.hpp"
 #include "cli_support.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
 using taylorscope::testing::CliRun;
+using taylorscope::testing::expect_one_error_line;
+using taylorscope::testing::TempDir;
+using taylorscope::testing::write_npy_dataset;
 using taylorscope::testing::have_fashion_mnist;
 using taylorscope::testing::lines;
 using taylorscope::testing::run_cli;
@@ -35,11 +40,40 @@ TEST(Cli, UsageAndInputErrorsExitTwoWithOneLine) {
         std::string("expand --data fashion-mnist:test --limit 2 --order 0"),
         std::string("expand --data fashion-mnist:test --limit 2 --activation swish9"),
         std::string("expand --data fashion-mnist:test --limit 2 --device cuda:x"),
-        std::string("expand --data fashion-mnist:test --limit 2 --params /nonexistent/dir")}) {
-    const CliRun r = run_cli(args);
-    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
-    EXPECT_EQ(lines(r.err), 1) << args << "\n" << r.err;
+        std::string("expand --data fashion-mnist:test --limit 2 --params /nonexistent/dir"),
+        std::string("expand --data fashion-mnist:test --no-such-flag"),  // a CLI11 parse error
+        std::string("frobnicate")}) {
+    expect_one_error_line(run_cli(args), 2, args);
   }
+}
+
+// F8: a warning queued while the inputs are read (unbalanced classes) must
+// not precede the error that a later input raises: a failing command prints
+// its one error line and nothing else.
+TEST(Cli, AFailingCommandPrintsOnlyItsErrorNotTheWarningsBeforeIt) {
+  const TempDir dir("ts_cli_warn");
+  const std::string data = write_npy_dataset(dir.path(), {3, 5}, 4);
+  const CliRun r = run_cli("expand --data " + data + " --params " + dir.file("no_theta") + " --device cpu");
+  expect_one_error_line(r, 2, "unbalanced data, missing --params");
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+}
+
+TEST(Cli, AWarningIsALineOfItsOwnWhenTheCommandSucceeds) {
+  const TempDir dir("ts_cli_warn_ok");
+  const std::string data = write_npy_dataset(dir.path(), {3, 5}, 4);
+  const CliRun r = run_cli("expand --quiet --data " + data + " --hidden 3 --order 2 --device cpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("taylorscope: warning: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("not balanced"), std::string::npos) << r.err;
+}
+
+// A message that spans lines (here a file name with a newline in it) is
+// folded into the one error line.
+TEST(Cli, AnErrorMessageWithANewlineIsFoldedIntoOneLine) {
+  const CliRun r = run_cli("expand --device cpu --data 'npy:/nonexistent/first\nsecond.npy,/nonexistent/y.npy'");
+  expect_one_error_line(r, 2, "file name with a newline");
+  EXPECT_NE(r.err.find("first second.npy"), std::string::npos) << r.err;
 }
 
 TEST(Cli, ExpandWritesReportWithInterfaceKeysAndConsistentNumbers) {

@@ -8,6 +8,7 @@
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/expansion_report.hpp"
+#include "taylorscope/warnings.hpp"
 
 namespace taylorscope::cli {
 namespace {
@@ -33,9 +34,8 @@ struct ExpandArgs {
 int run_expand(const ExpandArgs& a) {
   const Dataset data = load_data(a.data);
   if (!data.balanced)
-    std::cerr << "taylorscope: warning: " << data.spec
-              << " is not balanced across classes; S_1 ≠ 0 and the closed forms of MATH.md §3 "
-                 "assume balance (the jets stay exact)\n";
+    warn(data.spec + " is not balanced across classes; S_1 ≠ 0 and the closed forms of MATH.md §3 "
+                     "assume balance (the jets stay exact)");
   const Activation act = parse_activation(a.activation, a.omega, a.iota);
 
   Params theta;
@@ -67,6 +67,7 @@ int run_expand(const ExpandArgs& a) {
   options.order = a.order;
   options.t_values = a.t_values;
   auto backend = make_backend(a.device);
+  flush_warnings();  // the inputs are all checked: what remains is the computation
   const ExpansionResult r = expand(data, theta, act, options, *backend);
 
   const ReportContext ctx{data, theta, act, source};

@@ -15,6 +15,7 @@
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/moment_tensors.hpp"
 #include "taylorscope/tensor_report.hpp"
+#include "taylorscope/warnings.hpp"
 
 namespace taylorscope::cli {
 namespace {
@@ -49,8 +50,7 @@ int run_tensors(const TensorsArgs& a) {
 
   const Dataset data = load_data(a.data);
   if (!data.balanced)
-    std::cerr << "taylorscope: warning: " << data.spec
-              << " is not balanced across classes; J^(n) is still E_z − E_{z|α}, but MATH.md §3 assumes balance\n";
+    warn(data.spec + " is not balanced across classes; J^(n) is still E_z − E_{z|α}, but MATH.md §3 assumes balance");
   Params theta;
   if (!a.params_dir.empty()) {
     theta = load_params(a.params_dir);
@@ -63,6 +63,7 @@ int run_tensors(const TensorsArgs& a) {
   if (!a.dump.empty()) check_dump_size(a, data.M, data.E, streams);
 
   auto backend = make_tensor_backend(a.device);
+  flush_warnings();  // the inputs are all checked: what remains is the computation
   const auto t0 = std::chrono::steady_clock::now();
   backend->upload(src);
   const double upload_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
