@@ -178,6 +178,65 @@ TEST(Expansion, RadiusOfGeometricSeriesIsRecovered) {
   EXPECT_EQ(r.orders_used, (std::vector<int>{9, 10, 11, 12}));
 }
 
+// F1: with S_2..S_K overflowed, R ≈ 221 was printed from S_1 (rounding noise) alone.
+TEST(Expansion, RadiusIsAbsentWhenAnyOrderIsNotFinite) {
+  const double inf = INFINITY, nan = NAN;
+  const RadiusEstimate r = estimate_radius({std::log(3.0), 1.6e-17, 2.1e297, inf, nan, nan, nan, nan, nan});
+  EXPECT_FALSE(r.available());
+  EXPECT_TRUE(std::isnan(r.estimate));
+  EXPECT_TRUE(r.orders_used.empty());
+  EXPECT_NE(r.absent_reason.find("k = 3..8"), std::string::npos) << r.absent_reason;
+}
+
+TEST(Expansion, RadiusNeedsThreeOrdersWithCoefficients) {
+  // K = 2: two orders make no limsup.
+  EXPECT_FALSE(estimate_radius({std::log(2.0), 0.3, 0.5}).available());
+  // S_1 vanishes by symmetry on balanced data: with K = 3 two orders remain.
+  const RadiusEstimate r3 = estimate_radius({std::log(2.0), 1e-17, 0.5, 0.2}, {1});
+  EXPECT_FALSE(r3.available());
+  EXPECT_NE(r3.absent_reason.find("symmetry"), std::string::npos) << r3.absent_reason;
+  // K = 4: orders 2..4 remain, and S_1's noise is not among them.
+  const RadiusEstimate r4 = estimate_radius({std::log(2.0), 1e-17, 0.5, 0.2, 0.1}, {1});
+  ASSERT_TRUE(r4.available()) << r4.absent_reason;
+  EXPECT_EQ(r4.orders_used, (std::vector<int>{2, 3, 4}));
+  // Exact zeros are no coefficients either.
+  EXPECT_FALSE(estimate_radius({1.0, 0.0, 0.0, 0.5, 0.0}).available());
+}
+
+// A series even in t has odd orders that are rounding noise: they must not
+// stand in for coefficients (their |S_k|^{-1/k} would be huge, and they would
+// take the slots of real orders).
+TEST(Expansion, RadiusSkipsOrdersThatAreRoundingNoiseBesideTheirNeighbours) {
+  std::vector<double> S(13);
+  for (int k = 0; k <= 12; ++k) S[k] = std::pow(1.0 / 0.7, k) * (k % 2 ? 3e-17 : 1.0);
+  const RadiusEstimate r = estimate_radius(S);
+  ASSERT_TRUE(r.available()) << r.absent_reason;
+  EXPECT_EQ(r.orders_used, (std::vector<int>{6, 8, 10, 12}));
+  EXPECT_NEAR(r.estimate, 0.7, 1e-12);
+}
+
+// The same on a real expansion: sigmoid − ½ is odd, so with c' = c + ½U·1 = 0
+// the logits f(t) and S(tθ) are even in t. c is set one ulp away from −½U·1,
+// a rounding residual's size, so the odd S_k come out ~1e-16 of their
+// neighbours instead of exact zeros: noise that must not count as an order.
+TEST(Expansion, RadiusOfAnEvenSeriesUsesEvenOrdersOnly) {
+  const Dataset d = synthetic_data({10, 10, 10}, 5, 21);
+  Params p = random_params(3, 6, 5, 1.0, 22);
+  for (int a = 0; a < 3; ++a) {
+    double row = 0;
+    for (int b = 0; b < 6; ++b) row += p.U[a * 6 + b];
+    p.c[a] = std::nextafter(-0.5 * row, 1.0);
+  }
+  const ExpansionResult r = run_cpu(d, p, "sigmoid", 12);
+  ASSERT_TRUE(r.radius.available()) << r.radius.absent_reason;
+  EXPECT_EQ(r.radius.orders_used, (std::vector<int>{6, 8, 10, 12}));
+  // The odd orders are noise here, not zeros (else the test passes vacuously).
+  for (int k = 3; k <= 11; k += 2) {
+    EXPECT_NE(r.S_k[k], 0.0) << k;
+    EXPECT_LT(std::fabs(r.S_k[k]), 1e-12 * std::fabs(r.S_k[k + 1])) << k;
+  }
+}
+
 TEST(Expansion, OrderOutsideRangeIsRefused) {
   const Dataset d = synthetic_data({4, 4}, 3, 15);
   const Params p = random_params(2, 3, 3, 0.5, 16);

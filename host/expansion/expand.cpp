@@ -139,7 +139,8 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
   r.terms = seed_terms(data, theta, derivs, JT[1]);
   r.counts = subterm_counts(data.M, theta.H, data.E);
   r.timing_ms.emplace_back("seed_terms", ms_since(t0));
-  r.radius = estimate_radius(r.S_k);
+  // S_1 = Σ_α (1/M − p_α) c'_α: exactly 0 on balanced classes, whatever the jets' rounding says.
+  r.radius = estimate_radius(r.S_k, data.balanced ? std::vector<int>{1} : std::vector<int>{});
   r.timing_ms.emplace_back("total", ms_since(t_start));
   return r;
 }

@@ -27,6 +27,12 @@ nlohmann::json order_json(const std::vector<TermShare>& terms, double exact) {
   return {{"exact", number(exact)}, {"closed_form_sum", number(sum)}, {"terms", t}};
 }
 
+nlohmann::json radius_json(const RadiusEstimate& r) {
+  nlohmann::json j = {{"estimate", number(r.estimate)}, {"orders_used", r.orders_used}};
+  if (!r.available()) j["reason"] = r.absent_reason;
+  return j;
+}
+
 std::string csv_number(double v) {
   if (!std::isfinite(v)) return "";
   char buf[32];
@@ -62,7 +68,7 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
                     {"S2", order_json(w.S2_terms, r.S_k.at(2))},
                     {"S3", order_json(w.S3_terms, r.S_k.at(3))},
                     {"dominant", dominant},
-                    {"radius", {{"estimate", number(r.radius.estimate)}, {"orders_used", r.radius.orders_used}}},
+                    {"radius", radius_json(r.radius)},
                     {"tensors", tensors},
                     {"device", r.device}});
   }

@@ -70,6 +70,7 @@ nlohmann::json expansion_report(const ExpansionResult& r, const ReportContext& c
                  {"orders_used", r.radius.orders_used},
                  {"per_order", r.radius.per_order},
                  {"method", "root test: min over orders_used of |S_k|^(-1/k)"}};
+  if (!r.radius.available()) j["radius"]["reason"] = r.radius.absent_reason;
   json val = json::array();
   for (const ValidityPoint& v : r.validity)
     val.push_back({{"t", v.t},

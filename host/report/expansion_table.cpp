@@ -61,13 +61,18 @@ void print_expansion_table(std::ostream& out, const ExpansionResult& r, const Re
   if (r.K >= 3) out << "   (jets: " << sci(r.S_k[3]) << ")";
   out << "\n\n";
 
-  out << "  Radius of convergence along tθ (root test over orders";
-  for (int k : r.radius.orders_used) out << " " << k;
-  out << "): R ≈ " << fmt("%.4g", r.radius.estimate) << "\n";
+  if (r.radius.available()) {
+    out << "  Radius of convergence along tθ (root test over orders";
+    for (int k : r.radius.orders_used) out << " " << k;
+    out << "): R ≈ " << fmt("%.4g", r.radius.estimate) << "\n";
+  } else {
+    out << "  Radius of convergence along tθ: not estimated — " << r.radius.absent_reason << "\n";
+  }
   out << "     t    S(tθ) direct         Σ_{k≤K} t^k S_k      |difference|\n";
   for (const ValidityPoint& v : r.validity)
     out << fmt("  %5.2f", v.t) << "  " << sci(v.S_direct) << "  " << sci(v.partial_sum) << "  "
-        << short_sci(v.abs_error) << (v.t >= r.radius.estimate ? "   (t ≥ R)" : "") << "\n";
+        << short_sci(v.abs_error) << (r.radius.available() && v.t >= r.radius.estimate ? "   (t ≥ R)" : "")
+        << "\n";
   out << "\n  timing (ms):";
   for (const auto& [phase, ms] : r.timing_ms) out << " " << phase << " " << fmt("%.1f", ms);
   out << "\n";

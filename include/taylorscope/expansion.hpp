@@ -41,9 +41,11 @@ struct DominantTerm {
 };
 
 struct RadiusEstimate {
-  double estimate = 0;           // 1 / max_k |S_k|^{1/k} over orders_used (inf if all zero)
-  std::vector<int> orders_used;  // the last orders with S_k ≠ 0
+  double estimate = 0;           // min over orders_used of |S_k|^{-1/k}; NaN when absent
+  std::vector<int> orders_used;  // the last max(3, K/3) usable orders (radius.cpp)
   std::vector<double> per_order; // |S_k|^{-1/k} for each order used
+  std::string absent_reason;     // why there is no estimate; empty when there is one
+  bool available() const { return absent_reason.empty(); }
 };
 
 struct ValidityPoint {
@@ -84,7 +86,10 @@ SeedTerms seed_terms(const Dataset& data, const Params& theta, const std::vector
 
 SubtermCounts subterm_counts(int64_t M, int64_t H, int64_t E);
 
-// Root test on the coefficients: uses the last max(3, K/3) orders with S_k ≠ 0.
-RadiusEstimate estimate_radius(const std::vector<double>& S_k);
+// Root test on the coefficients: uses the last max(3, K/3) orders k ≥ 1 whose
+// S_k is finite, non-zero, not in `zero_by_symmetry` (S_1 on balanced data)
+// and not rounding noise beside its neighbours; no estimate from fewer than 3,
+// nor when any S_k is not finite.
+RadiusEstimate estimate_radius(const std::vector<double>& S_k, const std::vector<int>& zero_by_symmetry = {});
 
 }  // namespace taylorscope
