@@ -79,6 +79,11 @@ void check_params_fit(const Params& p, int64_t E, int M, const std::string& wher
     throw InputError(where + ": parameters do not fit the data: " + problems);
 }
 
+const std::vector<std::string>& param_file_names() {
+  static const std::vector<std::string> names = {"U.npy", "W.npy", "b.npy", "c.npy"};
+  return names;
+}
+
 void save_params(const Params& p, const std::string& dir, NpyPrecision precision) {
   const fs::path d(dir);
   if (p.U.size() != static_cast<size_t>(p.M * p.H) || p.W.size() != static_cast<size_t>(p.H * p.E) ||

@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/training.hpp"
 #include "training/checkpoint.hpp"
@@ -141,6 +142,17 @@ Progress load_checkpoint(const std::string& path, const nlohmann::json& identity
   return p;
 }
 
+// Temporaries of atomic writes that a killed run left behind: only those of
+// the files a run directory holds, by their exact names (NAME.tmp.<pid>), in
+// the directory and its best/ — never a user's file, never recursively.
+void remove_stale_run_temporaries(const std::string& out_dir) {
+  std::vector<std::string> names = {"checkpoint.bin", "curves.csv", "report.json"};
+  for (const std::string& f : param_file_names()) names.push_back(f);
+  remove_stale_temporaries(out_dir, names);
+  const std::string best = (std::filesystem::path(out_dir) / "best").string();
+  if (std::filesystem::is_directory(best)) remove_stale_temporaries(best, param_file_names());
+}
+
 }  // namespace
 
 EarlyStop parse_early_stop(const std::string& name) {
@@ -206,10 +218,7 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   check_optimizer_config(c.opt);
   namespace fs = std::filesystem;
   fs::create_directories(out_dir);
-  // Temporaries of atomic writes that a killed run left behind (PATH.tmp.PID).
-  for (const auto& entry : fs::recursive_directory_iterator(out_dir))
-    if (entry.is_regular_file() && entry.path().filename().string().find(".tmp.") != std::string::npos)
-      fs::remove(entry.path());
+  remove_stale_run_temporaries(out_dir);
   const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
   const nlohmann::json identity = run_identity(tr, ev, c);
 

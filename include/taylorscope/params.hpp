@@ -29,6 +29,9 @@ void check_params_fit(const Params& p, int64_t E, int M, const std::string& wher
 // Writes DIR/{U,W,b,c}.npy, each atomically; creates DIR if needed.
 void save_params(const Params& p, const std::string& dir, NpyPrecision precision);
 
+// The names of the files save_params writes into its directory.
+const std::vector<std::string>& param_file_names();
+
 // Every entry of U, W, b, c i.i.d. N(0, std²), from a seeded generator.
 Params init_gaussian(int64_t M, int64_t H, int64_t E, double std, uint64_t seed);
 

@@ -1,0 +1,104 @@
+// The run directory of `train` as a library call (training.hpp): what the
+// trainer removes (only its own stale temporaries), what it locks, what a
+// checkpoint must hold to be resumed from, what a diverging run leaves, and
+// what a resume must find unchanged.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "taylorscope/atomic_file.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/training.hpp"
+#include "temp_dir.hpp"
+#include "test_support.hpp"
+
+namespace taylorscope {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+void write_text(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// The pid of a process that has exited and been reaped: what a killed run
+// leaves in its temporaries' names.
+pid_t dead_pid() {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
+// A small, fast problem: 3 classes, E = 4, H = 3.
+struct TinyRun {
+  Dataset tr = testing::synthetic_data({6, 5, 7}, 4, 21);
+  Dataset ev = testing::synthetic_data({3, 3, 3}, 4, 22);
+  TrainConfig c;
+  TinyRun() {
+    c.hidden = 3;
+    c.act = parse_activation("tanh");
+    c.opt.lr = 0.05;
+    c.batch = 4;
+    c.epochs = 2;
+  }
+  TrainResult run(const std::string& out, bool resume = false) const {
+    auto be = make_cpu_train_backend();
+    return train(tr, ev, c, *be, out, resume, NpyPrecision::f64, {});
+  }
+};
+
+TEST(TemporaryNames, OnlyNamePlusTmpPlusDigitsIsATemporaryOfName) {
+  EXPECT_TRUE(is_temporary_of("checkpoint.bin.tmp.12345", "checkpoint.bin"));
+  EXPECT_TRUE(is_temporary_of("U.npy.tmp.7", "U.npy"));
+  EXPECT_FALSE(is_temporary_of("checkpoint.bin.tmp.", "checkpoint.bin"));
+  EXPECT_FALSE(is_temporary_of("checkpoint.bin.tmp.12a", "checkpoint.bin"));
+  EXPECT_FALSE(is_temporary_of("xcheckpoint.bin.tmp.1", "checkpoint.bin"));
+  EXPECT_FALSE(is_temporary_of("results.tmp.csv", "results"));
+  EXPECT_FALSE(is_temporary_of("U.npy.tmp.1.bak", "U.npy"));
+}
+
+// F9: the sweep of a killed run's temporaries removes its own, by name, in
+// the run directory and best/, and nothing of the user's at any depth.
+TEST(RunDirectory, StartingARunRemovesOnlyItsOwnStaleTemporaries) {
+  TempDir dir("ts_rundir");
+  const fs::path out = dir.path();
+  const std::string stale = ".tmp." + std::to_string(dead_pid());
+  const std::vector<std::string> users = {"results.tmp.csv", "sub/deeper/my.tmp.backup", "notes.tmp.1",
+                                          "sub/checkpoint.bin" + stale, "sub/plain.txt"};
+  for (const std::string& f : users) write_text(out / f, "the user's\n");
+  const std::vector<std::string> ours = {"checkpoint.bin.tmp.12345", "checkpoint.bin" + stale,
+                                         "curves.csv" + stale, "report.json" + stale, "U.npy" + stale,
+                                         "best/W.npy" + stale};
+  for (const std::string& f : ours) write_text(out / f, "half a write");
+  // A live writer's temporary (this test's parent stands in for one) is in
+  // use, not stale.
+  const std::string live = "c.npy.tmp." + std::to_string(::getppid());
+  write_text(out / live, "in flight");
+
+  TinyRun run;
+  run.c.epochs = 0;
+  run.run(out.string());
+  for (const std::string& f : users) EXPECT_EQ(read_text(out / f), "the user's\n") << f;
+  EXPECT_TRUE(fs::exists(out / live));
+  // 12345 may be a live process on this machine; if so its file stays, rightly.
+  for (const std::string& f : ours)
+    if (f != "checkpoint.bin.tmp.12345" || ::kill(12345, 0) != 0) EXPECT_FALSE(fs::exists(out / f)) << f;
+}
+
+}  // namespace
+}  // namespace taylorscope
