@@ -75,7 +75,7 @@ std::string format_bytes(double bytes) {
   int u = 0;
   while (bytes >= 1024.0 && u < 6) bytes /= 1024.0, ++u;
   char buf[48];
-  std::snprintf(buf, sizeof buf, bytes < 10 && u > 0 ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+  std::snprintf(buf, sizeof buf, bytes < 100 && u > 0 ? "%.1f %s" : "%.0f %s", bytes, units[u]);  // 3 figures
   return buf;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,17 +33,30 @@ DirectoryLock::DirectoryLock(const std::string& dir) : dir_(dir) {
   if (ec) throw InputError(dir + ": cannot create directory: " + ec.message());
   if (!fs::is_directory(dir, ec)) throw InputError(dir + ": not a directory");
   const std::string path = (fs::path(dir) / kFileName).string();
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw InputError(dir + ": cannot create the lock file " + kFileName + ": " + std::strerror(errno));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    const std::string pid = err == EWOULDBLOCK ? holder_pid(fd_) : "";
+  // A failed command removes the directories it created, lock file included
+  // (created_outputs.hpp). A process that opened the file just before it was
+  // unlinked would lock an inode nobody else can find, so the lock counts
+  // only if the path still names the locked file; otherwise try again.
+  for (int attempt = 0;; ++attempt) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw InputError(dir + ": cannot create the lock file " + kFileName + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      const std::string pid = err == EWOULDBLOCK ? holder_pid(fd_) : "";
+      ::close(fd_);
+      fd_ = -1;
+      if (err == EWOULDBLOCK)
+        throw InputError(dir + ": in use by another taylorscope process (pid " + pid +
+                         "); one run per directory");
+      throw InputError(dir + ": cannot lock " + kFileName + ": " + std::strerror(err));
+    }
+    struct stat held {}, named {};
+    if (::fstat(fd_, &held) == 0 && ::stat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
+        held.st_ino == named.st_ino)
+      break;
     ::close(fd_);
     fd_ = -1;
-    if (err == EWOULDBLOCK)
-      throw InputError(dir + ": in use by another taylorscope process (pid " + pid +
-                       "); one run per directory");
-    throw InputError(dir + ": cannot lock " + kFileName + ": " + std::strerror(err));
+    if (attempt == 100) throw InputError(dir + ": the lock file " + kFileName + " keeps being replaced");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {

@@ -18,8 +18,10 @@ class DirectoryLock {
   // into it. Throws InputError "DIR: in use by another taylorscope process
   // (pid N)" when another process holds it, or naming what failed.
   explicit DirectoryLock(const std::string& dir);
-  // Releases the lock. The file stays: removing it would let a process that
-  // opened the old file and one that creates a new one both "hold" the lock.
+  // Releases the lock. The file stays. Should it be removed (a failed command
+  // removes a directory it created, lock file included), a process that had
+  // opened it sees that the path no longer names its file and opens anew, so
+  // two processes never both hold the lock.
   ~DirectoryLock();
   DirectoryLock(const DirectoryLock&) = delete;
   DirectoryLock& operator=(const DirectoryLock&) = delete;
