@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from torch_train import read_idx  # bench/ is on sys.path: it holds this script
+from fashion_idx import read_idx  # bench/ is on sys.path: it holds this script
 
 
 def fashion_train(device):

@@ -2,14 +2,16 @@
 """A plain PyTorch eager training loop of taylorscope's model, for the epoch
 time comparison of bench/RESULTS.md: f(z) = U silu(Wz + b) + c on
 Fashion-MNIST train, softmax cross-entropy + (l2/2)(|U|² + |W|²), SGD, the
-same batch size, one shuffle per epoch. No compilation, no CUDA graphs — the
-loop a researcher writes first. Prints one line per epoch and a JSON summary.
+same batch size, one shuffle per epoch. --mode eager (the default) is the
+loop a researcher writes first: no compilation, no CUDA graphs; --mode
+compiled runs the forward and the loss through torch.compile (its first
+epoch pays the compilation, so compare best epochs). Prints one line per
+epoch and a JSON summary.
 
 usage: bench/torch_train.py [--hidden 2048] [--batch 50] [--epochs 2]
-                            [--dtype float64|float32] [--device cuda|cpu]
+                            [--dtype float64|float32] [--device cuda|cpu] [--mode eager|compiled]
 """
 import argparse
-import gzip
 import json
 import os
 import time
@@ -17,13 +19,7 @@ import time
 import numpy as np
 import torch
 
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+from fashion_idx import read_idx  # bench/ is on sys.path: it holds this script
 
 
 def main():
@@ -35,6 +31,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--mode", default="eager", choices=["eager", "compiled"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     dtype = getattr(torch, args.dtype)
@@ -59,6 +56,13 @@ def main():
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
+    def batch_loss(xb, yb):
+        logits = torch.nn.functional.silu(xb @ W.T + b) @ U.T + c
+        return torch.nn.functional.cross_entropy(logits, yb) + 0.5 * args.l2 * ((U * U).sum() + (W * W).sum())
+
+    if args.mode == "compiled":
+        batch_loss = torch.compile(batch_loss)
+
     times = []
     for epoch in range(1, args.epochs + 1):
         perm = torch.randperm(N, generator=g).to(dev)
@@ -66,9 +70,7 @@ def main():
         t0 = time.perf_counter()
         for k in range(0, N, args.batch):
             idx = perm[k: k + args.batch]
-            logits = torch.nn.functional.silu(X[idx] @ W.T + b) @ U.T + c
-            loss = torch.nn.functional.cross_entropy(logits, Y[idx]) + 0.5 * args.l2 * (
-                (U * U).sum() + (W * W).sum())
+            loss = batch_loss(X[idx], Y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -76,7 +78,8 @@ def main():
         times.append(time.perf_counter() - t0)
         print(f"epoch {epoch}: {times[-1]:.3f} s (last batch loss {loss.item():.4f})", flush=True)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    print(json.dumps({"torch": torch.__version__, "device": name, "dtype": args.dtype, "hidden": H,
+    print(json.dumps({"peer": "torch_train", "mode": args.mode, "torch": torch.__version__, "device": name,
+                      "dtype": args.dtype, "hidden": H,
                       "batch": args.batch, "epoch_seconds": times,
                       "best_epoch_seconds": min(times)}))
 

@@ -15,6 +15,7 @@
 #include "taylorscope/dominance.hpp"
 #include "taylorscope/dominance_report.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/run_lock.hpp"
 #include "taylorscope/tensor_report.hpp"
 #include "taylorscope/training_report.hpp"
 
@@ -78,7 +79,9 @@ int run_dominance(DominanceArgs& a) {
   auto pass = make_backend(a.trainer.device);
   auto tensors = make_tensor_backend(a.trainer.device);
   const nlohmann::json settings = settings_json(a, train_set, eval_set, base);
-  fs::create_directories(a.out);
+  // One dominance run per OUT for its whole run (creates OUT); each width's
+  // run directory is locked again by train().
+  const DirectoryLock lock(a.out);
 
   if (!a.quiet)
     std::cout << "taylorscope dominance: train " << train_set.spec << " (N=" << train_set.N << "), analyse on "
@@ -96,9 +99,8 @@ int run_dominance(DominanceArgs& a) {
     TrainObserver observer;
     observer.on_batches = [&](int e, int64_t done, int64_t total) { progress.batches(e, done, total); };
     observer.on_epoch = [&](const EpochRecord& r) { progress.epoch(r); };
+    // train() locks dir and writes its report.json.
     const TrainResult result = train(train_set, eval_set, c, *train_backend, dir, a.resume, precision, observer);
-    write_file_atomically((fs::path(dir) / "report.json").string(),
-                          training_report(result, {train_set, eval_set, c, train_backend->device_name()}).dump(2) + "\n");
 
     const Params theta = load_params((fs::path(dir) / "best").string());
     WidthAnalysis w = analyse_width(eval_set, theta, c.act, a.order, a.bins, *pass, *tensors);
