@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli_fixtures.hpp"
 #include "cli_support.hpp"
@@ -117,4 +119,68 @@ TEST(Cli, ExpandWritesReportWithInterfaceKeysAndConsistentNumbers) {
     EXPECT_NEAR(j2["S_k"][k].get<double>(), j["S_k"][k].get<double>(),
                 1e-5 * std::fabs(j["S_k"][k].get<double>()) + 1e-12);
   fs::remove_all(dir);
+}
+
+// The entries of a directory, by name (to see what a failed command left).
+static std::vector<std::string> entries(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// F4: an output path that cannot be written is refused before the data is
+// read — the data here does not exist, and the error names the output flag.
+TEST(Cli, AnUnwritableOutputPathIsRefusedBeforeAnythingIsRead) {
+  const TempDir dir("ts_cli_paths");
+  std::ofstream(dir.path() / "plain") << "a file";
+  fs::create_directories(dir.path() / "adir");
+  const std::string base = "expand --device cpu --data npy:" + dir.file("none/X.npy") + "," + dir.file("none/y.npy");
+  const std::pair<std::string, std::string> cases[] = {
+      {" --report " + dir.file("missing/r.json"), "--report"},
+      {" --report " + dir.file("plain/r.json"), "--report"},
+      {" --report " + dir.file("adir"), "--report"},
+      {" --save-params " + dir.file("plain/theta"), "--save-params"},
+      {" --save-params " + dir.file("plain"), "--save-params"}};
+  for (const auto& [extra, flag] : cases) {
+    const CliRun r = run_cli(base + extra);
+    expect_one_error_line(r, 2, extra);
+    EXPECT_EQ(r.err.rfind("taylorscope: error: " + flag + " ", 0), 0u) << extra << ": " << r.err;
+  }
+  EXPECT_EQ(entries(dir.path()), (std::vector<std::string>{"adir", "plain"}));
+}
+
+// F21: θ is written only after every flag was checked and the expansion
+// succeeded; a usage error leaves neither θ nor the report behind.
+TEST(Cli, AFailingExpandWritesNeitherThetaNorTheReport) {
+  const TempDir dir("ts_cli_f21");
+  const std::string data = write_npy_dataset(dir.path(), {4, 4}, 3);
+  const std::string outputs = " --save-params " + dir.file("theta") + " --report " + dir.file("r.json");
+  for (const std::string& bad : {" --order 0", " --t-values nan", " --t-values 0.5,inf", " --device cuda:999",
+                                 " --activation nope", " --save-precision f16", " --init nope"}) {
+    const CliRun r = run_cli("expand --quiet --data " + data + " --hidden 3" + outputs + bad);
+    expect_one_error_line(r, 2, bad);
+    EXPECT_FALSE(fs::exists(dir.path() / "theta")) << bad;
+    EXPECT_FALSE(fs::exists(dir.path() / "r.json")) << bad;
+  }
+  // The same command without the bad flag writes both.
+  const CliRun ok = run_cli("expand --quiet --device cpu --data " + data + " --hidden 3 --order 2" + outputs);
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "theta" / "c.npy"));
+  EXPECT_TRUE(fs::exists(dir.path() / "r.json"));
+}
+
+// A write that fails part way (c.npy cannot replace a directory of that
+// name) fails the command, and what it had written — the report, U, W, b and
+// the lock file — is removed; what was there before stays.
+TEST(Cli, WhenOneOutputCannotBeWrittenTheOthersAreRemoved) {
+  const TempDir dir("ts_cli_rollback");
+  const std::string data = write_npy_dataset(dir.path(), {4, 4}, 3);
+  fs::create_directories(dir.path() / "theta" / "c.npy");
+  std::ofstream(dir.path() / "theta" / "notes.txt") << "the user's";
+  const CliRun r = run_cli("expand --quiet --device cpu --data " + data + " --hidden 3 --order 2 --save-params " +
+                           dir.file("theta") + " --report " + dir.file("r.json"));
+  expect_one_error_line(r, 1, "c.npy is a directory");
+  EXPECT_FALSE(fs::exists(dir.path() / "r.json"));
+  EXPECT_EQ(entries(dir.path() / "theta"), (std::vector<std::string>{"c.npy", "notes.txt"}));
 }

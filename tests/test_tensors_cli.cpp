@@ -3,12 +3,15 @@
 // errors with exit status 2. Small Fashion-MNIST subsets keep ctest short.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_fixtures.hpp"
 #include "cli_support.hpp"
+#include "temp_dir.hpp"
 #include "taylorscope/npy.hpp"
 
 namespace taylorscope {
@@ -92,6 +95,61 @@ TEST(TensorsCli, BadInputExitsTwoWithOneLine) {
     EXPECT_EQ(testing::lines(r.err), 1) << args << ": " << r.err;
   }
   EXPECT_FALSE(fs::exists(d / "big")) << "a refused --dump must not leave a directory behind";
+}
+
+std::vector<std::string> entries(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// F4: every output path — the report, the plot (given, or derived from the
+// report) and the dump directory — is checked before the data is read (the
+// data here does not exist), and a refusal leaves no output behind.
+TEST(TensorsCli, AnUnwritableOutputPathIsRefusedBeforeAnythingIsRead) {
+  const testing::TempDir d("ts_tensors_paths");
+  std::ofstream(d.path() / "plain") << "a file";
+  fs::create_directories(d.path() / "adir.png");
+  const std::string base = "tensors --device cpu --order 2 --data npy:" + d.file("none/X.npy") + "," + d.file("none/y.npy");
+  const std::string ok_report = " --report " + d.file("a.json");
+  const std::pair<std::string, std::string> cases[] = {
+      {" --report " + d.file("missing/t.json"), "--report"},
+      {ok_report + " --plot /nonexistent/t.png", "--plot"},
+      {" --report " + d.file("adir.json"), "--report's plot"},  // adir.png is a directory
+      {ok_report + " --dump " + d.file("plain/dump"), "--dump"},
+      {ok_report + " --dump " + d.file("plain"), "--dump"}};
+  for (const auto& [extra, flag] : cases) {
+    const testing::CliRun r = run_cli(base + extra);
+    testing::expect_one_error_line(r, 2, extra);
+    EXPECT_EQ(r.err.rfind("taylorscope: error: " + flag + " ", 0), 0u) << extra << ": " << r.err;
+  }
+  EXPECT_EQ(entries(d.path()), (std::vector<std::string>{"adir.png", "plain"}));
+}
+
+// The report, the plot and the dump are committed together: when the last
+// dense tensor cannot be written (JT.npy is a directory), the report, the
+// plot, J.npy, T.npy and the lock file this run created are removed.
+TEST(TensorsCli, WhenTheDumpFailsTheReportAndPlotAreRemovedToo) {
+  const testing::TempDir d("ts_tensors_rollback");
+  const std::string data = "--data " + testing::write_npy_dataset(d.path(), {4, 4}, 3);
+  ASSERT_EQ(run_cli("expand --quiet --device cpu " + data + " --hidden 3 --order 2 --save-params " + d.file("theta"))
+                .status,
+            0);
+  fs::create_directories(d.path() / "dump" / "JT.npy");
+  const std::string args = "tensors --quiet --device cpu " + data + " --params " + d.file("theta") +
+                           " --order 2 --report " + d.file("t.json") + " --dump " + d.file("dump");
+  const testing::CliRun r = run_cli(args);
+  testing::expect_one_error_line(r, 1, "JT.npy is a directory");
+  EXPECT_FALSE(fs::exists(d.path() / "t.json"));
+  EXPECT_FALSE(fs::exists(d.path() / "t.png"));
+  EXPECT_EQ(entries(d.path() / "dump"), (std::vector<std::string>{"JT.npy"}));
+
+  // With the obstacle gone the same command writes all five files.
+  fs::remove(d.path() / "dump" / "JT.npy");
+  ASSERT_EQ(run_cli(args).status, 0);
+  EXPECT_TRUE(is_png(d.path() / "t.png"));
+  EXPECT_EQ(entries(d.path() / "dump"), (std::vector<std::string>{".taylorscope.lock", "J.npy", "JT.npy", "T.npy"}));
 }
 
 TEST(DominanceCli, WritesTheTableTheJsonAndThePlotsAndResumesToTheSameNumbers) {

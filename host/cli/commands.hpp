@@ -32,6 +32,8 @@ struct TrainerFlags {
   TrainConfig config;
 };
 void add_trainer_flags(CLI::App* cmd, TrainerFlags& flags);
+// --save-precision (train, dominance, expand --save-params): f32 or f64.
+NpyPrecision parse_save_precision(const std::string& name);
 // Parses the names into the config; throws InputError on a bad value.
 TrainConfig resolve_trainer_flags(const TrainerFlags& flags, NpyPrecision* save_precision);
 // The --eval set, standardized (when asked) with the train set's statistics.

@@ -1,13 +1,17 @@
 // `taylorscope expand`: S_k(θ) for k = 0..K on a data set, the seed terms,
 // D_{n+1} vs S_{n+1}, the radius estimate and the validity table.
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "commands.hpp"
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/created_outputs.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/expansion_report.hpp"
+#include "taylorscope/output_paths.hpp"
+#include "taylorscope/run_lock.hpp"
 #include "taylorscope/warnings.hpp"
 
 namespace taylorscope::cli {
@@ -32,12 +36,20 @@ struct ExpandArgs {
 };
 
 int run_expand(const ExpandArgs& a) {
+  // What the flags alone decide, before any file is read: a typo costs a
+  // second, not the expansion.
+  if (!a.report.empty()) check_output_file(a.report, "--report");
+  if (!a.save_params.empty()) check_output_dir(a.save_params, "--save-params");
+  const NpyPrecision precision = parse_save_precision(a.save_precision);
+  const Activation act = parse_activation(a.activation, a.omega, a.iota);
+  if (a.params_dir.empty() && a.init != "gaussian" && a.init != "glorot")
+    throw InputError("--init must be gaussian or glorot, got '" + a.init + "'");
+  auto backend = make_backend(a.device);
+
   const Dataset data = load_data(a.data);
   if (!data.balanced)
     warn(data.spec + " is not balanced across classes; S_1 ≠ 0 and the closed forms of MATH.md §3 "
                      "assume balance (the jets stay exact)");
-  const Activation act = parse_activation(a.activation, a.omega, a.iota);
-
   Params theta;
   std::string source;
   if (!a.params_dir.empty()) {
@@ -49,33 +61,38 @@ int run_expand(const ExpandArgs& a) {
     if (a.init == "gaussian") {
       theta = init_gaussian(data.M, a.hidden, data.E, a.init_scale, a.seed);
       s << "random, every entry N(0, " << a.init_scale << "²), seed " << a.seed;
-    } else if (a.init == "glorot") {
+    } else {
       theta = init_glorot_uniform(data.M, a.hidden, data.E, a.seed);
       s << "random, Glorot-uniform U and W, zero b and c, seed " << a.seed;
-    } else {
-      throw InputError("--init must be gaussian or glorot, got '" + a.init + "'");
     }
     source = s.str();
-  }
-  if (!a.save_params.empty()) {
-    if (a.save_precision != "f32" && a.save_precision != "f64")
-      throw InputError("--save-precision must be f32 or f64");
-    save_params(theta, a.save_params, a.save_precision == "f64" ? NpyPrecision::f64 : NpyPrecision::f32);
   }
 
   ExpansionOptions options;
   options.order = a.order;
   options.t_values = a.t_values;
-  auto backend = make_backend(a.device);
   flush_warnings();  // the inputs are all checked: what remains is the computation
   const ExpansionResult r = expand(data, theta, act, options, *backend);
 
   const ReportContext ctx{data, theta, act, source};
   if (!a.quiet) print_expansion_table(std::cout, r, ctx);
+  // θ and the report are written only once the expansion has succeeded (it
+  // still refuses some inputs: an empty class, a pass too large for memory),
+  // and together: if one write fails, what this run wrote is removed.
+  std::optional<DirectoryLock> lock;
+  CreatedOutputs outputs;
   if (!a.report.empty()) {
+    outputs.file(a.report);
     write_file_atomically(a.report, expansion_report(r, ctx).dump(2) + "\n");
-    if (!a.quiet) std::cout << "  report written to " << a.report << "\n";
   }
+  if (!a.save_params.empty()) {
+    outputs.directory(a.save_params);
+    lock.emplace(a.save_params);
+    save_params(theta, a.save_params, precision);
+  }
+  outputs.keep();
+  if (!a.quiet && !a.report.empty()) std::cout << "  report written to " << a.report << "\n";
+  if (!a.quiet && !a.save_params.empty()) std::cout << "  θ written to " << a.save_params << "\n";
   return 0;
 }
 

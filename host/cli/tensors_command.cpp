@@ -7,13 +7,18 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <optional>
 
 #include "commands.hpp"
 #include "progress.hpp"
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/created_outputs.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
+#include "taylorscope/memory_budget.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/output_paths.hpp"
+#include "taylorscope/run_lock.hpp"
 #include "taylorscope/tensor_report.hpp"
 #include "taylorscope/warnings.hpp"
 
@@ -32,21 +37,38 @@ struct TensorsArgs {
   bool quiet = false;
 };
 
-// Refuses a --dump that would not fit before anything is computed.
+// Refuses a --dump that would not fit (under --dump-limit, and one tensor
+// at a time in memory) before anything is computed.
 void check_dump_size(const TensorsArgs& a, int64_t M, int64_t E, int streams) {
-  const double bytes = streams * 8.0 * static_cast<double>(M) * std::pow(static_cast<double>(E), a.order);
-  if (bytes > a.dump_limit_mib * 1024 * 1024)
-    throw InputError("--dump: the dense tensors take " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
-                     " MiB (M·E^n float64 each), over --dump-limit " +
-                     std::to_string(static_cast<int64_t>(a.dump_limit_mib)) + " MiB");
+  const double one = 8.0 * static_cast<double>(M) * std::pow(static_cast<double>(E), a.order);
+  const double limit = a.dump_limit_mib * 1024 * 1024;
+  if (streams * one > limit)
+    throw InputError("--dump: the dense tensors take " + format_bytes(streams * one) +
+                     " (M·E^n float64 each), over --dump-limit " + format_bytes(limit));
+  check_memory(one, "--dump: one dense tensor (M·E^n float64)");
+}
+
+// The histogram PNG: --plot, or the report's path with .png.
+std::string plot_path(const TensorsArgs& a) {
+  if (!a.plot.empty() || a.report.empty()) return a.plot;
+  return std::filesystem::path(a.report).replace_extension(".png").string();
 }
 
 int run_tensors(const TensorsArgs& a) {
+  // What the flags alone decide, before any file is read.
   if (a.order < 1 || a.order > kMaxTensorOrder)
     throw InputError("--order must be 1..4, got " + std::to_string(a.order));
   if (a.bins < 1 || a.bins > 100000) throw InputError("--bins must be 1..100000");
   if (!a.only.empty() && a.only != "J" && a.only != "T") throw InputError("--only must be J or T");
   if (a.only == "T" && a.params_dir.empty()) throw InputError("--only T needs --params");
+  const std::string plot = plot_path(a);
+  if (!a.report.empty()) check_output_file(a.report, "--report");
+  if (!plot.empty()) check_output_file(plot, a.plot.empty() ? "--report's plot" : "--plot");
+  if (!a.dump.empty()) check_output_dir(a.dump, "--dump");
+  auto backend = make_tensor_backend(a.device);
+  const bool with_dot = a.only.empty() && !a.params_dir.empty();
+  std::unique_ptr<ExpansionBackend> pass;
+  if (with_dot) pass = make_backend(a.device);
 
   const Dataset data = load_data(a.data);
   if (!data.balanced)
@@ -61,9 +83,8 @@ int run_tensors(const TensorsArgs& a) {
   if (!a.params_dir.empty() && a.only != "J") src.theta = &theta;
   const int streams = (src.data ? 1 : 0) + (src.theta ? 1 : 0) + (src.data && src.theta ? 1 : 0);
   if (!a.dump.empty()) check_dump_size(a, data.M, data.E, streams);
-
-  auto backend = make_tensor_backend(a.device);
   flush_warnings();  // the inputs are all checked: what remains is the computation
+
   const auto t0 = std::chrono::steady_clock::now();
   backend->upload(src);
   const double upload_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -76,32 +97,39 @@ int run_tensors(const TensorsArgs& a) {
   stats.timing_ms.insert(stats.timing_ms.begin(), {"upload", upload_ms});
 
   TensorReportContext ctx{src.data, src.theta, a.params_dir, std::numeric_limits<double>::quiet_NaN()};
-  if (src.data && src.theta) {
-    auto pass = make_backend(a.device);
-    ctx.dot_power_sum = power_sum_contractions(data, theta, a.order, *pass).at(a.order - 1);
-  }
+  if (with_dot) ctx.dot_power_sum = power_sum_contractions(data, theta, a.order, *pass).at(a.order - 1);
   if (!a.quiet) print_tensor_table(std::cout, stats, ctx);
 
+  // The outputs are written together: should one fail (a full disk), what
+  // this run wrote is removed and the command fails as a whole.
+  std::optional<DirectoryLock> lock;
+  CreatedOutputs outputs;
   if (!a.report.empty()) {
+    outputs.file(a.report);
     write_file_atomically(a.report, tensor_report(stats, ctx).dump(2) + "\n");
-    if (!a.quiet) std::cout << "  report written to " << a.report << "\n";
   }
-  std::string plot = a.plot;
-  if (plot.empty() && !a.report.empty()) plot = std::filesystem::path(a.report).replace_extension(".png").string();
   if (!plot.empty()) {
+    outputs.file(plot);
     write_tensor_histograms(plot, stats, data.spec + ", order " + std::to_string(a.order));
-    if (!a.quiet) std::cout << "  histograms drawn in " << plot << "\n";
   }
+  std::vector<std::string> dumped;
   if (!a.dump.empty()) {
-    std::filesystem::create_directories(a.dump);
+    outputs.directory(a.dump);
+    lock.emplace(a.dump);
     std::vector<int64_t> shape(a.order + 1, data.E);
     shape[0] = data.M;
     for (int k = 0; k < 3; ++k) {
       if ((k != kStreamT && !src.data) || (k != kStreamJ && !src.theta)) continue;
       const std::string path = (std::filesystem::path(a.dump) / (std::string(stream_name(k)) + ".npy")).string();
       write_npy(path, shape, dense_tensor(src, a.order, k), NpyPrecision::f64);
-      if (!a.quiet) std::cout << "  " << path << " written (dense, float64)\n";
+      dumped.push_back(path);
     }
+  }
+  outputs.keep();
+  if (!a.quiet) {
+    if (!a.report.empty()) std::cout << "  report written to " << a.report << "\n";
+    if (!plot.empty()) std::cout << "  histograms drawn in " << plot << "\n";
+    for (const std::string& path : dumped) std::cout << "  " << path << " written (dense, float64)\n";
   }
   return 0;
 }

@@ -33,14 +33,18 @@ void add_trainer_flags(CLI::App* cmd, TrainerFlags& f) {
   cmd->add_option("--save-precision", f.save_precision, "f32 or f64")->capture_default_str();
 }
 
+NpyPrecision parse_save_precision(const std::string& name) {
+  if (name == "f32") return NpyPrecision::f32;
+  if (name == "f64") return NpyPrecision::f64;
+  throw InputError("--save-precision must be f32 or f64, got '" + name + "'");
+}
+
 TrainConfig resolve_trainer_flags(const TrainerFlags& f, NpyPrecision* save_precision) {
   TrainConfig c = f.config;
   c.act = parse_activation(f.activation, f.omega, f.iota);
   c.opt.kind = parse_optimizer(f.optimizer);
   c.early_stop = parse_early_stop(f.early_stop);
-  if (f.save_precision != "f32" && f.save_precision != "f64")
-    throw InputError("--save-precision must be f32 or f64, got '" + f.save_precision + "'");
-  *save_precision = f.save_precision == "f64" ? NpyPrecision::f64 : NpyPrecision::f32;
+  *save_precision = parse_save_precision(f.save_precision);
   check_optimizer_config(c.opt);
   return c;
 }
