@@ -9,11 +9,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/run_lock.hpp"
 #include "taylorscope/training.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
@@ -98,6 +100,88 @@ TEST(RunDirectory, StartingARunRemovesOnlyItsOwnStaleTemporaries) {
   // 12345 may be a live process on this machine; if so its file stays, rightly.
   for (const std::string& f : ours)
     if (f != "checkpoint.bin.tmp.12345" || ::kill(12345, 0) != 0) EXPECT_FALSE(fs::exists(out / f)) << f;
+}
+
+// A child process that holds DIR's lock until told to let go (its pipe closes).
+class LockHolder {
+ public:
+  explicit LockHolder(const std::string& dir) {
+    int ready[2], release[2];
+    if (::pipe(ready) != 0 || ::pipe(release) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(release[1]);
+      try {
+        const DirectoryLock lock(dir);
+        const char ok = 1;
+        if (::write(ready[1], &ok, 1) != 1) ::_exit(3);
+        char ignored;
+        while (::read(release[0], &ignored, 1) > 0) {
+        }
+      } catch (...) {
+        ::_exit(2);
+      }
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(release[0]);
+    release_ = release[1];
+    char ok = 0;
+    holding_ = ::read(ready[0], &ok, 1) == 1 && ok == 1;  // blocks until the lock is taken
+    ::close(ready[0]);
+  }
+  bool holding() const { return holding_; }
+  pid_t pid() const { return pid_; }
+  // Lets go and waits for the child to exit; its exit status.
+  int release() {
+    if (release_ >= 0) ::close(release_);
+    release_ = -1;
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  ~LockHolder() {
+    if (release_ >= 0) release();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int release_ = -1;
+  bool holding_ = false;
+};
+
+template <class Fn>
+std::string input_error(Fn fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("WRONG EXCEPTION TYPE: ") + e.what();
+  }
+  return "NO EXCEPTION";
+}
+
+// F11: another process's lock refuses both a DirectoryLock and a whole
+// train() on the directory, naming it and the holder; once the holder exits
+// (its descriptor closes) the lock is free again.
+TEST(DirectoryLock, HeldByAnotherProcessRefusesUntilThatProcessExits) {
+  TempDir dir("ts_lock");
+  const std::string out = (dir.path() / "run").string();
+  LockHolder holder(out);
+  ASSERT_TRUE(holder.holding());
+  const std::string pid = "pid " + std::to_string(holder.pid());
+  for (const std::string& why : {input_error([&] { DirectoryLock second(out); }),
+                                 input_error([&] { TinyRun().run(out); })}) {
+    EXPECT_NE(why.find(out), std::string::npos) << why;
+    EXPECT_NE(why.find(pid), std::string::npos) << why;
+    EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+  }
+  EXPECT_FALSE(fs::exists(fs::path(out) / "checkpoint.bin")) << "the refused run wrote into the directory";
+  EXPECT_EQ(holder.release(), 0);
+  EXPECT_EQ(input_error([&] { DirectoryLock again(out); }), "NO EXCEPTION");
+  EXPECT_EQ(input_error([&] { TinyRun().run(out); }), "NO EXCEPTION");
 }
 
 }  // namespace

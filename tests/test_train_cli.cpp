@@ -123,6 +123,63 @@ pid_t spawn_cli(const std::string& args, const fs::path& log) {
   return rc == 0 ? pid : -1;
 }
 
+// Polls until done() or the child exits (reaped into *status, returns false)
+// or ten minutes pass: events, not a guess at how fast a loaded machine is.
+template <class Done>
+bool wait_for(Done done, pid_t child, int* status) {
+  const auto cap = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  while (std::chrono::steady_clock::now() < cap) {
+    if (done()) return true;
+    if (::waitpid(child, status, WNOHANG) == child) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
+// F11: while one run holds a directory (stopped with SIGSTOP after its first
+// checkpoint, so it holds the lock whatever the machine's speed), a second
+// `train` and a `dominance` on it are refused at once: exit 2, one line
+// naming the directory and the holder's pid. The first then finishes as if
+// alone.
+TEST(TrainCli, ASecondRunOnADirectoryInUseIsRefusedAndTheFirstFinishes) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const fs::path dir = scratch("busy");
+  const std::string args = kSmallRun + optimizer_flags("sgd") + " --out " + dir.string();
+  pid_t first = -1;
+  for (int attempt = 0; attempt < 3 && first < 0; ++attempt) {
+    fs::remove_all(dir);
+    const pid_t pid = spawn_cli(args + " --epochs 40", scratch("busy_log"));
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    if (!wait_for([&] { return fs::exists(dir / "checkpoint.bin"); }, pid, &status)) {
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(scratch("busy_log"));
+      continue;  // it finished all 40 epochs between two polls: try again
+    }
+    ::kill(pid, SIGSTOP);
+    ::waitpid(pid, &status, WUNTRACED);
+    if (WIFSTOPPED(status)) first = pid;
+  }
+  ASSERT_GT(first, 0) << "three runs finished before they could be stopped";
+  const std::string holder = "pid " + std::to_string(first);
+  const CliRun second = run_cli(args + " --epochs 1");
+  const CliRun dominance = run_cli("dominance --data fashion-mnist:train --eval fashion-mnist:test --limit 30 "
+                                   "--hidden 4 --epochs 1 --device cpu --quiet --out " + dir.string());
+  ::kill(first, SIGCONT);
+  int status = 0;
+  ::waitpid(first, &status, 0);
+  for (const CliRun& r : {second, dominance}) {
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(dir.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(holder), std::string::npos) << r.err;
+  }
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(scratch("busy_log"));
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir / "report.json"));
+  EXPECT_EQ(j["epochs_run"], 40) << "the refused run wrote into the directory";
+  EXPECT_FALSE(fs::exists(dir / "dominance.json"));
+  fs::remove_all(dir);
+}
+
 // RNGD with a refresh period (7) that does not divide the 19 steps of an
 // epoch, so the resumed run needs the checkpoint's RFIM batch to continue
 // exactly; Adam's moments likewise.

@@ -5,10 +5,8 @@
 
 #include "commands.hpp"
 #include "progress.hpp"
-#include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/training.hpp"
-#include "taylorscope/training_report.hpp"
 
 namespace taylorscope::cli {
 namespace {
@@ -47,9 +45,6 @@ int run_train(TrainArgs& a) {
 
   const TrainResult result = train(train_set, eval_set, c, *backend, a.out, a.resume,
                                    precision, observer);
-  const TrainReportContext ctx{train_set, eval_set, c, backend->device_name()};
-  const std::string report = (std::filesystem::path(a.out) / "report.json").string();
-  write_file_atomically(report, training_report(result, ctx).dump(2) + "\n");
   if (!a.quiet) {
     if (a.resume && result.resumed_from < 0)
       std::cout << "  (--resume: no checkpoint in " << a.out << ", so this was a fresh run)\n";

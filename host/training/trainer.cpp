@@ -9,7 +9,9 @@
 
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/run_lock.hpp"
 #include "taylorscope/training.hpp"
+#include "taylorscope/training_report.hpp"
 #include "training/checkpoint.hpp"
 #include "training/curves.hpp"
 
@@ -217,7 +219,10 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   if (c.patience < 1) throw InputError("--patience must be ≥ 1, got " + std::to_string(c.patience));
   check_optimizer_config(c.opt);
   namespace fs = std::filesystem;
-  fs::create_directories(out_dir);
+  // One process per run directory for the whole run, whoever calls train()
+  // (the CLI, dominance at each width, a binding): a second run would
+  // overwrite this one's files. The lock creates out_dir.
+  const DirectoryLock lock(out_dir);
   remove_stale_run_temporaries(out_dir);
   const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
   const nlohmann::json identity = run_identity(tr, ev, c);
@@ -290,6 +295,9 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   save_params(unflatten(backend.flat_params(), layout), out_dir, save_precision);
   save_params(unflatten(p.best_theta, layout), (fs::path(out_dir) / "best").string(), save_precision);
   result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  // Last, and still under the lock: report.json says the run finished.
+  write_file_atomically((fs::path(out_dir) / "report.json").string(),
+                        training_report(result, {tr, ev, c, backend.device_name()}).dump(2) + "\n");
   return result;
 }
 

@@ -75,9 +75,12 @@ struct TrainResult {
 };
 
 // Trains into out_dir: checkpoint.bin after every epoch (atomically),
-// curves.csv, U/W/b/c.npy (final θ), best/ (θ at the chosen epoch) and
-// report.json (written by the caller from the result). With resume and a
+// curves.csv, U/W/b/c.npy (final θ), best/ (θ at the chosen epoch) and,
+// last, report.json (training_report.hpp). With resume and a
 // checkpoint in out_dir, continues from it (the settings must match).
+// Holds out_dir's DirectoryLock (run_lock.hpp) from start to return: a
+// second run on the same directory is refused with InputError naming the
+// directory and the holder's pid.
 TrainResult train(const Dataset& train_set, const Dataset& eval_set, const TrainConfig& config,
                   TrainBackend& backend, const std::string& out_dir, bool resume,
                   NpyPrecision save_precision, const TrainObserver& observer);
