@@ -3,19 +3,24 @@
 // and optimizer state after a run of run_batches() and step() calls — full
 // batches replayed from a CUDA graph, short tail batches, RNGD refreshes
 // every 3 steps, one of them on a 1-row tail — for every optimizer and
-// several activations; and a restored checkpoint resumes the same run.
+// several activations; and a restored checkpoint resumes the same run. The
+// graph must really run (a failed capture is an error here, and the steps
+// replayed from it are counted), and replaying it takes exactly the steps
+// that launching the same kernels one by one takes.
 // Without a GPU (or in a build without CUDA) the GPU tests skip with the
 // reason; the refusal test runs everywhere.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
 #include "taylorscope/train_backend.hpp"
@@ -119,6 +124,15 @@ OptimizerConfig make_config(const std::string& optimizer) {
   return cfg;
 }
 
+// A CUDA backend whose full batches must replay a captured graph: a capture
+// that fails throws instead of falling back to eager steps unseen.
+std::unique_ptr<TrainBackend> graphed_cuda(CudaTrainCounters* counters = nullptr) {
+  CudaTrainOptions options;
+  options.graphs = CudaGraphs::required;
+  options.counters = counters;
+  return make_cuda_train_backend(options);
+}
+
 std::unique_ptr<TrainBackend> started(std::unique_ptr<TrainBackend> backend, const Problem& p,
                                       const std::string& activation, const OptimizerConfig& cfg) {
   backend->upload(p.train, p.eval);
@@ -176,8 +190,9 @@ TEST_P(TrainCudaVsCpuRun, StepsEqualCpu) {
   const auto& [optimizer, activation] = GetParam();
   const Problem p = make_problem();
   const OptimizerConfig cfg = make_config(optimizer);
+  CudaTrainCounters ran;
   auto cpu = started(make_cpu_train_backend(), p, activation, cfg);
-  auto gpu = started(make_cuda_train_backend(0), p, activation, cfg);
+  auto gpu = started(graphed_cuda(&ran), p, activation, cfg);
   first_part(*cpu);
   first_part(*gpu);
   {
@@ -189,6 +204,9 @@ TEST_P(TrainCudaVsCpuRun, StepsEqualCpu) {
   expect_close(cpu->flat_params(), gpu->flat_params(), "θ");
   expect_states_close(cpu->optimizer_state(), gpu->optimizer_state());
   expect_evaluations_close(*cpu, *gpu);
+  // The comparison above covered replayed steps, not only eager ones.
+  EXPECT_GT(ran.captures, 0);
+  EXPECT_GT(ran.graph_steps, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(OptimizersAndActivations, TrainCudaVsCpuRun,
@@ -221,6 +239,70 @@ TEST(TrainCudaVsCpu, WideNetStepsEqualCpu) {
     expect_states_close(cpu->optimizer_state(), gpu->optimizer_state());
     expect_evaluations_close(*cpu, *gpu);
   }
+}
+
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+}
+
+// Review R2: a step replayed from the CUDA graph is the eager step, bit for
+// bit — the same kernels and GEMMs on the same buffers, so no rounding may
+// differ. The schedule mixes replayed full batches, eager tails, RNGD
+// refreshes and direct steps; one backend replays, the other never captures.
+TEST(TrainCudaVsCpu, GraphReplayEqualsEagerStepsBitwise) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  const Problem p = make_problem();
+  for (const std::string optimizer : {"sgd", "momentum", "adam", "rngd"}) {
+    SCOPED_TRACE(optimizer);
+    const OptimizerConfig cfg = make_config(optimizer);
+    CudaTrainCounters graphed_ran, eager_ran;
+    auto graphed = started(graphed_cuda(&graphed_ran), p, "gelu", cfg);
+    CudaTrainOptions eager_options;
+    eager_options.graphs = CudaGraphs::off;
+    eager_options.counters = &eager_ran;
+    auto eager = started(make_cuda_train_backend(eager_options), p, "gelu", cfg);
+    for (TrainBackend* b : {graphed.get(), eager.get()}) {
+      first_part(*b);
+      second_part(*b);
+    }
+    EXPECT_GT(graphed_ran.graph_steps, 0);
+    EXPECT_EQ(eager_ran.graph_steps, 0);
+    EXPECT_EQ(eager_ran.captures, 0);
+    // Every step ran once, one way or the other: 13 + 1 + 13 per backend.
+    EXPECT_EQ(graphed_ran.graph_steps + graphed_ran.eager_steps, 27);
+    EXPECT_EQ(eager_ran.eager_steps, 27);
+    EXPECT_TRUE(same_bits(graphed->flat_params(), eager->flat_params())) << "θ";
+    const OptimizerState a = graphed->optimizer_state(), b = eager->optimizer_state();
+    EXPECT_EQ(a.step, b.step);
+    ASSERT_EQ(a.arrays.size(), b.arrays.size());
+    for (size_t k = 0; k < a.arrays.size(); ++k)
+      EXPECT_TRUE(same_bits(a.arrays[k].second, b.arrays[k].second)) << a.arrays[k].first;
+  }
+}
+
+// Review R3: RNGD's blocks grow as H·B² (and (B·M)²). A batch whose blocks
+// cannot fit on the GPU is refused with one line before its first step,
+// not in cudaMalloc halfway through a refresh: B = 4096 at H = 2048 needs
+// 2048·4096² doubles, 275 GB.
+TEST(TrainCudaVsCpu, RngdRefusesABatchWhoseBlocksExceedGpuMemory) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  Problem p;
+  p.train = testing::synthetic_data(std::vector<int64_t>(10, 410), 4, 21);  // N = 4100
+  p.eval = testing::synthetic_data(std::vector<int64_t>(10, 2), 4, 22);
+  p.theta = testing::random_params(10, 2048, 4, 0.1, 23);
+  auto gpu = started(make_cuda_train_backend(0), p, "silu", make_config("rngd"));
+  gpu->set_order(permutation(4100, 5));
+  const std::vector<double> before = gpu->flat_params();
+  try {
+    gpu->run_batches(0, 1, 4096);
+    ADD_FAILURE() << "RNGD ran a batch whose blocks need 275 GB";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("--batch"), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+  EXPECT_TRUE(same_bits(before, gpu->flat_params())) << "a refused batch changed θ";
+  gpu->run_batches(0, 2, 64);  // a batch that fits still runs
 }
 
 class TrainCudaVsCpuRestore : public ::testing::TestWithParam<std::string> {};

@@ -15,9 +15,11 @@
 #include "taylorscope/dominance.hpp"
 #include "taylorscope/dominance_report.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/output_paths.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/tensor_report.hpp"
 #include "taylorscope/training_report.hpp"
+#include "taylorscope/warnings.hpp"
 
 namespace taylorscope::cli {
 namespace {
@@ -61,6 +63,11 @@ std::string summary_line(const WidthAnalysis& w) {
   return line;
 }
 
+// Width H's run directory.
+std::string width_dir(const std::string& out, int64_t H) {
+  return (std::filesystem::path(out) / ("H" + std::to_string(H))).string();
+}
+
 int run_dominance(DominanceArgs& a) {
   namespace fs = std::filesystem;
   if (a.hidden.empty()) throw InputError("--hidden needs at least one width");
@@ -68,20 +75,29 @@ int run_dominance(DominanceArgs& a) {
     if (h < 1) throw InputError("--hidden widths must be ≥ 1, got " + std::to_string(h));
   if (a.order < 5 || a.order > 64) throw InputError("--order must be 5..64, got " + std::to_string(a.order));
   if (a.bins < 1 || a.bins > 100000) throw InputError("--bins must be 1..100000");
+  // --out is judged before the data load, and every input before OUT is
+  // created: a refused run leaves nothing behind.
+  check_output_dir(a.out, "--out");
+  for (int64_t H : a.hidden) check_output_dir(width_dir(a.out, H), "--out");
   const Dataset train_set = load_data(a.data);
   const Dataset eval_set = load_eval_data(a.data, a.eval_spec, train_set);
   if (!eval_set.balanced)
-    std::cerr << "taylorscope: warning: " << eval_set.spec
-              << " is not balanced across classes; MATH.md §3's closed forms assume balance\n";
+    warn(eval_set.spec + " is not balanced across classes; MATH.md §3's closed forms assume balance");
   NpyPrecision precision;
   const TrainConfig base = resolve_trainer_flags(a.trainer, &precision);
   auto train_backend = make_train_backend(a.trainer.device);
   auto pass = make_backend(a.trainer.device);
   auto tensors = make_tensor_backend(a.trainer.device);
   const nlohmann::json settings = settings_json(a, train_set, eval_set, base);
+  for (int64_t H : a.hidden) {
+    TrainConfig c = base;
+    c.hidden = H;
+    check_train_inputs(train_set, eval_set, c);
+  }
   // One dominance run per OUT for its whole run (creates OUT); each width's
   // run directory is locked again by train().
   const DirectoryLock lock(a.out);
+  flush_warnings();
 
   if (!a.quiet)
     std::cout << "taylorscope dominance: train " << train_set.spec << " (N=" << train_set.N << "), analyse on "
@@ -93,7 +109,7 @@ int run_dominance(DominanceArgs& a) {
   for (int64_t H : a.hidden) {
     TrainConfig c = base;
     c.hidden = H;
-    const std::string dir = (fs::path(a.out) / ("H" + std::to_string(H))).string();
+    const std::string dir = width_dir(a.out, H);
     if (!a.quiet) std::cout << "H = " << H << ": training into " << dir << "\n";
     EpochProgress progress(std::cout, c.epochs, a.quiet);
     TrainObserver observer;

@@ -1,6 +1,14 @@
-// Options of the CUDA expansion backend beyond make_cuda_backend(device)
-// (expansion_pass.hpp). Declared in every build; without CUDA the factory
-// throws InputError like make_cuda_backend.
+// Options of the CUDA backends beyond make_cuda_backend(device)
+// (expansion_pass.hpp) and make_cuda_train_backend(device)
+// (train_backend.hpp). Declared in every build; without CUDA the factories
+// throw InputError like the plain ones.
+//
+// Environment switches, read by the CUDA backends (docs/gpu.md):
+//   TAYLORSCOPE_REQUIRE_CUDA_GRAPH=1  a training step that cannot be captured
+//       into a CUDA graph is an error instead of a fallback to eager steps
+//       (the device check sets it, so the graph path is really tested);
+//   TAYLORSCOPE_CUDA_SYNC=1  synchronise after every kernel launch and name
+//       the step that failed (debugging; slow).
 #pragma once
 
 #include <cstddef>
@@ -11,16 +19,45 @@
 
 namespace taylorscope {
 
+class TrainBackend;
+
 struct CudaBackendOptions {
   int device = 0;
-  // Device memory for one chunk of rows (A0, G and the class-power partials);
-  // run() also stays below 3/4 of the device's free memory.
+  // Device memory for one chunk of rows (A0, G and the class-power partials).
+  // The rows of a chunk follow from this and the problem's shape alone —
+  // never from the memory that happens to be free — because the sums
+  // accumulate chunk by chunk, so the chunking sets the result's last bits.
+  // A run that does not fit in free device memory is refused (InputError).
   size_t chunk_bytes = size_t{1} << 30;
-  // Upper bound on the rows of a chunk; 0 = only the memory budget decides.
+  // Upper bound on the rows of a chunk; 0 = only chunk_bytes decides.
   // Tests set it small to exercise the chunk boundaries.
   int64_t max_chunk_rows = 0;
 };
 
 std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions& options);
+
+// How the CUDA training backend runs full mini-batches.
+enum class CudaGraphs {
+  use,       // capture one step, replay it; a failed capture falls back to
+             // eager steps with one line on stderr (required instead when
+             // TAYLORSCOPE_REQUIRE_CUDA_GRAPH=1)
+  off,       // every step kernel by kernel: the reference for graph replay
+  required,  // a failed capture or instantiation throws std::runtime_error
+};
+
+// What a CUDA training backend ran, for tests that must know the graph ran.
+struct CudaTrainCounters {
+  int64_t captures = 0;        // graphs captured and instantiated
+  int64_t graph_steps = 0;     // steps replayed from a graph
+  int64_t eager_steps = 0;     // steps launched kernel by kernel
+};
+
+struct CudaTrainOptions {
+  int device = 0;
+  CudaGraphs graphs = CudaGraphs::use;
+  CudaTrainCounters* counters = nullptr;  // when set, must outlive the backend
+};
+
+std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions& options);
 
 }  // namespace taylorscope

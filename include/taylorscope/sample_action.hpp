@@ -4,23 +4,16 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #include "taylorscope/hd.hpp"
 #include "taylorscope/series.hpp"
+#include "taylorscope/softmax_loss.hpp"
 
 namespace taylorscope {
 
 // Largest order K the per-sample jets support (stack arrays of K+1 doubles).
 constexpr int kMaxOrder = 64;
-
-// −ln softmax_label(logits) = logsumexp(logits) − logits[label], stable.
-TS_HD double cross_entropy(const double* logits, int M, int label) {
-  double mx = logits[0];
-  for (int a = 1; a < M; ++a) mx = logits[a] > mx ? logits[a] : mx;
-  double s = 0.0;
-  for (int a = 0; a < M; ++a) s += exp(logits[a] - mx);
-  return mx + log(s) - logits[label];
-}
 
 // Adds l_k − f_{label,k}, k = 0..K, into jet_out[0..K].
 //   g_pow[(j-1)*M + α] = Σ_β U_αβ a_β^j for j = 1..K-1
@@ -50,14 +43,20 @@ TS_HD void accumulate_sample_jets(const double* g_pow, const double* c_shift,
 // logits are t (g_sig + c) because U and c scale with t too.
 TS_HD double sample_loss_at_t(const double* g_sig, const double* c, double t, int M,
                               int label) {
-  double mx = t * (g_sig[0] + c[0]);
-  for (int a = 1; a < M; ++a) {
-    const double v = t * (g_sig[a] + c[a]);
-    mx = v > mx ? v : mx;
+  const auto logit = [&](int a) { return t * (g_sig[a] + c[a]); };
+  return log_sum_exp(M, logit).value() - logit(label);
+}
+
+// c′_α = c_α + σ(0) Σ_β U_αβ (U row-major M×H): the logits of θ at order 1,
+// which shift every c of the expansion (MATH.md §2, §3). Summed over β in
+// order, so every caller gets the same bits.
+inline void order1_logits(const double* U, const double* c, double sigma0, int64_t M, int64_t H,
+                          double* out) {
+  for (int64_t a = 0; a < M; ++a) {
+    double row = 0.0;
+    for (int64_t b = 0; b < H; ++b) row += U[a * H + b];
+    out[a] = c[a] + sigma0 * row;
   }
-  double s = 0.0;
-  for (int a = 0; a < M; ++a) s += exp(t * (g_sig[a] + c[a]) - mx);
-  return mx + log(s) - t * (g_sig[label] + c[label]);
 }
 
 }  // namespace taylorscope

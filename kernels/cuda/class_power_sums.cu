@@ -74,14 +74,14 @@ void class_power_sums(const ClassPowerArgs& a, cudaStream_t stream) {
   if (hblocks > 65535) throw std::logic_error("class_power_sums: H too large for gridDim.y");
   class_power_partials_kernel<<<dim3(a.nseg, hblocks), kThreads, 0, stream>>>(
       a.A0, a.H, a.P, a.segments, a.seg_partials);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "class_power_partials_kernel");
 
   const size_t total = static_cast<size_t>(a.P) * a.M * a.H;
   const int threads = 256;
   const size_t blocks = (total + threads - 1) / threads;
   class_power_reduce_kernel<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
       a.seg_partials, a.class_first_seg, a.M, a.H, a.P, a.class_power);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "class_power_reduce_kernel");
 }
 
 }  // namespace taylorscope::cuda

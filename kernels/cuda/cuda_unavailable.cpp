@@ -24,6 +24,8 @@ std::unique_ptr<ExpansionBackend> make_cuda_backend(int) { throw InputError(kNoC
 
 std::unique_ptr<TrainBackend> make_cuda_train_backend(int) { throw InputError(kNoCuda); }
 
+std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions&) { throw InputError(kNoCuda); }
+
 std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int) { throw InputError(kNoCuda); }
 
 }  // namespace taylorscope

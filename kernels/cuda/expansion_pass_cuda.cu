@@ -3,14 +3,18 @@
 // upload() makes the data resident once, rows sorted stably by class (every
 // field of PassSums is a sum over samples, so the order is irrelevant, and
 // sorted rows make each class a contiguous run for the class power sums).
-// run() copies θ and the plan, then walks the rows in chunks sized by a
-// memory budget; per chunk, all on one stream:
+// run() copies θ and the plan, then walks the rows in chunks of a fixed
+// size (CudaBackendOptions::chunk_bytes and the shape decide it, never the
+// free memory: the chunking sets the sums' last bits); per chunk, all on
+// one stream:
 //   A0 = Z_chunk Wᵀ                  cublasDgemm                (R×H)
 //   class power sums of A0           class_power_sums.cu        (no bias)
 //   stage 1: G = hidden contraction  hidden_contraction.cu      (R×C×M)
 //   stage 2: per-sample jets, sums   sample_action_kernel.cu
 // The sums accumulate on the device in chunk order and come back once at
-// the end. Nothing uses atomics, so a run is bitwise reproducible.
+// the end. Nothing uses atomics, so a run is bitwise reproducible — on any
+// GPU with the same options, whatever else holds its memory (a run that
+// does not fit is refused, not shrunk).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -21,11 +25,15 @@
 
 #include "cuda/class_power_sums.cuh"
 #include "cuda/cuda_check.hpp"
+#include "cuda/cuda_handles.hpp"
 #include "cuda/hidden_contraction.cuh"
 #include "cuda/sample_action_kernel.cuh"
+#include "taylorscope/class_order.hpp"
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/memory_budget.hpp"
+#include "taylorscope/sample_action.hpp"
 
 namespace taylorscope {
 namespace {
@@ -90,11 +98,12 @@ class CudaExpansionBackend final : public ExpansionBackend {
 
  private:
   int64_t chunk_rows(int64_t H, int C, int M, int P) const;
+  void require_fits(size_t need, size_t held, int64_t rows, int64_t H, int K) const;
 
   CudaBackendOptions options_;
-  std::string name_;
-  cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
+  std::string name_;  // first: selecting the device before the handles are made
+  cuda::Stream stream_;
+  cuda::CublasHandle cublas_;
 
   // The resident data set. shape_ carries spec, N, E, M (no rows) for
   // check_pass_inputs; class c owns sorted rows [class_begin_[c], class_begin_[c+1]).
@@ -114,30 +123,14 @@ class CudaExpansionBackend final : public ExpansionBackend {
   DeviceBuffer<double> sample_sums_, class_power_;
 };
 
-CudaExpansionBackend::CudaExpansionBackend(const CudaBackendOptions& options) : options_(options) {
-  TS_CUDA_CHECK(cudaSetDevice(options_.device));
-  cudaDeviceProp prop{};
-  TS_CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
-  name_ = "cuda:" + std::to_string(options_.device) + " " + prop.name;
-  TS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  try {
-    TS_CUBLAS_CHECK(cublasCreate(&cublas_));
-    TS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-    // Native float64 (no fixed-point emulation): the GEMM must match BLAS to rounding.
-    TS_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
-  } catch (...) {
-    if (cublas_) cublasDestroy(cublas_);
-    cudaStreamDestroy(stream_);
-    throw;
-  }
-}
+CudaExpansionBackend::CudaExpansionBackend(const CudaBackendOptions& options)
+    : options_(options), name_(cuda::select_device_named(options.device)), cublas_(stream_) {}
 
 CudaExpansionBackend::~CudaExpansionBackend() {
-  // Best effort: a destructor cannot throw. The buffers are freed after this
-  // body, with the device still selected.
+  // Best effort: a destructor cannot throw. The buffers and handles are
+  // released after this body, with the device still selected.
   cudaSetDevice(options_.device);
-  cublasDestroy(cublas_);
-  cudaStreamDestroy(stream_);
+  cudaStreamSynchronize(stream_);
 }
 
 void CudaExpansionBackend::upload(const Dataset& data) {
@@ -150,24 +143,14 @@ void CudaExpansionBackend::upload(const Dataset& data) {
                      ", E = " + std::to_string(E));
   if (E > INT_MAX) throw InputError(data.spec + ": E is too large for the CUDA backend");
 
-  // Counting sort by class, stable: sorted row r is original row order[r].
+  // Stable class order: sorted row r is original row order[r].
+  ClassOrder sorted = class_order(data.labels, M, data.spec);
+  const std::vector<int64_t>& order = sorted.rows;
+  class_begin_ = std::move(sorted.class_begin);
   class_count_.assign(M, 0);
-  for (int64_t s = 0; s < N; ++s) {
-    const int32_t label = data.labels[s];
-    if (label < 0 || label >= M)
-      throw InputError(data.spec + ": label " + std::to_string(label) + " of sample " +
-                       std::to_string(s) + " is outside 0.." + std::to_string(M - 1));
-    ++class_count_[label];
-  }
-  class_begin_.assign(M + 1, 0);
-  for (int a = 0; a < M; ++a) class_begin_[a + 1] = class_begin_[a] + class_count_[a];
-  std::vector<int64_t> order(N), next(class_begin_.begin(), class_begin_.end() - 1);
+  for (int a = 0; a < M; ++a) class_count_[a] = class_begin_[a + 1] - class_begin_[a];
   std::vector<int32_t> sorted_labels(N);
-  for (int64_t s = 0; s < N; ++s) {
-    const int64_t r = next[data.labels[s]]++;
-    order[r] = s;
-    sorted_labels[r] = data.labels[s];
-  }
+  for (int64_t r = 0; r < N; ++r) sorted_labels[r] = data.labels[order[r]];
 
   TS_CUDA_CHECK(cudaSetDevice(options_.device));
   Z_.ensure_size(static_cast<size_t>(N * E));
@@ -197,12 +180,11 @@ void CudaExpansionBackend::upload(const Dataset& data) {
 
 // Rows per chunk: A0 (H doubles a row), G (C·M) and the class-power
 // partials (P·H per segment: one per kSegmentRows rows plus up to M+1 more
-// per chunk) within the budget.
+// per chunk) within options_.chunk_bytes. A function of the shape and the
+// options alone (review N1: sizing it by the free memory made the bits of
+// the sums depend on what else held the GPU).
 int64_t CudaExpansionBackend::chunk_rows(int64_t H, int C, int M, int P) const {
-  size_t free_bytes = 0, total_bytes = 0;
-  TS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  const size_t reusable = A0_.bytes() + G_.bytes() + seg_partials_.bytes();
-  const size_t budget = std::min(options_.chunk_bytes, (free_bytes + reusable) / 4 * 3);
+  const size_t budget = options_.chunk_bytes;
   const size_t per_row = sizeof(double) * (H + static_cast<size_t>(C) * M +
                                            (static_cast<size_t>(P) * H + cuda::kSegmentRows - 1) /
                                                cuda::kSegmentRows);
@@ -211,6 +193,21 @@ int64_t CudaExpansionBackend::chunk_rows(int64_t H, int C, int M, int P) const {
   rows = std::clamp(rows, kMinChunkRows, kMaxChunkRows);
   if (options_.max_chunk_rows > 0) rows = std::min(rows, options_.max_chunk_rows);
   return std::max<int64_t>(1, std::min(rows, shape_.N));
+}
+
+// Refuses a run whose buffers (need bytes, of which held are allocated
+// already and reused) do not fit in the device's free memory, before
+// anything is allocated: one line instead of a cudaMalloc failure.
+void CudaExpansionBackend::require_fits(size_t need, size_t held, int64_t rows, int64_t H, int K) const {
+  if (need <= held) return;
+  size_t free_bytes = 0, total_bytes = 0;
+  TS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (need - held <= free_bytes - free_bytes / 16) return;  // 1/16 spare for the allocator and cuBLAS
+  throw InputError(name_ + ": the expansion pass at H = " + std::to_string(H) + ", K = " + std::to_string(K) +
+                   " needs " + format_bytes(static_cast<double>(need)) + " of GPU memory (chunks of " +
+                   std::to_string(rows) + " rows), more than the " +
+                   format_bytes(static_cast<double>(free_bytes + held)) +
+                   " free; free the GPU or use --device cpu");
 }
 
 PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
@@ -238,15 +235,9 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   // layout the hidden contraction stages tile by tile.
   const int maxm = cuda::hidden_contraction_maxm(M);
   std::vector<double> U_padded(static_cast<size_t>(H) * maxm, 0.0), c_shift(M);
-  for (int a = 0; a < M; ++a) {
-    double row = 0.0;
-    for (int h = 0; h < H; ++h) {
-      const double u = theta.U[static_cast<size_t>(a) * H + h];
-      U_padded[static_cast<size_t>(h) * maxm + a] = u;
-      row += u;
-    }
-    c_shift[a] = theta.c[a] + (K > 0 ? plan.taylor[0] : 0.0) * row;  // order-1 logits
-  }
+  for (int a = 0; a < M; ++a)
+    for (int h = 0; h < H; ++h) U_padded[static_cast<size_t>(h) * maxm + a] = theta.U[static_cast<size_t>(a) * H + h];
+  order1_logits(theta.U.data(), theta.c.data(), K > 0 ? plan.taylor[0] : 0.0, M, H, c_shift.data());
   to_device(W_, theta.W.data(), theta.W.size(), stream_);
   to_device(U_padded_, U_padded.data(), U_padded.size(), stream_);
   to_device(b_, theta.b.data(), theta.b.size(), stream_);
@@ -258,6 +249,15 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   // Chunks, their class segments, workspace and zeroed running totals.
   const ChunkPlan chunks = plan_chunks(N, chunk_rows(H, C, M, P), class_begin_);
   const size_t R = static_cast<size_t>(chunks.rows);
+  {
+    const size_t nss = static_cast<size_t>(K) + 1 + T;
+    const size_t need = sizeof(double) * (R * H + R * C * M + static_cast<size_t>(chunks.max_segments) * P * H +
+                                          cuda::sample_action_partials_size(static_cast<int>(R), K, T) +
+                                          nss + sums.class_power.size());
+    const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + block_partials_.bytes() +
+                        sample_sums_.bytes() + class_power_.bytes();
+    require_fits(need, held, chunks.rows, H, K);
+  }
   A0_.ensure_size(R * H);
   G_.ensure_size(R * C * M);
   seg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * P * H);
@@ -284,6 +284,7 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
         const double one = 1.0, zero = 0.0;
         TS_CUBLAS_CHECK(cublasDgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, E, &one, W_.data(), E,
                                     Z_.data() + r0 * E, E, &zero, A0_.data(), H));
+        TS_CUDA_LAUNCHED(stream_, "cublasDgemm A0 = Z Wᵀ");
       } else {
         TS_CUDA_CHECK(cudaMemsetAsync(A0_.data(), 0, static_cast<size_t>(rows) * H * sizeof(double),
                                       stream_));

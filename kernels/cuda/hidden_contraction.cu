@@ -18,11 +18,12 @@
 //     bias added on load) and of U (32×MAXM) is staged in shared memory and
 //     read by every warp of the block. Up to 4 warps (groups) per block;
 //     more groups go to blockIdx.y, which re-reads the tiles.
-//   - powers of a group start from a^(first+1) by repeated multiplication,
-//     the same sequence of products as the CPU path.
+//   - the channel values are pass_channels.hpp's, the CPU path's: powers of
+//     a group start from a^(first+1) by repeated multiplication.
 // Global traffic per chunk: A0 read ceil(groups/4) times, G written once.
 #include "cuda/cuda_check.hpp"
 #include "cuda/hidden_contraction.cuh"
+#include "taylorscope/pass_channels.hpp"
 
 namespace taylorscope::cuda {
 namespace {
@@ -31,29 +32,6 @@ constexpr int kSamples = 32;        // samples per block = lanes of a warp
 constexpr int kTileH = 32;          // hidden units per shared-memory tile
 constexpr int kMaxWarps = 4;        // channel groups (warps) per block
 constexpr int kAccDoubles = 64;     // JB·MAXM accumulators per thread
-
-// g[j] = g_{first+j}(x) for the JB channels of a group; channels past C are 0.
-// t[j] is the t of channel first+j when that channel is an activation channel.
-template <int JB>
-__device__ __forceinline__ void channel_values(double x, int first, int P, int C,
-                                               const double (&t)[JB], const Activation& act,
-                                               double (&g)[JB]) {
-  double p = x;  // becomes x^(first+1) when the group starts among the powers
-  if (first < P)
-    for (int i = 0; i < first; ++i) p *= x;
-#pragma unroll
-  for (int j = 0; j < JB; ++j) {
-    const int ch = first + j;
-    if (ch < P) {
-      g[j] = p;
-      p *= x;
-    } else if (ch < C) {
-      g[j] = activation_value(act, t[j] * x);
-    } else {
-      g[j] = 0.0;
-    }
-  }
-}
 
 template <int MAXM>
 __global__ void __launch_bounds__(kSamples* kMaxWarps)
@@ -107,7 +85,7 @@ __global__ void __launch_bounds__(kSamples* kMaxWarps)
     if (has_work) {
       for (int hl = 0; hl < nh; ++hl) {
         double g[JB];
-        channel_values<JB>(a_tile[hl][lane], first, P, C, t, act, g);
+        pass_channels(a_tile[hl][lane], first, JB, P, C, t, act, g);  // JB constant: unrolled
 #pragma unroll
         for (int al = 0; al < MAXM; ++al) {
           const double u = u_tile[hl][al];  // same address in every lane: a broadcast
@@ -141,7 +119,7 @@ void launch(const HiddenContractionArgs& a, cudaStream_t stream) {
   const dim3 grid((a.R + kSamples - 1) / kSamples, (groups + warps - 1) / warps);
   hidden_contraction_kernel<MAXM><<<grid, block, 0, stream>>>(
       a.A0, a.bias, a.U_padded, a.t_values, a.act, a.R, a.H, a.M, a.powers, C, a.G);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "hidden_contraction_kernel");
 }
 
 }  // namespace

@@ -44,9 +44,11 @@
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/cuda_handles.hpp"
 #include "cuda/tile_operands.cuh"
 #include "cuda/tile_plan.hpp"
 #include "cuda/tile_statistics.cuh"
+#include "taylorscope/class_order.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/moment_tensors.hpp"
 
@@ -114,12 +116,12 @@ class CudaTensorBackend final : public TensorBackend {
   void run_gemm(const cuda::GemmCall& c);
 
   int device_;
-  std::string name_;
+  std::string name_;  // first: selecting the device before the handles are made
   int sms_ = 0, stats_blocks_ = 0;
-  cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
-  std::array<cudaEvent_t, kInFlight> in_flight_{};
-  std::array<cudaEvent_t, 2> staged_{};  // the copy that last read each staging buffer
+  cuda::Stream stream_;
+  cuda::CublasHandle cublas_;
+  std::array<cuda::Event, kInFlight> in_flight_;
+  std::array<cuda::Event, 2> staged_;  // the copy that last read each staging buffer
   PinnedDoubles staging_[2];
 
   // What upload() made resident. J: rows sorted by class, class α owns rows
@@ -141,41 +143,17 @@ class CudaTensorBackend final : public TensorBackend {
   int cache_order_ = 0;
 };
 
-CudaTensorBackend::CudaTensorBackend(int device) : device_(device) {
-  select_device();
-  cudaDeviceProp prop{};
-  TS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
-  name_ = "cuda:" + std::to_string(device_) + " " + prop.name;
-  sms_ = prop.multiProcessorCount;
+CudaTensorBackend::CudaTensorBackend(int device)
+    : device_(device), name_(cuda::select_device_named(device)), cublas_(stream_) {
+  TS_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_));
   stats_blocks_ = cuda::tile_statistics_blocks(device_);
-  TS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  try {
-    TS_CUBLAS_CHECK(cublasCreate(&cublas_));
-    TS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-    // Native float64 (no fixed-point emulation): the GEMMs must match BLAS to rounding.
-    TS_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
-    for (cudaEvent_t& e : in_flight_) TS_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-    for (cudaEvent_t& e : staged_) TS_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  } catch (...) {
-    for (cudaEvent_t e : in_flight_)
-      if (e) cudaEventDestroy(e);
-    for (cudaEvent_t e : staged_)
-      if (e) cudaEventDestroy(e);
-    if (cublas_) cublasDestroy(cublas_);
-    cudaStreamDestroy(stream_);
-    throw;
-  }
 }
 
 CudaTensorBackend::~CudaTensorBackend() {
-  // Best effort: a destructor cannot throw. The buffers are freed after this
-  // body, with the device still selected.
+  // Best effort: a destructor cannot throw. The buffers and handles are
+  // released after this body, with the device still selected.
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
-  for (cudaEvent_t e : in_flight_) cudaEventDestroy(e);
-  for (cudaEvent_t e : staged_) cudaEventDestroy(e);
-  cublasDestroy(cublas_);
-  cudaStreamDestroy(stream_);
 }
 
 // The checks and the layout of prepare_inputs in moment_tensors_cpu.cpp.
@@ -243,14 +221,7 @@ void CudaTensorBackend::upload_sorted_rows(const Dataset& d) {
   const int64_t N = d.N, E = d.E;
   Zs_.ensure_size(static_cast<size_t>(N * E));
   if (N * E == 0) return;
-  std::vector<int64_t> order(N), next(class_begin_.begin(), class_begin_.end() - 1);
-  for (int64_t s = 0; s < N; ++s) {
-    const int32_t label = d.labels[s];
-    if (label < 0 || label >= d.M)
-      throw InputError(d.spec + ": label " + std::to_string(label) + " of sample " + std::to_string(s) +
-                       " is outside 0.." + std::to_string(d.M - 1));
-    order[next[label]++] = s;
-  }
+  const std::vector<int64_t> order = class_order(d.labels, d.M, d.spec).rows;
   const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(kStagingBytes / sizeof(double)) / E);
   for (PinnedDoubles& buffer : staging_) buffer.ensure_size(static_cast<size_t>(rows * E));
   for (int64_t r0 = 0, chunk = 0; r0 < N; r0 += rows, ++chunk) {
@@ -295,6 +266,7 @@ void CudaTensorBackend::run_gemm(const cuda::GemmCall& c) {
   TS_CUBLAS_CHECK(cublasDgemmStridedBatched(cublas_, CUBLAS_OP_N, CUBLAS_OP_T, c.m, c.n, c.k, &one, c.A, c.lda,
                                             c.strideA, c.B, c.ldb, c.strideB, &zero, c.C, c.ldc, c.strideC,
                                             c.batch));
+  TS_CUDA_LAUNCHED(stream_, "cublasDgemmStridedBatched (tile GEMM)");
 }
 
 TensorSweep CudaTensorBackend::sweep(int n, const HistogramRange* ranges, const SweepProgress& progress) {

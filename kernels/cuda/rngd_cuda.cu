@@ -26,6 +26,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "taylorscope/errors.hpp"
+#include "taylorscope/memory_budget.hpp"
 #include "taylorscope/optimizer_update.hpp"
 #include "taylorscope/rfim.hpp"
 
@@ -175,7 +177,37 @@ void RngdCuda::configure(const FlatLayout& L, double damping) {
   grow(uc_, static_cast<size_t>(L.M) * (L.H + 1));
 }
 
-// Sizes every buffer for a batch of n rows.
+// The sizes prepare() grows to, in bytes: keep the two in step.
+size_t RngdCuda::bytes_for(const FlatLayout& L, int n) {
+  const double B = n, H = L.H, E = L.E, M = L.M, r = B * M;
+  const double doubles = B * (E + 1) + B * (H + 1) + B * H + B * M  // x̃, h̃, ν, η
+                         + H * B + B * B + H * B * B                 // d, K, hidden blocks
+                         + B * M * M + M * r + r * r                 // L_s, Λ, output block
+                         + H * B + 2 * M * B + r;                    // Q, P, Y, v
+  const double pointers = 2 * H, ints = H + 1, rows = B;
+  return static_cast<size_t>(8 * (doubles + pointers + rows) + 4 * ints);
+}
+
+size_t RngdCuda::bytes_held() const {
+  return x1_.bytes() + h1_.bytes() + nu_.bytes() + eta_.bytes() + rows_.bytes() + d_.bytes() + K_.bytes() +
+         hidden_.bytes() + hidden_ptrs_.bytes() + q_ptrs_.bytes() + Lmat_.bytes() + Lambda_.bytes() +
+         output_.bytes() + info_.bytes() + Q_.bytes() + P_.bytes() + Y_.bytes() + v_.bytes();
+}
+
+void RngdCuda::require_fits(int n, const std::string& device_name) const {
+  const size_t need = bytes_for(L_, n), held = bytes_held();
+  if (need <= held) return;
+  size_t free_bytes = 0, total_bytes = 0;
+  TS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  // cuSOLVER's potrf workspace and the allocator's rounding come on top: keep 1/16 spare.
+  if (need - held <= free_bytes - free_bytes / 16) return;
+  throw InputError("RNGD with mini-batches of " + std::to_string(n) + " rows at H = " + std::to_string(L_.H) +
+                   " needs " + format_bytes(static_cast<double>(need)) + " of GPU memory for its blocks (H·B² + (B·M)² doubles), more than the " +
+                   format_bytes(static_cast<double>(free_bytes + held)) + " free on " + device_name +
+                   "; use a smaller --batch");
+}
+
+// Sizes every buffer for a batch of n rows (bytes_for counts them).
 void RngdCuda::prepare(int n) {
   const size_t B = static_cast<size_t>(n), H = L_.H, E = L_.E, M = L_.M, r = B * M;
   if (n <= 0 || r > static_cast<size_t>(INT_MAX))
@@ -221,7 +253,7 @@ void RngdCuda::refresh(int n, const double* X, const double* A, const double* Hs
   append_ones_column(Hs, n, L_.H, h1_.data(), stream_);
   batch_stats_kernel<<<grid_for(static_cast<int64_t>(n) * std::max(L_.H, L_.M)), kThreads, 0,
                        stream_>>>(A, delta, y, n, L_.H, L_.M, act, omega, nu_.data(), eta_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "batch_stats_kernel");
   TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows, n * sizeof(int64_t), cudaMemcpyDeviceToDevice,
                                 stream_));
   factorize();
@@ -249,30 +281,32 @@ void RngdCuda::factorize() {
           K_.data(), B);
   neuron_scales_kernel<<<grid_for(static_cast<int64_t>(H) * B), kThreads, 0, stream_>>>(
       nu_.data(), B, H, d_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "neuron_scales_kernel");
   hidden_systems_kernel<<<grid_for(static_cast<int64_t>(H) * B * B), kThreads, 0, stream_>>>(
       K_.data(), d_.data(), B, H, lambda_, hidden_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "hidden_systems_kernel");
   TS_CUSOLVER_CHECK(cusolverDnDpotrfBatched(cusolver_, CUBLAS_FILL_MODE_LOWER, B, hidden_ptrs_.data(),
                                             B, info_.data(), H));
+  TS_CUDA_LAUNCHED(stream_, "cusolverDnDpotrfBatched (RNGD hidden blocks)");
 
   // Output: L_s and Λ, then S = λI + (ΛᵀΛ) ∘ (Kh/B blockwise), Kh = H̃H̃ᵀ.
   output_factors_kernel<<<grid_for(static_cast<int64_t>(B) * M * M), kThreads, 0, stream_>>>(
       eta_.data(), B, M, Lmat_.data(), Lambda_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "output_factors_kernel");
   gemm_rm(cublas_, false, true, B, B, H + 1, 1.0, h1_.data(), H + 1, h1_.data(), H + 1, 0.0,
           K_.data(), B);
   gemm_rm(cublas_, true, false, r, r, M, 1.0, Lambda_.data(), r, Lambda_.data(), r, 0.0,
           output_.data(), r);  // ΛᵀΛ
   output_system_kernel<<<grid_for(static_cast<int64_t>(r) * r), kThreads, 0, stream_>>>(
       K_.data(), B, M, lambda_, output_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "output_system_kernel");
   int lwork = 0;
   TS_CUSOLVER_CHECK(
       cusolverDnDpotrf_bufferSize(cusolver_, CUBLAS_FILL_MODE_LOWER, r, output_.data(), r, &lwork));
   work_.ensure_size(static_cast<size_t>(std::max(lwork, 1)));  // refresh only: no graph uses it
   TS_CUSOLVER_CHECK(cusolverDnDpotrf(cusolver_, CUBLAS_FILL_MODE_LOWER, r, output_.data(), r,
                                      work_.data(), lwork, info_.data() + H));
+  TS_CUDA_LAUNCHED(stream_, "cusolverDnDpotrf (RNGD output block)");
 
   // The CPU throws when a block is not positive definite; so do we, at the
   // same step (a refresh every T steps can afford this synchronisation).
@@ -293,12 +327,12 @@ void RngdCuda::step(const double* grad, double* theta, double lr, double l2) {
   if (!ready()) throw std::logic_error("RngdCuda::step before a refresh");
   regroup_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, grad, theta, l2, wb_.data(),
                                                               uc_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "regroup_kernel");
   apply_hidden();
   apply_output();
   scatter_sgd_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, wb_.data(), uc_.data(), lr,
                                                                   theta);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "scatter_sgd_kernel");
 }
 
 // g = wb (H×(E+1)): Q = g X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then g ← (g − Q X̃) / λ.
@@ -312,6 +346,7 @@ void RngdCuda::apply_hidden() {
     TS_CUBLAS_CHECK(cublasDtrsmBatched(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op,
                                        CUBLAS_DIAG_NON_UNIT, B, 1, &one, hidden_ptrs_.data(), B,
                                        q_ptrs_.data(), B, H));
+  TS_CUDA_LAUNCHED(stream_, "cublasDtrsmBatched (RNGD hidden solves)");
   multiply_in_place(Q_.data(), d_.data(), static_cast<int64_t>(H) * B, stream_);
   gemm_rm(cublas_, false, false, H, n, B, -1.0 / lambda_, Q_.data(), B, x1_.data(), n, 1.0 / lambda_,
           wb_.data(), n);
@@ -325,13 +360,14 @@ void RngdCuda::apply_output() {
   gemm_rm(cublas_, false, true, M, B, n, 1.0, uc_.data(), n, h1_.data(), n, 0.0, P_.data(), B);
   output_project_kernel<<<grid_for(r), kThreads, 0, stream_>>>(Lmat_.data(), P_.data(), B, M, scale,
                                                                v_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "output_project_kernel");
   for (cublasOperation_t op : {CUBLAS_OP_N, CUBLAS_OP_T})
     TS_CUBLAS_CHECK(cublasDtrsm(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op,
                                 CUBLAS_DIAG_NON_UNIT, r, 1, &one, output_.data(), r, v_.data(), r));
+  TS_CUDA_LAUNCHED(stream_, "cublasDtrsm (RNGD output solve)");
   output_expand_kernel<<<grid_for(r), kThreads, 0, stream_>>>(Lmat_.data(), v_.data(), B, M, scale,
                                                               Y_.data());
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream_, "output_expand_kernel");
   gemm_rm(cublas_, false, false, M, n, B, -1.0 / lambda_, Y_.data(), B, h1_.data(), n, 1.0 / lambda_,
           uc_.data(), n);
 }

@@ -10,6 +10,7 @@
 #include <cusolverDn.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
@@ -24,6 +25,13 @@ class RngdCuda {
   // A model of this shape, no batch yet (init, restore).
   void configure(const FlatLayout& L, double damping);
   bool ready() const { return ready_; }
+  // Device memory that refreshes on batches of n rows need: H·B² doubles of
+  // hidden blocks and (B·M)² of the output block dominate (B = 1024 at
+  // H = 2048 is 17 GB). Throws InputError, one line naming the batch size,
+  // when more than the device has free (counting what is held already), so
+  // a large batch is refused before its first step instead of failing in
+  // cudaMalloc halfway through a refresh.
+  void require_fits(int n, const std::string& device_name) const;
   int batch_size() const { return B_; }
   // Changes whenever step() would run with other buffers or another batch
   // size, i.e. whenever a captured step() has gone stale.
@@ -52,6 +60,8 @@ class RngdCuda {
  private:
   template <class T>
   void grow(DeviceBuffer<T>& buffer, size_t n);
+  static size_t bytes_for(const FlatLayout& L, int n);
+  size_t bytes_held() const;
   void prepare(int n);
   void factorize();
   void apply_hidden();

@@ -82,10 +82,10 @@ void sample_action(const SampleActionArgs& a, cudaStream_t stream) {
   sample_action_kernel<<<nblocks, kThreads, 0, stream>>>(a.G, a.labels, a.c_shift, a.c, a.taylor,
                                                          a.t_values, a.R, a.K, a.M, a.powers,
                                                          a.T, a.block_partials);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "sample_action_kernel");
   add_block_partials_kernel<<<(ncomp + 63) / 64, 64, 0, stream>>>(a.block_partials, nblocks,
                                                                   ncomp, a.sums);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "add_block_partials_kernel");
 }
 
 }  // namespace taylorscope::cuda

@@ -48,7 +48,7 @@ void scale_rows_by_prefix(const double* X, int64_t R, int E, int n, const Prefix
   const int64_t by = std::clamp<int64_t>(kOperandBlocks / bx, 1, std::min<int64_t>(R, 65535));
   scale_rows_kernel<<<dim3(static_cast<unsigned>(bx), static_cast<unsigned>(by)), kOperandThreads, 0, stream>>>(
       X, R, E, n, prefixes, count, L0, c0, Y, ldy);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "scale_rows_kernel");
 }
 
 void class_weighted_rows(const double* U, const double* W, int M, int64_t H, int64_t E, double* UW,
@@ -57,7 +57,7 @@ void class_weighted_rows(const double* U, const double* W, int M, int64_t H, int
   if (total == 0) return;
   const int64_t blocks = std::min<int64_t>((total + kOperandThreads - 1) / kOperandThreads, kOperandBlocks);
   class_weighted_rows_kernel<<<static_cast<unsigned>(blocks), kOperandThreads, 0, stream>>>(U, W, H, E, total, UW);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "class_weighted_rows_kernel");
 }
 
 }  // namespace taylorscope::cuda

@@ -27,7 +27,11 @@
 // to check them), and the first full batch after anything the graph bakes
 // in changed — that eager step has cuBLAS pick its kernels and loads every
 // module before the capture. A capture that fails leaves the steps eager
-// (with one line on stderr) rather than failing the run.
+// (with one line on stderr) rather than failing the run — unless the
+// options (or TAYLORSCOPE_REQUIRE_CUDA_GRAPH=1) require the graph, as the
+// tests and the device check do, so that a pass cannot hide a graph that
+// never ran. CudaGraphs::off runs every step eagerly: a replayed step must
+// equal it bit for bit.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
@@ -40,8 +44,10 @@
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/cuda_handles.hpp"
 #include "cuda/rngd_cuda.cuh"
 #include "cuda/train_kernels.cuh"
+#include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
 #include "taylorscope/train_backend.hpp"
@@ -65,7 +71,7 @@ void to_host(std::vector<T>& host, const T* device, size_t n, cudaStream_t strea
 
 class CudaTrainBackend final : public TrainBackend {
  public:
-  explicit CudaTrainBackend(int device);
+  explicit CudaTrainBackend(const CudaTrainOptions& options);
   ~CudaTrainBackend() override;
   CudaTrainBackend(const CudaTrainBackend&) = delete;
   CudaTrainBackend& operator=(const CudaTrainBackend&) = delete;
@@ -118,13 +124,18 @@ class CudaTrainBackend final : public TrainBackend {
   bool capture(int64_t batch_size);
   void drop_graph();
   void sync() const { TS_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void tally(int64_t CudaTrainCounters::*field) const {
+    if (counters_) ++(counters_->*field);
+  }
 
   int device_;
-  std::string name_;
-  cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
-  cusolverDnHandle_t cusolver_ = nullptr;
-  DeviceBuffer<char> cublas_workspace_;
+  std::string name_;  // first: selecting the device before the handles are made
+  CudaGraphs graphs_;
+  CudaTrainCounters* counters_;
+  cuda::Stream stream_;
+  DeviceBuffer<char> cublas_workspace_;  // before cublas_: it outlives the handle that uses it
+  cuda::CublasHandle cublas_;
+  cuda::CusolverHandle cusolver_;
 
   bool uploaded_ = false, initialised_ = false;
   int64_t E_ = 0;
@@ -155,41 +166,27 @@ class CudaTrainBackend final : public TrainBackend {
   bool graph_failed_ = false;
 };
 
-CudaTrainBackend::CudaTrainBackend(int device) : device_(device) {
-  select_device();
-  cudaDeviceProp prop{};
-  TS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
-  name_ = "cuda:" + std::to_string(device_) + " " + prop.name;
-  TS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  try {
-    TS_CUBLAS_CHECK(cublasCreate(&cublas_));
-    TS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-    // Native float64 (no fixed-point emulation): the GEMMs must match BLAS to rounding.
-    TS_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
-    // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
-    cublas_workspace_.ensure_size(kCublasWorkspaceBytes);
-    TS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data(), cublas_workspace_.bytes()));
-    TS_CUSOLVER_CHECK(cusolverDnCreate(&cusolver_));
-    TS_CUSOLVER_CHECK(cusolverDnSetStream(cusolver_, stream_));
-    counter_.ensure_size(1);
-  } catch (...) {
-    if (cusolver_) cusolverDnDestroy(cusolver_);
-    if (cublas_) cublasDestroy(cublas_);
-    cudaStreamDestroy(stream_);
-    throw;
-  }
+CudaTrainBackend::CudaTrainBackend(const CudaTrainOptions& options)
+    : device_(options.device),
+      name_(cuda::select_device_named(options.device)),
+      graphs_(options.graphs),
+      counters_(options.counters),
+      cublas_(stream_),
+      cusolver_(stream_) {
+  if (graphs_ == CudaGraphs::use && cuda::env_flag("TAYLORSCOPE_REQUIRE_CUDA_GRAPH")) graphs_ = CudaGraphs::required;
+  // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
+  cublas_workspace_.ensure_size(kCublasWorkspaceBytes);
+  TS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data(), cublas_workspace_.bytes()));
+  counter_.ensure_size(1);
   rngd_.bind(cublas_, cusolver_, stream_);
 }
 
 CudaTrainBackend::~CudaTrainBackend() {
-  // Best effort: a destructor cannot throw. The buffers are freed after this
-  // body, with the device still selected.
+  // Best effort: a destructor cannot throw. The buffers and handles are
+  // released after this body, with the device still selected.
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
   if (graph_) cudaGraphExecDestroy(graph_);
-  cusolverDnDestroy(cusolver_);
-  cublasDestroy(cublas_);
-  cudaStreamDestroy(stream_);
 }
 
 void CudaTrainBackend::require_init(const char* what) const {
@@ -327,6 +324,9 @@ void CudaTrainBackend::forward_backward(const double* X, const int32_t* y, int n
 
 void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
                                     const cuda::StepCounter* counter, bool refresh) {
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  TS_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capturing));
+  if (capturing == cudaStreamCaptureStatusNone) tally(&CudaTrainCounters::eager_steps);
   cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
                      y_.data(), batch_rows_.data(), stream_);
   forward_backward(X_.data(), y_.data(), n, 1.0 / static_cast<double>(n), true, false, false);
@@ -362,6 +362,7 @@ void CudaTrainBackend::step(const std::vector<int64_t>& rows) {
     if (r < 0 || r >= train_.N) throw std::out_of_range("train row " + std::to_string(r));
   select_device();
   const int64_t n = static_cast<int64_t>(rows.size());
+  if (cfg_.kind == OptimizerKind::rngd) rngd_.require_fits(static_cast<int>(std::min<int64_t>(n, INT_MAX)), name_);
   reserve_rows(n);
   grow(rows_, rows.size());
   TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows.data(), rows.size() * sizeof(int64_t),
@@ -391,13 +392,13 @@ void CudaTrainBackend::set_order(const std::vector<int64_t>& order) {
 // leaves everything ready for a capture next time.
 void CudaTrainBackend::full_batch_step(int64_t batch_size) {
   const GraphKey key{batch_size, workspace_generation_, rngd_.generation()};
-  if (graph_ && graph_key_ == key) {
-    TS_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
-    return;
-  }
-  if (!graph_failed_ && warm_key_ == key && capture(batch_size)) {
+  const bool graphs = graphs_ != CudaGraphs::off;
+  if (graphs && !(graph_ && graph_key_ == key) && !graph_failed_ && warm_key_ == key && capture(batch_size))
     graph_key_ = key;
+  if (graphs && graph_ && graph_key_ == key) {
     TS_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
+    TS_CUDA_LAUNCHED(stream_, "graph replay of a training step");
+    tally(&CudaTrainCounters::graph_steps);
     return;
   }
   enqueue_step(order_.data(), batch_size, static_cast<int>(batch_size), counter_.data(), false);
@@ -426,9 +427,15 @@ bool CudaTrainBackend::capture(int64_t batch_size) {
     }
   }
   if (graph) cudaGraphDestroy(graph);
-  if (why.empty()) return true;
+  if (why.empty()) {
+    tally(&CudaTrainCounters::captures);
+    return true;
+  }
   (void)cudaGetLastError();  // capture errors are not sticky; clear the last one
   graph_failed_ = true;
+  if (graphs_ == CudaGraphs::required)
+    throw std::runtime_error(name_ + ": capturing the training step into a CUDA graph failed (" + why +
+                             "), and a graph is required (TAYLORSCOPE_REQUIRE_CUDA_GRAPH)");
   std::fprintf(stderr,
                "taylorscope: %s: capturing the training step into a CUDA graph failed (%s); "
                "steps run kernel by kernel\n",
@@ -451,6 +458,8 @@ void CudaTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_s
   if (batch_size <= 0 || first < 0 || (first + count - 1) * batch_size >= order_size_)
     throw std::out_of_range("run_batches: batch past the order");
   select_device();
+  if (cfg_.kind == OptimizerKind::rngd)
+    rngd_.require_fits(static_cast<int>(std::min({batch_size, order_size_, int64_t{INT_MAX}})), name_);
   reserve_rows(batch_size);
   cuda::set_step_counter(counter_.data(), first, step_, stream_);
   for (int64_t k = first; k < first + count; ++k) {
@@ -550,6 +559,7 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
       rows.push_back(static_cast<int64_t>(r));
     }
     if (rows.empty()) throw InputError("checkpoint has an empty 'rngd_rows'");
+    rngd_.require_fits(static_cast<int>(std::min<int64_t>(static_cast<int64_t>(rows.size()), INT_MAX)), name_);
     const size_t n = rows.size();
     nu = &take("rngd_nu", n * L_.H);
     h = &take("rngd_h", n * L_.H);
@@ -588,9 +598,15 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
 
 }  // namespace
 
+std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions& options) {
+  cuda::require_device(options.device);
+  return std::make_unique<CudaTrainBackend>(options);
+}
+
 std::unique_ptr<TrainBackend> make_cuda_train_backend(int device) {
-  cuda::require_device(device);
-  return std::make_unique<CudaTrainBackend>(device);
+  CudaTrainOptions options;
+  options.device = device;
+  return make_cuda_train_backend(options);
 }
 
 }  // namespace taylorscope

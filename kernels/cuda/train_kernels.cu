@@ -191,6 +191,9 @@ void gemm_rm(cublasHandle_t handle, bool trans_a, bool trans_b, int rows, int co
   TS_CUBLAS_CHECK(cublasDgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                               trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, cols, rows, inner, &alpha, B, ldb,
                               A, lda, &beta, C, ldc));
+  cudaStream_t stream = nullptr;
+  TS_CUBLAS_CHECK(cublasGetStream(handle, &stream));
+  TS_CUDA_LAUNCHED(stream, "cublasDgemm (gemm_rm)");
 }
 
 FlatLayout flat_layout(const ParamLayout& L) {
@@ -207,12 +210,12 @@ FlatLayout flat_layout(const ParamLayout& L) {
 
 void set_step_counter(StepCounter* counter, int64_t batch, int64_t step, cudaStream_t stream) {
   set_counter_kernel<<<1, 1, 0, stream>>>(counter, batch, step);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "set_counter_kernel");
 }
 
 void advance_step_counter(StepCounter* counter, cudaStream_t stream) {
   advance_counter_kernel<<<1, 1, 0, stream>>>(counter);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "advance_counter_kernel");
 }
 
 void gather_batch(const double* Z, const int32_t* labels, int E, const int64_t* order,
@@ -220,14 +223,14 @@ void gather_batch(const double* Z, const int32_t* labels, int E, const int64_t* 
                   int64_t* rows, cudaStream_t stream) {
   gather_kernel<<<grid_for(static_cast<int64_t>(n) * std::max(E, 1)), kThreads, 0, stream>>>(
       Z, labels, E, order, counter, stride, n, X, y, rows);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "gather_kernel");
 }
 
 void bias_activation(double* A, const double* b, double* Hs, int n, int H, const Activation& act,
                      cudaStream_t stream) {
   bias_activation_kernel<<<grid_for(static_cast<int64_t>(n) * H), kThreads, 0, stream>>>(A, b, Hs, n,
                                                                                         H, act);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "bias_activation_kernel");
 }
 
 size_t softmax_partials_size(int n) {
@@ -240,10 +243,10 @@ void softmax_xent(double* logits, const double* c, const int32_t* y, int n, int 
   const int nblocks = (n + kSoftmaxThreads - 1) / kSoftmaxThreads;
   softmax_xent_kernel<<<nblocks, kSoftmaxThreads, 0, stream>>>(logits, c, y, n, M, delta,
                                                                block_partials);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "softmax_xent_kernel");
   if (!block_partials) return;
   add_partials_kernel<<<1, 32, 0, stream>>>(block_partials, nblocks, totals);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "add_partials_kernel");
 }
 
 void column_sums(const double* V, int n, int cols, double scale, bool accumulate, double* out,
@@ -252,7 +255,7 @@ void column_sums(const double* V, int n, int cols, double scale, bool accumulate
   // The forward instance only reads V; the kernel's V is non-const for the backward one.
   column_sums_kernel<false><<<(cols + kColumns - 1) / kColumns, block, 0, stream>>>(
       const_cast<double*>(V), nullptr, Activation{}, n, cols, scale, accumulate, out);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "column_sums_kernel");
 }
 
 void activation_backward_sums(double* dA, const double* A, int n, int H, const Activation& act,
@@ -260,7 +263,7 @@ void activation_backward_sums(double* dA, const double* A, int n, int H, const A
   const dim3 block(kColumns, kRowLanes);
   column_sums_kernel<true><<<(H + kColumns - 1) / kColumns, block, 0, stream>>>(dA, A, act, n, H, 1.0,
                                                                                accumulate, out);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "column_sums_kernel (activation backward)");
 }
 
 void optimizer_update(const UpdateArgs& args, cudaStream_t stream) {
@@ -274,18 +277,18 @@ void optimizer_update(const UpdateArgs& args, cudaStream_t stream) {
     case OptimizerKind::rngd:
       throw std::logic_error("optimizer_update: RNGD steps go through rngd_cuda");
   }
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "update_kernel");
 }
 
 void append_ones_column(const double* src, int rows, int cols, double* dst, cudaStream_t stream) {
   append_ones_kernel<<<grid_for(static_cast<int64_t>(rows) * (cols + 1)), kThreads, 0, stream>>>(
       src, rows, cols, dst);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "append_ones_kernel");
 }
 
 void multiply_in_place(double* a, const double* b, int64_t n, cudaStream_t stream) {
   multiply_kernel<<<grid_for(n), kThreads, 0, stream>>>(a, b, n);
-  TS_CUDA_CHECK(cudaGetLastError());
+  TS_CUDA_LAUNCHED(stream, "multiply_kernel");
 }
 
 }  // namespace taylorscope::cuda

@@ -1,0 +1,38 @@
+// The channels of stage 1 of the expansion pass (expansion_pass.hpp,
+// MATH.md §2 and §4), written once for the CPU loop and the CUDA kernel:
+//   g_ch(a) = a^(ch+1)          for ch < P      (P = K−1 power channels)
+//   g_ch(a) = σ(t_{ch−P} · a)   for P ≤ ch < C  (one per t of S(tθ))
+// Powers are built by repeated multiplication, a·a·…·a, the same products on
+// both backends, so G's powers round alike wherever they are formed.
+#pragma once
+
+#include <cstdint>
+
+#include "taylorscope/activation.hpp"
+#include "taylorscope/hd.hpp"
+
+namespace taylorscope {
+
+// g[j·stride] = g_{first+j}(a) for j < count; channels at or past C are 0.
+// t_of[j] is the t of channel first+j where that channel is an activation
+// channel (unread for power channels): the caller's table, so a kernel can
+// keep it in registers.
+TS_HD void pass_channels(double a, int first, int count, int P, int C, const double* t_of,
+                         const Activation& act, double* g, int64_t stride = 1) {
+  double p = a;  // becomes a^(first+1) when the group starts among the powers
+  if (first < P)
+    for (int i = 0; i < first; ++i) p *= a;
+  for (int j = 0; j < count; ++j) {
+    const int ch = first + j;
+    if (ch < P) {
+      g[j * stride] = p;
+      p *= a;
+    } else if (ch < C) {
+      g[j * stride] = activation_value(act, t_of[j] * a);
+    } else {
+      g[j * stride] = 0.0;
+    }
+  }
+}
+
+}  // namespace taylorscope
