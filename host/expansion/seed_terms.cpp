@@ -7,6 +7,7 @@
 #include "cpu/blas.hpp"
 #include "taylorscope/class_moments.hpp"
 #include "taylorscope/expansion.hpp"
+#include "taylorscope/sample_action.hpp"
 
 namespace taylorscope {
 namespace {
@@ -33,11 +34,7 @@ SeedTerms seed_terms(const Dataset& data, const Params& th, const std::vector<do
 
   // c' = c + σ(0) U·1: a non-zero σ(0) shifts every c of §3.
   std::vector<double> c(M), Ub(M, 0.0), UWZ(M, 0.0);
-  for (int64_t a = 0; a < M; ++a) {
-    double row = 0;
-    for (int64_t b = 0; b < H; ++b) row += th.U[a * H + b];
-    c[a] = th.c[a] + s0 * row;
-  }
+  order1_logits(th.U.data(), th.c.data(), s0, M, H, c.data());
 
   const FirstMoments mom = first_moments(data);
   std::vector<double> Y(M * H), V(H);  // Y = J^(1) Wᵀ (M×H), V = W Z̄ (H)

@@ -9,6 +9,7 @@
 
 #include "cpu/blas.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/pass_channels.hpp"
 #include "taylorscope/sample_action.hpp"
 
 namespace taylorscope {
@@ -41,12 +42,9 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   const int C = plan.channels();
   PassSums sums = PassSums::zeros(plan, M, H);
 
-  std::vector<double> c_shift(M);
-  for (int a = 0; a < M; ++a) {
-    double row = 0.0;
-    for (int64_t b = 0; b < H; ++b) row += theta.U[a * H + b];
-    c_shift[a] = theta.c[a] + (K > 0 ? plan.taylor[0] : 0.0) * row;
-  }
+  std::vector<double> c_shift(M), t_of(C, 0.0);  // t_of: the t of each activation channel
+  order1_logits(theta.U.data(), theta.c.data(), K > 0 ? plan.taylor[0] : 0.0, M, H, c_shift.data());
+  for (int i = 0; i < T; ++i) t_of[Kp + i] = plan.t_values[i];
 
   const int64_t rows_per_chunk = std::clamp<int64_t>(
       static_cast<int64_t>(kChunkBytes / (sizeof(double) * H * (C + 1))), 16, 4096);
@@ -80,10 +78,7 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
         double* xs = &X[s * C * H];
         for (int64_t b = 0; b < H; ++b) {
           const double a = a0[b] + theta.b[b];
-          double p = a;
-          for (int j = 0; j < Kp; ++j, p *= a) xs[j * H + b] = p;
-          for (int i = 0; i < T; ++i)
-            xs[(Kp + i) * H + b] = activation_value(plan.act, plan.t_values[i] * a);
+          pass_channels(a, 0, C, Kp, C, t_of.data(), plan.act, xs + b, H);
         }
       }
       cpu::gemm_abt((hi - lo) * C, M, H, &X[lo * C * H], theta.U.data(), &G[lo * C * M]);

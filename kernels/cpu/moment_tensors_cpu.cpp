@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "cpu/blas.hpp"
+#include "taylorscope/class_order.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/moment_tensors.hpp"
 
@@ -44,9 +45,8 @@ CpuTensorInputs prepare_inputs(const TensorSources& src) {
       in.class_begin[a + 1] = in.class_begin[a] + d.class_counts[a];
     }
     in.Zs.resize(d.N * d.E);
-    std::vector<int64_t> next(in.class_begin.begin(), in.class_begin.end() - 1);
-    for (int64_t s = 0; s < d.N; ++s)
-      std::copy(d.row(s), d.row(s) + d.E, in.Zs.begin() + next[d.labels[s]]++ * d.E);
+    const std::vector<int64_t> order = class_order(d.labels, d.M, d.spec).rows;
+    for (int64_t r = 0; r < d.N; ++r) std::copy(d.row(order[r]), d.row(order[r]) + d.E, in.Zs.begin() + r * d.E);
   }
   if (src.theta) {
     const Params& p = *src.theta;
