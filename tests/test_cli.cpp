@@ -184,3 +184,66 @@ TEST(Cli, WhenOneOutputCannotBeWrittenTheOthersAreRemoved) {
   EXPECT_FALSE(fs::exists(dir.path() / "r.json"));
   EXPECT_EQ(entries(dir.path() / "theta"), (std::vector<std::string>{"c.npy", "notes.txt"}));
 }
+
+// F3, F6: every numeric flag of every command refuses NaN, Inf, non-numbers
+// and out-of-range values while parsing — before the data (absent here) is
+// read — in one line a person would write (CLI11 printed "Value 0 not in
+// range 0.000000 to 1797693134862315708145…", 309 digits).
+TEST(Cli, NumericFlagsRefuseNonFiniteAndOutOfRangeValuesInOneReadableLine) {
+  const std::string data = " --data npy:/nonexistent/X.npy,/nonexistent/y.npy";
+  const std::string expand = "expand" + data, tensors = "tensors" + data;
+  const std::string train = "train" + data + " --eval npy:/nonexistent/a,/nonexistent/b --out /nonexistent/run";
+  const std::string dominance = "dominance" + data + " --eval npy:/nonexistent/a,/nonexistent/b --out /nonexistent/d";
+  const std::pair<std::string, std::string> cases[] = {
+      {expand + " --hidden 0", "--hidden must be a whole number ≥ 1, got 0"},
+      {expand + " --hidden 1e11", "--hidden must be a whole number ≥ 1, got 1e11"},
+      {expand + " --hidden 99999999999999999999", "--hidden must be a whole number ≥ 1, got 99999999999999999999 (too large)"},
+      {expand + " --order 65", "--order must be a whole number from 1 to 64, got 65"},
+      {expand + " --order abc", "--order must be a whole number from 1 to 64, got abc"},
+      {expand + " --t-values 0.5,nan", "--t-values must be a finite number, got nan"},
+      {expand + " --t-values 1e400", "--t-values must be a finite number, got 1e400"},
+      {expand + " --init-scale inf", "--init-scale must be a finite number > 0, got inf"},
+      {expand + " --omega 0", "--omega must be a finite number > 0, got 0"},
+      {expand + " --iota 1", "--iota must be a number in [0, 1), got 1"},
+      {expand + " --seed -1", "--seed must be a whole number ≥ 0, got -1"},
+      {expand + " --limit -1", "--limit must be a whole number ≥ 0, got -1"},
+      {expand + " --classes 0", "--classes must be a whole number ≥ 1, got 0"},
+      {tensors + " --dump-limit nan", "--dump-limit must be a finite number > 0, got nan"},
+      {tensors + " --dump-limit -1", "--dump-limit must be a finite number > 0, got -1"},
+      {tensors + " --bins 0", "--bins must be a whole number from 1 to 100000, got 0"},
+      {tensors + " --order 5", "--order must be a whole number from 1 to 4, got 5"},
+      {train + " --hidden 0", "--hidden must be a whole number ≥ 1, got 0"},
+      {train + " --lr nan", "--lr must be a finite number > 0, got nan"},
+      {train + " --lr -1", "--lr must be a finite number > 0, got -1"},
+      {train + " --batch 0", "--batch must be a whole number ≥ 1, got 0"},
+      {train + " --epochs -1", "--epochs must be a whole number ≥ 0, got -1"},
+      {train + " --epochs 3000000000", "--epochs must be a whole number ≥ 0, got 3000000000 (too large)"},
+      {train + " --momentum 2", "--momentum must be a number in [0, 1), got 2"},
+      {train + " --beta2 nan", "--beta2 must be a number in [0, 1), got nan"},
+      {train + " --l2 -1", "--l2 must be a finite number ≥ 0, got -1"},
+      {train + " --eps 0", "--eps must be a finite number > 0, got 0"},
+      {train + " --rngd-period 0", "--rngd-period must be a whole number ≥ 1, got 0"},
+      {train + " --rngd-damping inf", "--rngd-damping must be a finite number > 0, got inf"},
+      {train + " --patience 0", "--patience must be a whole number ≥ 1, got 0"},
+      {train + " --init-scale -1", "--init-scale must be a finite number > 0, got -1"},
+      {dominance + " --hidden 4,0", "--hidden must be a whole number ≥ 1, got 0"},
+      {dominance + " --hidden 4 --order 4", "--order must be a whole number from 5 to 64, got 4"},
+      {dominance + " --hidden 4 --bins 100001", "--bins must be a whole number from 1 to 100000, got 100001"}};
+  for (const auto& [args, message] : cases) {
+    const CliRun r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_EQ(r.err, "taylorscope: error: " + message + "\n") << args;
+  }
+}
+
+// CLI11 reads integers in base 0 ("010" is octal 8); the checks hand it
+// plain decimal, so --order 010 is order 10.
+TEST(Cli, WholeNumberFlagsAreReadAsDecimal) {
+  const TempDir dir("ts_cli_decimal");
+  const std::string data = write_npy_dataset(dir.path(), {4, 4}, 3);
+  const CliRun r = run_cli("expand --quiet --device cpu --data " + data + " --hidden 3 --order 010 --report " +
+                           dir.file("r.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(dir.file("r.json"));
+  EXPECT_EQ(nlohmann::json::parse(in)["order"], 10);
+}

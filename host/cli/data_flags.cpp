@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "flag_checks.hpp"
 
 namespace taylorscope::cli {
 
@@ -12,10 +13,8 @@ void add_data_flags(CLI::App* cmd, DataFlags& f, const std::string& name) {
   cmd->add_flag("--no-scale", f.no_scale, "keep raw values (default for npy data)")->excludes(scale);
   cmd->add_flag("--standardize", f.options.standardize, "per-feature zero mean, unit variance (an --eval set takes the --data set's statistics)");
   cmd->add_flag("--pad32", f.options.pad32, "zero-pad 28×28 images to 32×32 (E = 1024)");
-  cmd->add_option("--limit", f.options.limit, "keep the first N samples of each class")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--classes", f.options.classes, "number of classes M (default: inferred)")
-      ->check(CLI::PositiveNumber);
+  whole(cmd->add_option("--limit", f.options.limit, "keep the first N samples of each class"), int64_t{0});
+  whole(cmd->add_option("--classes", f.options.classes, "number of classes M (default: inferred)"), 1);
 }
 
 Dataset load_data(const DataFlags& f) {

@@ -10,11 +10,13 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "flag_checks.hpp"
 #include "progress.hpp"
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/dominance.hpp"
 #include "taylorscope/dominance_report.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/sample_action.hpp"
 #include "taylorscope/output_paths.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/tensor_report.hpp"
@@ -71,10 +73,6 @@ std::string width_dir(const std::string& out, int64_t H) {
 int run_dominance(DominanceArgs& a) {
   namespace fs = std::filesystem;
   if (a.hidden.empty()) throw InputError("--hidden needs at least one width");
-  for (int64_t h : a.hidden)
-    if (h < 1) throw InputError("--hidden widths must be ≥ 1, got " + std::to_string(h));
-  if (a.order < 5 || a.order > 64) throw InputError("--order must be 5..64, got " + std::to_string(a.order));
-  if (a.bins < 1 || a.bins > 100000) throw InputError("--bins must be 1..100000");
   // --out is judged before the data load, and every input before OUT is
   // created: a refused run leaves nothing behind.
   check_output_dir(a.out, "--out");
@@ -155,9 +153,15 @@ Command add_dominance_command(CLI::App& app) {
   add_data_flags(cmd, args->data);
   cmd->add_option("--eval", args->eval_spec, "evaluation data: θ* is analysed here")->required();
   cmd->add_option("--out", args->out, "output directory")->required();
-  cmd->add_option("--hidden", args->hidden, "hidden widths, comma-separated")->delimiter(',')->required();
-  cmd->add_option("--order", args->order, "expansion order K (≥ 5: D/S up to n = 4)")->capture_default_str();
-  cmd->add_option("--bins", args->bins, "histogram bins of the tensor statistics")->capture_default_str();
+  whole(cmd->add_option("--hidden", args->hidden, "hidden widths, comma-separated")->delimiter(',')->required(),
+        int64_t{1});
+  whole(cmd->add_option("--order", args->order, "expansion order K (5.." + std::to_string(kMaxOrder) +
+                                                    ": D/S up to n = 4)")
+            ->capture_default_str(),
+        5, kMaxOrder);
+  whole(cmd->add_option("--bins", args->bins, "histogram bins of the tensor statistics (1..100000)")
+            ->capture_default_str(),
+        1, 100000);
   add_trainer_flags(cmd, args->trainer);
   cmd->add_flag("--resume", args->resume, "continue each width's training from its checkpoint");
   cmd->add_flag("--quiet", args->quiet, "no progress or summary lines");

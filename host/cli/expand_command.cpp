@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "flag_checks.hpp"
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/created_outputs.hpp"
 #include "taylorscope/errors.hpp"
@@ -12,6 +13,7 @@
 #include "taylorscope/expansion_report.hpp"
 #include "taylorscope/output_paths.hpp"
 #include "taylorscope/run_lock.hpp"
+#include "taylorscope/sample_action.hpp"
 #include "taylorscope/warnings.hpp"
 
 namespace taylorscope::cli {
@@ -104,24 +106,29 @@ Command add_expand_command(CLI::App& app) {
   add_data_flags(cmd, args->data);
   auto* params = cmd->add_option("--params", args->params_dir,
                                  "θ as a directory of U.npy W.npy b.npy c.npy (default: a seeded random θ)");
-  cmd->add_option("--order", args->order, "highest order K (1..64)")->capture_default_str();
+  whole(cmd->add_option("--order", args->order, "highest order K (1.." + std::to_string(kMaxOrder) + ")")
+            ->capture_default_str(),
+        1, kMaxOrder);
   cmd->add_option("--device", args->device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
   cmd->add_option("--report", args->report, "write the JSON report here");
   cmd->add_option("--activation", args->activation,
                   "silu relu tanh sigmoid gelu softplus elu relu_omega")->capture_default_str();
-  cmd->add_option("--omega", args->omega, "ω of relu_omega")->capture_default_str();
-  cmd->add_option("--iota", args->iota, "ι of relu_omega")->capture_default_str();
-  cmd->add_option("--hidden", args->hidden, "H of the random θ")
-      ->capture_default_str()->check(CLI::PositiveNumber)->excludes(params);
+  positive(cmd->add_option("--omega", args->omega, "ω of relu_omega")->capture_default_str());
+  below_one(cmd->add_option("--iota", args->iota, "ι of relu_omega, in [0, 1)")->capture_default_str());
+  whole(cmd->add_option("--hidden", args->hidden, "H of the random θ")->capture_default_str()->excludes(params),
+        int64_t{1});
   cmd->add_option("--init", args->init, "random θ: gaussian or glorot")
       ->capture_default_str()->excludes(params);
-  cmd->add_option("--init-scale", args->init_scale, "std of every entry of the gaussian θ")
-      ->capture_default_str()->check(CLI::PositiveNumber)->excludes(params);
-  cmd->add_option("--seed", args->seed, "seed of the random θ")->capture_default_str()->excludes(params);
+  positive(cmd->add_option("--init-scale", args->init_scale, "std of every entry of the gaussian θ")
+               ->capture_default_str()
+               ->excludes(params));
+  whole(cmd->add_option("--seed", args->seed, "seed of the random θ")->capture_default_str()->excludes(params),
+        uint64_t{0});
   cmd->add_option("--save-params", args->save_params, "also write θ to this directory");
   cmd->add_option("--save-precision", args->save_precision, "f32 or f64")->capture_default_str();
-  cmd->add_option("--t-values", args->t_values, "where to compare S(tθ) with the partial sums")
-      ->delimiter(',')->capture_default_str();
+  finite(cmd->add_option("--t-values", args->t_values, "where to compare S(tθ) with the partial sums")
+             ->delimiter(',')
+             ->capture_default_str());
   cmd->add_flag("--quiet", args->quiet, "no table on stdout");
   return {cmd, [args] { return run_expand(*args); }};
 }

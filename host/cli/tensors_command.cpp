@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "flag_checks.hpp"
 #include "progress.hpp"
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/created_outputs.hpp"
@@ -55,10 +56,8 @@ std::string plot_path(const TensorsArgs& a) {
 }
 
 int run_tensors(const TensorsArgs& a) {
-  // What the flags alone decide, before any file is read.
-  if (a.order < 1 || a.order > kMaxTensorOrder)
-    throw InputError("--order must be 1..4, got " + std::to_string(a.order));
-  if (a.bins < 1 || a.bins > 100000) throw InputError("--bins must be 1..100000");
+  // What the flags alone decide, before any file is read (the numbers were
+  // checked while parsing: flag_checks.hpp).
   if (!a.only.empty() && a.only != "J" && a.only != "T") throw InputError("--only must be J or T");
   if (a.only == "T" && a.params_dir.empty()) throw InputError("--only T needs --params");
   const std::string plot = plot_path(a);
@@ -142,15 +141,17 @@ Command add_tensors_command(CLI::App& app) {
       "tensors", "element statistics of J^(n), T^(n) and J^(n)∘T^(n), streamed tile by tile");
   add_data_flags(cmd, args->data);
   cmd->add_option("--params", args->params_dir, "θ as a directory of U.npy W.npy b.npy c.npy (without: J alone)");
-  cmd->add_option("--order", args->order, "tensor order n (1..4)")->capture_default_str();
+  whole(cmd->add_option("--order", args->order, "tensor order n (1.." + std::to_string(kMaxTensorOrder) + ")")
+            ->capture_default_str(),
+        1, kMaxTensorOrder);
   cmd->add_option("--only", args->only, "stream J or T alone");
-  cmd->add_option("--bins", args->bins, "histogram bins")->capture_default_str();
+  whole(cmd->add_option("--bins", args->bins, "histogram bins (1..100000)")->capture_default_str(), 1, 100000);
   cmd->add_option("--device", args->device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
   cmd->add_option("--report", args->report, "write the JSON report here");
   cmd->add_option("--plot", args->plot, "histogram PNG (default: the report's path with .png)");
   cmd->add_option("--dump", args->dump, "write the dense tensors J.npy, T.npy, JT.npy (float64) into this directory");
-  cmd->add_option("--dump-limit", args->dump_limit_mib, "largest --dump in MiB, all tensors together")
-      ->capture_default_str();
+  positive(cmd->add_option("--dump-limit", args->dump_limit_mib, "largest --dump in MiB, all tensors together")
+               ->capture_default_str());
   cmd->add_flag("--quiet", args->quiet, "no table on stdout");
   return {cmd, [args] { return run_tensors(*args); }};
 }

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "flag_checks.hpp"
 #include "progress.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/training.hpp"
@@ -65,7 +66,7 @@ Command add_train_command(CLI::App& app) {
   add_data_flags(cmd, args->data);
   cmd->add_option("--eval", args->eval_spec, "evaluation data (same forms as --data)")->required();
   cmd->add_option("--out", args->out, "run directory")->required();
-  cmd->add_option("--hidden", args->hidden, "hidden width H")->capture_default_str()->check(CLI::PositiveNumber);
+  whole(cmd->add_option("--hidden", args->hidden, "hidden width H")->capture_default_str(), int64_t{1});
   add_trainer_flags(cmd, args->trainer);
   cmd->add_flag("--resume", args->resume, "continue from --out's checkpoint if there is one");
   cmd->add_flag("--quiet", args->quiet, "no progress or per-epoch lines");

@@ -1,6 +1,7 @@
 // The trainer's flags, shared by `train` and `dominance` (which trains θ* at
 // each hidden width with them). --hidden is each command's own.
 #include "commands.hpp"
+#include "flag_checks.hpp"
 #include "taylorscope/errors.hpp"
 
 namespace taylorscope::cli {
@@ -9,26 +10,31 @@ void add_trainer_flags(CLI::App* cmd, TrainerFlags& f) {
   TrainConfig& c = f.config;
   cmd->add_option("--activation", f.activation, "silu relu tanh sigmoid gelu softplus elu relu_omega")
       ->capture_default_str();
-  cmd->add_option("--omega", f.omega, "ω of relu_omega")->capture_default_str();
-  cmd->add_option("--iota", f.iota, "ι of relu_omega")->capture_default_str();
+  positive(cmd->add_option("--omega", f.omega, "ω of relu_omega")->capture_default_str());
+  below_one(cmd->add_option("--iota", f.iota, "ι of relu_omega, in [0, 1)")->capture_default_str());
   cmd->add_option("--optimizer", f.optimizer, "sgd, momentum, adam or rngd")->capture_default_str();
-  cmd->add_option("--lr", c.opt.lr, "learning rate α (> 0)")->capture_default_str();
-  cmd->add_option("--batch", c.batch, "mini-batch size (≥ 1)")->capture_default_str();
-  cmd->add_option("--epochs", c.epochs, "epochs")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--momentum", c.opt.momentum, "β of the heavy ball")->capture_default_str();
-  cmd->add_option("--l2", c.opt.l2, "L2 weight decay of U and W")->capture_default_str();
-  cmd->add_option("--beta1", c.opt.beta1, "Adam β1")->capture_default_str();
-  cmd->add_option("--beta2", c.opt.beta2, "Adam β2")->capture_default_str();
-  cmd->add_option("--eps", c.opt.eps, "Adam ε")->capture_default_str();
-  cmd->add_option("--rngd-period", c.opt.rngd_period, "RNGD: refresh the RFIM every T steps")->capture_default_str();
-  cmd->add_option("--rngd-damping", c.opt.rngd_damping, "RNGD: λ in (G + λI)^-1")->capture_default_str();
-  cmd->add_option("--rngd-omega", c.opt.rngd_omega, "RNGD: ω of the relu_ω smoothing for relu")
-      ->capture_default_str();
-  cmd->add_option("--seed", c.seed, "seed of the initialisation and the shuffling")->capture_default_str();
+  positive(cmd->add_option("--lr", c.opt.lr, "learning rate α (> 0)")->capture_default_str());
+  whole(cmd->add_option("--batch", c.batch, "mini-batch size (≥ 1)")->capture_default_str(), int64_t{1});
+  whole(cmd->add_option("--epochs", c.epochs, "epochs")->capture_default_str(), 0);
+  below_one(cmd->add_option("--momentum", c.opt.momentum, "β of the heavy ball, in [0, 1)")->capture_default_str());
+  at_least(cmd->add_option("--l2", c.opt.l2, "L2 weight decay of U and W (≥ 0)")->capture_default_str(), 0.0);
+  below_one(cmd->add_option("--beta1", c.opt.beta1, "Adam β1, in [0, 1)")->capture_default_str());
+  below_one(cmd->add_option("--beta2", c.opt.beta2, "Adam β2, in [0, 1)")->capture_default_str());
+  positive(cmd->add_option("--eps", c.opt.eps, "Adam ε (> 0)")->capture_default_str());
+  whole(cmd->add_option("--rngd-period", c.opt.rngd_period, "RNGD: refresh the RFIM every T steps (≥ 1)")
+            ->capture_default_str(),
+        1);
+  positive(cmd->add_option("--rngd-damping", c.opt.rngd_damping, "RNGD: λ in (G + λI)^-1 (> 0)")->capture_default_str());
+  positive(cmd->add_option("--rngd-omega", c.opt.rngd_omega, "RNGD: ω of the relu_ω smoothing for relu (> 0)")
+               ->capture_default_str());
+  whole(cmd->add_option("--seed", c.seed, "seed of the initialisation and the shuffling")->capture_default_str(),
+        uint64_t{0});
   cmd->add_option("--init", c.init, "glorot or gaussian")->capture_default_str();
-  cmd->add_option("--init-scale", c.init_scale, "std of the gaussian init")->capture_default_str();
+  positive(cmd->add_option("--init-scale", c.init_scale, "std of the gaussian init (> 0)")->capture_default_str());
   cmd->add_option("--early-stop", f.early_stop, "grad-dot, eval-loss or none")->capture_default_str();
-  cmd->add_option("--patience", c.patience, "eval-loss: epochs without a new minimum")->capture_default_str();
+  whole(cmd->add_option("--patience", c.patience, "eval-loss: epochs without a new minimum (≥ 1)")
+            ->capture_default_str(),
+        1);
   cmd->add_option("--device", f.device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
   cmd->add_option("--save-precision", f.save_precision, "f32 or f64")->capture_default_str();
 }
