@@ -206,7 +206,7 @@ TEST(Cli, NumericFlagsRefuseNonFiniteAndOutOfRangeValuesInOneReadableLine) {
       {expand + " --omega 0", "--omega must be a finite number > 0, got 0"},
       {expand + " --iota 1", "--iota must be a number in [0, 1), got 1"},
       {expand + " --seed -1", "--seed must be a whole number ≥ 0, got -1"},
-      {expand + " --limit -1", "--limit must be a whole number ≥ 0, got -1"},
+      {expand + " --limit -1", "--limit must be a whole number ≥ 1, got -1 (leave --limit out to keep every sample)"},
       {expand + " --classes 0", "--classes must be a whole number ≥ 1, got 0"},
       {tensors + " --dump-limit nan", "--dump-limit must be a finite number > 0, got nan"},
       {tensors + " --dump-limit -1", "--dump-limit must be a finite number > 0, got -1"},
@@ -246,4 +246,25 @@ TEST(Cli, WholeNumberFlagsAreReadAsDecimal) {
   ASSERT_EQ(r.status, 0) << r.err;
   std::ifstream in(dir.file("r.json"));
   EXPECT_EQ(nlohmann::json::parse(in)["order"], 10);
+}
+
+// F18: --limit 0 used to mean "no limit" without saying so; it is refused
+// (leaving the flag out keeps every sample), and --help says so.
+TEST(Cli, LimitZeroIsRefusedAndLeavingItOutKeepsEverySample) {
+  const TempDir dir("ts_cli_limit");
+  const std::string data = write_npy_dataset(dir.path(), {5, 5}, 3);
+  const CliRun zero = run_cli("expand --quiet --device cpu --data " + data + " --hidden 3 --order 2 --limit 0");
+  EXPECT_EQ(zero.status, 2);
+  EXPECT_EQ(zero.err, "taylorscope: error: --limit must be a whole number ≥ 1, got 0 (leave --limit out to keep every sample)\n");
+  EXPECT_NE(run_cli("expand --help").out.find("(default: all)"), std::string::npos);
+
+  auto samples = [&](const std::string& limit) {
+    const CliRun r = run_cli("expand --quiet --device cpu --data " + data + " --hidden 3 --order 2" + limit +
+                             " --report " + dir.file("r.json"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::ifstream in(dir.file("r.json"));
+    return nlohmann::json::parse(in)["data"]["N"].get<int>();
+  };
+  EXPECT_EQ(samples(""), 10);
+  EXPECT_EQ(samples(" --limit 2"), 4);
 }

@@ -1,3 +1,5 @@
+#include <limits>
+
 #include "commands.hpp"
 #include "flag_checks.hpp"
 
@@ -13,7 +15,11 @@ void add_data_flags(CLI::App* cmd, DataFlags& f, const std::string& name) {
   cmd->add_flag("--no-scale", f.no_scale, "keep raw values (default for npy data)")->excludes(scale);
   cmd->add_flag("--standardize", f.options.standardize, "per-feature zero mean, unit variance (an --eval set takes the --data set's statistics)");
   cmd->add_flag("--pad32", f.options.pad32, "zero-pad 28×28 images to 32×32 (E = 1024)");
-  whole(cmd->add_option("--limit", f.options.limit, "keep the first N samples of each class"), int64_t{0});
+  // 0 is refused rather than read as "no limit": a script that computes
+  // --limit and gets 0 should hear about it, and leaving the flag out keeps
+  // every sample.
+  whole(cmd->add_option("--limit", f.options.limit, "keep the first N ≥ 1 samples of each class (default: all)"),
+        int64_t{1}, std::numeric_limits<int64_t>::max(), "leave --limit out to keep every sample");
   whole(cmd->add_option("--classes", f.options.classes, "number of classes M (default: inferred)"), 1);
 }
 

@@ -63,19 +63,21 @@ void add_number_check(CLI::Option* option, const std::string& requirement,
 
 namespace detail {
 
-void check_whole(CLI::Option* option, long double lo, long double hi, bool hi_is_the_types_max) {
+void check_whole(CLI::Option* option, long double lo, long double hi, bool hi_is_the_types_max,
+                 const std::string& note) {
   const std::string flag = option->get_name();
   const std::string requirement = hi_is_the_types_max ? "a whole number ≥ " + number_text(lo)
                                              : "a whole number from " + number_text(lo) + " to " + number_text(hi);
   // transform, not check: CLI11 hands a check a copy of the text.
   option->transform(CLI::Validator(
-      [flag, requirement, lo, hi, hi_is_the_types_max](std::string& text) -> std::string {
+      [flag, requirement, lo, hi, hi_is_the_types_max, note](std::string& text) -> std::string {
         long double v = 0;
         bool negative = false;
         const bool whole = parse_whole(text, &v, &negative);
         if (!whole || v < lo || v > hi)
           throw InputError(flag + " must be " + requirement + ", got " + (text.empty() ? "nothing" : text) +
-                           (whole && v > hi && hi_is_the_types_max ? " (too large)" : ""));
+                           (whole && v > hi && hi_is_the_types_max ? " (too large)" : "") +
+                           (note.empty() ? "" : " (" + note + ")"));
         char buf[32];
         std::snprintf(buf, sizeof buf, "%s%.0Lf", negative && v != 0 ? "-" : "", std::fabs(v));
         text = buf;  // plain decimal for CLI11's base-0 conversion

@@ -18,18 +18,21 @@
 namespace taylorscope::cli {
 
 namespace detail {
-void check_whole(CLI::Option* option, long double lo, long double hi, bool hi_is_the_types_max);
+void check_whole(CLI::Option* option, long double lo, long double hi, bool hi_is_the_types_max,
+                 const std::string& note);
 }
 
 // A whole number in [lo, hi], written in decimal; hi defaults to the largest
 // the flag's type holds (then the message says only "≥ lo"). The text is
 // rewritten to plain decimal before CLI11 converts it, which would otherwise
 // read "010" as octal 8 and "-1" as 2^64 − 1 for an unsigned flag.
+// A note, when given, ends the refusal in brackets (what to do instead).
 template <class Int>
-CLI::Option* whole(CLI::Option* option, Int lo, Int hi = std::numeric_limits<Int>::max()) {
+CLI::Option* whole(CLI::Option* option, Int lo, Int hi = std::numeric_limits<Int>::max(),
+                   const std::string& note = "") {
   static_assert(std::is_integral_v<Int>);
   detail::check_whole(option, static_cast<long double>(lo), static_cast<long double>(hi),
-                      hi == std::numeric_limits<Int>::max());
+                      hi == std::numeric_limits<Int>::max(), note);
   return option;
 }
 
