@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "taylorscope/npy.hpp"
 
 extern char** environ;
 
@@ -103,6 +104,57 @@ TEST(TrainCli, BadSettingsExitTwoWithOneLine) {
   const CliRun missing = run_cli("train --data fashion-mnist:train --out " + dir.string());
   EXPECT_EQ(missing.status, 2) << "--eval is required";
   fs::remove_all(dir);
+}
+
+// A little-endian int64 .npy vector, as numpy.save writes one.
+void write_int_npy(const fs::path& path, const std::vector<int64_t>& values) {
+  std::string dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (" + std::to_string(values.size()) + ",), }";
+  dict.append(64 - (10 + dict.size() + 1) % 64, ' ');
+  dict += '\n';
+  std::string bytes = "\x93NUMPY\x01";
+  bytes += '\0';
+  bytes += static_cast<char>(dict.size() & 0xff);
+  bytes += static_cast<char>(dict.size() >> 8);
+  bytes += dict;
+  bytes.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t));
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// F7: inputs that are refused (exit 2, one line) leave no run directory
+// behind, and an --out that cannot be one is refused before any data is read
+// (the data named here does not exist, so the message shows which came first).
+TEST(TrainCli, RefusedInputsCreateNoRunDirectory) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const fs::path work = scratch("refused");
+  fs::create_directories(work);
+  write_npy((work / "Z5.npy").string(), {10, 5}, std::vector<double>(50, 0.5), NpyPrecision::f64);
+  write_int_npy(work / "y.npy", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  const fs::path out = work / "run";
+  const std::string data = "--data fashion-mnist:train --limit 3 --epochs 1 --hidden 4 --device cpu ";
+  const std::string ev = "--eval fashion-mnist:test ";
+  for (const std::string cmd : {"train " + data + "--eval npy:" + (work / "Z5.npy").string() + "," +
+                                    (work / "y.npy").string(),
+                                "train " + data + ev + "--init foo",
+                                "train " + data + ev + "--init gaussian --init-scale -1",
+                                "dominance " + data + ev + "--init foo",
+                                "dominance " + data + ev + "--hidden 4,0"}) {
+    const CliRun r = run_cli(cmd + " --out " + out.string());
+    EXPECT_EQ(r.status, 2) << cmd << "\n" << r.err;
+    EXPECT_EQ(lines(r.err), 1) << cmd << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(out)) << cmd << ": left " << out;
+  }
+  std::ofstream(work / "afile") << "not a directory\n";
+  const std::string missing = " --data npy:" + (work / "none.npy").string() + "," + (work / "none.npy").string() +
+                              " --eval npy:" + (work / "none.npy").string() + "," + (work / "none.npy").string();
+  for (const std::string cmd : {"train" + missing + " --out " + (work / "afile").string(),
+                                "train" + missing + " --out " + (work / "afile" / "run").string(),
+                                "dominance --hidden 4" + missing + " --out " + (work / "afile").string()}) {
+    const CliRun r = run_cli(cmd);
+    EXPECT_EQ(r.status, 2) << cmd << "\n" << r.err;
+    EXPECT_EQ(lines(r.err), 1) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("--out"), std::string::npos) << "the data was read before --out was judged: " << r.err;
+  }
+  fs::remove_all(work);
 }
 
 // Starts the CLI without waiting for it.

@@ -7,7 +7,9 @@
 #include "flag_checks.hpp"
 #include "progress.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/output_paths.hpp"
 #include "taylorscope/training.hpp"
+#include "taylorscope/warnings.hpp"
 
 namespace taylorscope::cli {
 namespace {
@@ -22,25 +24,30 @@ struct TrainArgs {
 };
 
 int run_train(TrainArgs& a) {
+  // A typo in --out costs a line, not a data load; nothing is created until
+  // train() has judged every input.
+  check_output_dir(a.out, "--out");
   const Dataset train_set = load_data(a.data);
   const Dataset eval_set = load_eval_data(a.data, a.eval_spec, train_set);
-  if (!train_set.balanced)
-    std::cerr << "taylorscope: warning: " << train_set.spec << " is not balanced across classes\n";
+  if (!train_set.balanced) warn(train_set.spec + " is not balanced across classes");
 
   NpyPrecision precision;
   TrainConfig c = resolve_trainer_flags(a.trainer, &precision);
   c.hidden = a.hidden;
   auto backend = make_train_backend(a.trainer.device);
 
-  if (!a.quiet)
+  TrainObserver observer;
+  observer.on_start = [&] {
+    flush_warnings();
+    if (a.quiet) return;
     std::cout << "taylorscope train: " << train_set.spec << " (N=" << train_set.N << ") → eval "
               << eval_set.spec << " (N=" << eval_set.N << ")\n  model " << train_set.E << "-"
               << c.hidden << "-" << train_set.M << " " << activation_name(c.act) << ", "
               << optimizer_name(c.opt.kind) << " lr " << c.opt.lr << ", batch " << c.batch
               << ", l2 " << c.opt.l2 << ", seed " << c.seed << "\n  device "
-              << backend->device_name() << ", float64\n";
+              << backend->device_name() << ", float64" << std::endl;
+  };
   EpochProgress progress(std::cout, c.epochs, a.quiet);
-  TrainObserver observer;
   observer.on_batches = [&](int e, int64_t done, int64_t total) { progress.batches(e, done, total); };
   observer.on_epoch = [&](const EpochRecord& r) { progress.epoch(r); };
 

@@ -9,6 +9,7 @@
 
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/output_paths.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/training.hpp"
 #include "taylorscope/training_report.hpp"
@@ -68,7 +69,22 @@ EpochRecord record_from_json(const nlohmann::json& j) {
   return r;
 }
 
-Params initial_params(const Dataset& tr, const TrainConfig& c) {
+// The settings and data train() accepts, and the initial θ they give (whose
+// draw also judges --init, --init-scale and the model's size).
+Params checked_initial_params(const Dataset& tr, const Dataset& ev, const TrainConfig& c) {
+  if (c.batch < 1) throw InputError("--batch must be ≥ 1, got " + std::to_string(c.batch));
+  if (c.epochs < 0) throw InputError("--epochs must be ≥ 0, got " + std::to_string(c.epochs));
+  if (c.hidden < 1) throw InputError("--hidden must be ≥ 1, got " + std::to_string(c.hidden));
+  if (c.patience < 1) throw InputError("--patience must be ≥ 1, got " + std::to_string(c.patience));
+  check_optimizer_config(c.opt);
+  if (tr.N < 1) throw InputError("--data " + tr.spec + ": no samples to train on");
+  if (ev.N < 1) throw InputError("--eval " + ev.spec + ": no samples to evaluate on");
+  if (ev.E != tr.E)
+    throw InputError("--eval " + ev.spec + ": samples have E = " + std::to_string(ev.E) + " features, but --data " +
+                     tr.spec + " has E = " + std::to_string(tr.E));
+  if (ev.M != tr.M)
+    throw InputError("--eval " + ev.spec + ": M = " + std::to_string(ev.M) + " classes, but --data " + tr.spec +
+                     " has M = " + std::to_string(tr.M) + " (--classes sets M for both)");
   if (c.init == "glorot") return init_glorot_uniform(tr.M, c.hidden, tr.E, c.seed);
   if (c.init == "gaussian") return init_gaussian(tr.M, c.hidden, tr.E, c.init_scale, c.seed);
   throw InputError("--init must be glorot or gaussian, got '" + c.init + "'");
@@ -157,6 +173,10 @@ void remove_stale_run_temporaries(const std::string& out_dir) {
 
 }  // namespace
 
+void check_train_inputs(const Dataset& train_set, const Dataset& eval_set, const TrainConfig& config) {
+  checked_initial_params(train_set, eval_set, config);
+}
+
 EarlyStop parse_early_stop(const std::string& name) {
   if (name == "grad-dot") return EarlyStop::grad_dot;
   if (name == "eval-loss") return EarlyStop::eval_loss;
@@ -213,31 +233,32 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
                   const std::string& out_dir, bool resume, NpyPrecision save_precision,
                   const TrainObserver& observer) {
   const auto t_start = Clock::now();
-  if (c.batch < 1) throw InputError("--batch must be ≥ 1, got " + std::to_string(c.batch));
-  if (c.epochs < 0) throw InputError("--epochs must be ≥ 0, got " + std::to_string(c.epochs));
-  if (c.hidden < 1) throw InputError("--hidden must be ≥ 1, got " + std::to_string(c.hidden));
-  if (c.patience < 1) throw InputError("--patience must be ≥ 1, got " + std::to_string(c.patience));
-  check_optimizer_config(c.opt);
   namespace fs = std::filesystem;
+  // Every input is judged before out_dir is created: a refused run leaves
+  // nothing behind.
+  const Params init = checked_initial_params(tr, ev, c);
+  check_output_dir(out_dir, "--out");
+  const nlohmann::json identity = run_identity(tr, ev, c);
   // One process per run directory for the whole run, whoever calls train()
   // (the CLI, dominance at each width, a binding): a second run would
   // overwrite this one's files. The lock creates out_dir.
   const DirectoryLock lock(out_dir);
   remove_stale_run_temporaries(out_dir);
   const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
-  const nlohmann::json identity = run_identity(tr, ev, c);
 
   backend.upload(tr, ev);
-  const Params init = initial_params(tr, c);
   const ParamLayout layout = layout_of(init);
   backend.init(init, c.act, c.opt);
 
   TrainResult result;
   Progress p;
-  if (resume && fs::exists(ck_path)) {
+  const bool resuming = resume && fs::exists(ck_path);
+  if (resuming) {
     p = load_checkpoint(ck_path, identity, backend);
     result.resumed_from = p.records.back().epoch;
-  } else {
+  }
+  if (observer.on_start) observer.on_start();
+  if (!resuming) {
     const auto t0 = Clock::now();
     EpochRecord r0 = measure(backend, c, layout, 0);
     r0.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -62,6 +62,9 @@ std::vector<int64_t> epoch_order(int64_t N, uint64_t seed, int epoch);
 struct TrainObserver {
   std::function<void(int epoch, int64_t batches_done, int64_t batches_total)> on_batches;
   std::function<void(const EpochRecord&)> on_epoch;
+  // Once every input is judged and the run directory is locked, before the
+  // first computation (the CLI prints its queued warnings here).
+  std::function<void()> on_start;
 };
 
 struct TrainResult {
@@ -73,6 +76,13 @@ struct TrainResult {
   int resumed_from = -1;       // epoch of the checkpoint resumed from, −1 for a fresh run
   double seconds = 0;          // this invocation's wall time
 };
+
+// Throws InputError for what train() would refuse before creating out_dir:
+// the settings (batch, epochs, hidden, patience, optimizer, init), an empty
+// set, or an --eval set whose E or M differ from --data's. A caller that
+// creates files before calling train() (dominance, for each width) calls it
+// first.
+void check_train_inputs(const Dataset& train_set, const Dataset& eval_set, const TrainConfig& config);
 
 // Trains into out_dir: checkpoint.bin after every epoch (atomically),
 // curves.csv, U/W/b/c.npy (final θ), best/ (θ at the chosen epoch) and,
