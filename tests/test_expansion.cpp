@@ -100,8 +100,7 @@ TEST(Expansion, SevenSeedTermsSumToJetS2AndS3) {
     EXPECT_LT(rel(r.terms.S2(), r.S_k[2]), 1e-10) << act << " " << r.terms.S2() << " vs " << r.S_k[2];
     EXPECT_LT(rel(r.terms.S3(), r.S_k[3]), 1e-10) << act << " " << r.terms.S3() << " vs " << r.S_k[3];
     // Every term contributes here, so the test is not passing on zeros.
-    for (double v : {r.terms.cc, r.terms.J_UW, r.terms.ccc, r.terms.Ub_c, r.terms.Z_UW_c})
-      EXPECT_NE(v, 0.0) << act;
+    for (const char* k : {"cc", "J_UW", "ccc", "Ub_c", "Z_UW_c"}) EXPECT_NE(r.terms.at(k).value, 0.0) << act << " " << k;
   }
 }
 
@@ -111,8 +110,8 @@ TEST(Expansion, DominantD2EqualsJUWTermAndD3EqualsJUWW) {
   const Dataset d = synthetic_data({12, 12, 12}, 5, 11);
   const Params p = random_params(3, 6, 5, 0.5, 12);
   const ExpansionResult r = run_cpu(d, p, "silu", 5);
-  EXPECT_LT(rel(r.dominant[0].D, r.terms.J_UW), 1e-12);
-  EXPECT_LT(rel(r.dominant[1].D, r.terms.J_UWW), 1e-12);
+  EXPECT_LT(rel(r.dominant[0].D, r.terms.at("J_UW").value), 1e-12);
+  EXPECT_LT(rel(r.dominant[1].D, r.terms.at("J_UWW").value), 1e-12);
   EXPECT_EQ(r.dominant.size(), 4u);
 }
 
@@ -161,13 +160,20 @@ TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
   }
 }
 
+// MATH.md §5's numbers at the seed's size (M = 10, H = 2048, E = 1024): one
+// sample per class is enough, the counts depend on the sizes alone.
 TEST(Expansion, SubtermCountsMatchSeedNumbersAtFashionMnistPad32Size) {
-  const SubtermCounts c = subterm_counts(10, 2048, 1024);
-  EXPECT_DOUBLE_EQ(c.ccc, 1.0e3);
-  EXPECT_DOUBLE_EQ(c.Ub_c, 204800);
-  EXPECT_DOUBLE_EQ(c.Z_UW_c, 10.0 * 1024 * 2048 * 10);
-  EXPECT_DOUBLE_EQ(c.J_UWb, 10.0 * 1024 * 2048);
-  EXPECT_NEAR(c.J_UWW, 2.1e10, 0.05e10);
+  const Dataset d = synthetic_data(std::vector<int64_t>(10, 1), 1024, 23);
+  const Params p = random_params(10, 2048, 1024, 0.01, 24);
+  const SeedTerms t = seed_terms(d, p, activation_derivatives_at_zero(parse_activation("silu"), 3), 0.0);
+  EXPECT_DOUBLE_EQ(t.at("cc").count, 100.0);
+  EXPECT_DOUBLE_EQ(t.at("J_UW").count, 10.0 * 1024 * 2048);
+  EXPECT_DOUBLE_EQ(t.at("ccc").count, 1.0e3);
+  EXPECT_DOUBLE_EQ(t.at("Ub_c").count, 204800);
+  EXPECT_DOUBLE_EQ(t.at("Z_UW_c").count, 10.0 * 1024 * 2048 * 10);
+  EXPECT_DOUBLE_EQ(t.at("J_UWb").count, 10.0 * 1024 * 2048);
+  EXPECT_NEAR(t.at("J_UWW").count, 2.1e10, 0.05e10);
+  EXPECT_EQ(t.all.size(), 7u);
 }
 
 TEST(Expansion, RadiusOfGeometricSeriesIsRecovered) {

@@ -16,8 +16,8 @@
 #include "taylorscope/dominance.hpp"
 #include "taylorscope/dominance_report.hpp"
 #include "taylorscope/errors.hpp"
-#include "taylorscope/sample_action.hpp"
 #include "taylorscope/output_paths.hpp"
+#include "taylorscope/sample_action.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/tensor_report.hpp"
 #include "taylorscope/training_report.hpp"
@@ -46,23 +46,6 @@ nlohmann::json settings_json(const DominanceArgs& a, const Dataset& tr, const Da
   s["order"] = a.order;
   s["bins"] = a.bins;
   return s;
-}
-
-std::string summary_line(const WidthAnalysis& w) {
-  auto biggest = [](const std::vector<TermShare>& t) {
-    return *std::max_element(t.begin(), t.end(),
-                             [](const TermShare& x, const TermShare& y) { return x.abs_share < y.abs_share; });
-  };
-  const TermShare s2 = biggest(w.S2_terms), s3 = biggest(w.S3_terms);
-  char line[512];
-  int k = std::snprintf(line, sizeof line, "  H %5lld  epoch %3d  eval %.4f (%.2f%%)  S_2 %+.3e (%s %.0f%%)  S_3 %+.3e (%s %.0f%%)  D/S",
-                        static_cast<long long>(w.H), w.chosen_epoch, w.eval_loss, 100 * w.eval_acc,
-                        w.expansion.S_k[2], s2.name.c_str(), 100 * s2.abs_share, w.expansion.S_k[3],
-                        s3.name.c_str(), 100 * s3.abs_share);
-  for (const DominantTerm& d : w.expansion.dominant)
-    if (d.n <= 4 && k > 0 && k < static_cast<int>(sizeof line))
-      k += std::snprintf(line + k, sizeof line - k, " %.3f", d.ratio + 0.0);
-  return line;
 }
 
 // Width H's run directory.
@@ -130,7 +113,7 @@ int run_dominance(DominanceArgs& a) {
       write_tensor_histograms((fs::path(dir) / ("tensors_n" + std::to_string(t.order) + ".png")).string(), t,
                               eval_set.spec + " at theta*, H = " + std::to_string(H) + ", n = " + std::to_string(t.order));
     rows.push_back(std::move(w));
-    if (!a.quiet) std::cout << summary_line(rows.back()) << std::endl;
+    if (!a.quiet) std::cout << dominance_summary_line(rows.back()) << std::endl;
 
     write_file_atomically((fs::path(a.out) / "dominance.json").string(), dominance_report(rows, settings).dump(2) + "\n");
     write_file_atomically((fs::path(a.out) / "dominance.csv").string(), dominance_csv(rows));

@@ -137,7 +137,7 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
 
   t0 = Clock::now();
   r.terms = seed_terms(data, theta, derivs, JT[1]);
-  r.counts = subterm_counts(data.M, theta.H, data.E);
+  set_term_shares(r.terms, r.S_k);
   r.timing_ms.emplace_back("seed_terms", ms_since(t0));
   // S_1 = Σ_α (1/M − p_α) c'_α: exactly 0 on balanced classes, whatever the jets' rounding says.
   r.radius = estimate_radius(r.S_k, data.balanced ? std::vector<int>{1} : std::vector<int>{});

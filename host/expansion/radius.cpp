@@ -15,6 +15,7 @@
 #include <limits>
 #include <string>
 
+#include "report/not_finite.hpp"
 #include "taylorscope/expansion.hpp"
 
 namespace taylorscope {
@@ -27,19 +28,6 @@ constexpr int kMinOrders = 3;
 constexpr double kNoise = 1e-10;
 
 enum class Skip { none, nonfinite, zero, symmetric, noise };
-
-std::string list_orders(const std::vector<int>& k) {
-  std::string s;
-  for (size_t i = 0; i < k.size();) {
-    size_t j = i;
-    while (j + 1 < k.size() && k[j + 1] == k[j] + 1) ++j;
-    if (!s.empty()) s += ", ";
-    s += std::to_string(k[i]);
-    if (j > i) s += (j == i + 1 ? ", " : "..") + std::to_string(k[j]);
-    i = j + 1;
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -70,7 +58,7 @@ RadiusEstimate estimate_radius(const std::vector<double>& S_k, const std::vector
   const std::vector<int> nonfinite = orders(Skip::nonfinite);
   if (!nonfinite.empty()) {
     // The root test wants the highest orders, and these are the ones lost.
-    r.absent_reason = "S_k is not finite for k = " + list_orders(nonfinite) + " (overflow in float64)";
+    r.absent_reason = "S_k for k = " + index_list(nonfinite) + ": " + kNotFinite;
     return r;
   }
   const std::vector<int> usable = orders(Skip::none);
@@ -78,13 +66,13 @@ RadiusEstimate estimate_radius(const std::vector<double>& S_k, const std::vector
     std::string why;
     auto add = [&](Skip s, const char* what) {
       const std::vector<int> k = orders(s);
-      if (!k.empty()) why += "; k = " + list_orders(k) + ": " + what;
+      if (!k.empty()) why += "; k = " + index_list(k) + ": " + what;
     };
     add(Skip::zero, "S_k = 0");
     add(Skip::symmetric, "0 by symmetry (balanced classes)");
     add(Skip::noise, "rounding noise, below 1e-10 of the neighbouring orders");
     r.absent_reason = "fewer than " + std::to_string(kMinOrders) + " orders k ≥ 1 to apply the root test to (usable: " +
-                      (usable.empty() ? std::string("none") : "k = " + list_orders(usable)) + why + ")";
+                      (usable.empty() ? std::string("none") : "k = " + index_list(usable)) + why + ")";
     return r;
   }
   const int want = std::max(kMinOrders, K / 3);

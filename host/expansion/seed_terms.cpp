@@ -2,6 +2,10 @@
 // multiplicities, computed from the data's first moments and θ alone — an
 // independent route to the numbers the jets produce, which is what makes
 // "the seven terms sum to S_2 and S_3" a meaningful test.
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "cpu/blas.hpp"
@@ -58,21 +62,47 @@ SeedTerms seed_terms(const Dataset& data, const Params& th, const std::vector<do
     sc3 += v * v * v;
   }
 
+  const double m = Md, h = static_cast<double>(H), e = static_cast<double>(E);
   SeedTerms t;
-  t.cc = 0.5 * centred_dot(c, c);
-  t.J_UW = s1 / Md * JUW;
-  // (1/6) Σ (δ_αβγ/M − (δ_αβ+δ_αγ+δ_βγ)/M² + 2/M³) c_α c_β c_γ
-  t.ccc = (sc3 / Md - 3.0 * sc2 * sc / (Md * Md) + 2.0 * sc * sc * sc / (Md * Md * Md)) / 6.0;
-  t.Ub_c = s1 * centred_dot(c, Ub);
-  t.Z_UW_c = s1 * centred_dot(c, UWZ);
-  t.J_UWb = s2 / Md * JUWb;
-  t.J_UWW = s2 / (2.0 * Md) * JT2;
+  // The one list of the seven terms. Counts (MATH.md §5): cᵀCc has M²
+  // products, J·UW M·E·H (the rule M·H·E^n at n = 1), and S_3's as listed there.
+  t.all = {
+      {"cc", 2, "½ c'ᵀ C c'", 0.5 * centred_dot(c, c), m * m},
+      {"J_UW", 2, "(σ1/M) ⟨J¹, UW⟩", s1 / Md * JUW, m * e * h},
+      // (1/6) Σ (δ_αβγ/M − (δ_αβ+δ_αγ+δ_βγ)/M² + 2/M³) c_α c_β c_γ
+      {"ccc", 3, "c³ form", (sc3 / Md - 3.0 * sc2 * sc / (Md * Md) + 2.0 * sc * sc * sc / (Md * Md * Md)) / 6.0,
+       m * m * m},
+      {"Ub_c", 3, "σ1 c'ᵀ C (Ub)", s1 * centred_dot(c, Ub), m * h * m},
+      {"Z_UW_c", 3, "σ1 c'ᵀ C (U W Z̄)", s1 * centred_dot(c, UWZ), m * e * h * m},
+      {"J_UWb", 3, "(σ2/M) ⟨J¹, U diag(b) W⟩", s2 / Md * JUWb, m * e * h},
+      {"J_UWW", 3, "(σ2/2M) ⟨J², T²⟩", s2 / (2.0 * Md) * JT2, m * e * e * h},
+  };
   return t;
 }
 
-SubtermCounts subterm_counts(int64_t M, int64_t H, int64_t E) {
-  const double m = static_cast<double>(M), h = static_cast<double>(H), e = static_cast<double>(E);
-  return {m * m * m, m * h * m, m * e * h * m, m * e * h, m * e * e * h};
+void set_term_shares(SeedTerms& t, const std::vector<double>& S_k) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (SeedTerm& term : t.all) {
+    double abs_total = 0;
+    for (const SeedTerm& other : t.all)
+      if (other.order == term.order) abs_total += std::fabs(other.value);
+    term.abs_share = std::isfinite(abs_total) && abs_total > 0 ? std::fabs(term.value) / abs_total : nan;
+    const double exact = term.order < static_cast<int>(S_k.size()) ? S_k[term.order] : nan;
+    term.of_exact = std::isfinite(exact) && exact != 0 ? term.value / exact : nan;
+  }
+}
+
+const SeedTerm& SeedTerms::at(const std::string& name) const {
+  for (const SeedTerm& term : all)
+    if (term.name == name) return term;
+  throw std::out_of_range("no seed term named '" + name + "'");
+}
+
+double SeedTerms::sum(int order) const {
+  double s = 0;
+  for (const SeedTerm& term : all)
+    if (term.order == order) s += term.value;
+  return s;
 }
 
 }  // namespace taylorscope

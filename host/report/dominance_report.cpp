@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 
 #include "plot/charts.hpp"
 #include "report/json_number.hpp"
+#include "report/not_finite.hpp"
 #include "taylorscope/tensor_report.hpp"
 
 namespace taylorscope {
@@ -16,15 +18,14 @@ namespace {
 
 nlohmann::json number(double v) { return json_number(v); }
 
-nlohmann::json order_json(const std::vector<TermShare>& terms, double exact) {
+// One order's terms: the SeedTerm fields under the names of its table.
+nlohmann::json order_json(const ExpansionResult& r, int order) {
   nlohmann::json t = nlohmann::json::object();
-  double sum = 0;
-  for (const TermShare& s : terms) {
-    t[s.name] = {{"value", number(s.value)}, {"share", number(s.share)},
-                 {"abs_share", number(s.abs_share)}, {"count", s.count}};
-    sum += s.value;
-  }
-  return {{"exact", number(exact)}, {"closed_form_sum", number(sum)}, {"terms", t}};
+  for (const SeedTerm& s : r.terms.all)
+    if (s.order == order)
+      t[s.name] = {{"value", number(s.value)}, {"abs_share", number(s.abs_share)},
+                   {"of_exact", number(s.of_exact)}, {"count", number(s.count)}};
+  return {{"exact", number(r.S_k.at(order))}, {"closed_form_sum", number(r.terms.sum(order))}, {"terms", t}};
 }
 
 nlohmann::json radius_json(const RadiusEstimate& r) {
@@ -65,8 +66,8 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
                                     {"train_seconds", w.train_seconds}}},
                     {"S_direct", number(r.S_direct)},
                     {"S_k", sk},
-                    {"S2", order_json(w.S2_terms, r.S_k.at(2))},
-                    {"S3", order_json(w.S3_terms, r.S_k.at(3))},
+                    {"S2", order_json(r, 2)},
+                    {"S3", order_json(r, 3)},
                     {"dominant", dominant},
                     {"radius", radius_json(r.radius)},
                     {"tensors", tensors},
@@ -75,68 +76,121 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
   return {{"settings", settings}, {"precision", "float64"}, {"widths", rows}};
 }
 
+namespace {
+
+// A CSV column: its header and how a width's row fills it. The header and
+// every row are written from this one list, so no column can drift from its
+// name; the seven term columns come from the expansion's term table.
+struct CsvColumn {
+  std::string name;
+  std::function<std::string(const WidthAnalysis&)> cell;
+};
+
+std::vector<CsvColumn> csv_columns(const SeedTerms& table) {
+  using W = const WidthAnalysis&;
+  auto num = [](auto get) { return [get](W w) { return csv_number(get(w)); }; };
+  std::vector<CsvColumn> c = {
+      {"H", [](W w) { return std::to_string(w.H); }},
+      {"chosen_epoch", [](W w) { return std::to_string(w.chosen_epoch); }},
+      {"eval_loss", num([](W w) { return w.eval_loss; })},
+      {"eval_acc", num([](W w) { return w.eval_acc; })},
+      {"S_direct", num([](W w) { return w.expansion.S_direct; })},
+  };
+  auto terms = [&](int order, const char* prefix, double SeedTerm::*field) {
+    for (const SeedTerm& t : table.all)
+      if (t.order == order)
+        c.push_back({prefix + t.name, num([name = t.name, field](W w) { return w.expansion.terms.at(name).*field; })});
+  };
+  for (int order : {2, 3}) {
+    c.push_back({"S" + std::to_string(order), num([order](W w) { return w.expansion.S_k.at(order); })});
+    terms(order, "", &SeedTerm::value);
+    terms(order, "abs_share_", &SeedTerm::abs_share);
+  }
+  for (int order : {2, 3}) terms(order, "count_", &SeedTerm::count);
+  for (int n = 1; n <= 4; ++n)
+    c.push_back({"D" + std::to_string(n + 1) + "_over_S" + std::to_string(n + 1), [n](W w) {
+                   return n <= static_cast<int>(w.expansion.dominant.size()) ? csv_number(w.expansion.dominant[n - 1].ratio)
+                                                                             : std::string();
+                 }});
+  for (int n = 1; n <= 2; ++n) {
+    const std::string k = std::to_string(n);
+    auto stat = [n](const ElementStats TensorStatistics::*tensor, double ElementStats::*field) {
+      return [n, tensor, field](W w) {
+        for (const TensorStatistics& t : w.tensors)
+          if (t.order == n) return csv_number(t.*tensor.*field);
+        return std::string();
+      };
+    };
+    c.push_back({"JT" + k + "_mean", stat(&TensorStatistics::JT, &ElementStats::mean)});
+    c.push_back({"JT" + k + "_skewness", stat(&TensorStatistics::JT, &ElementStats::skewness)});
+    c.push_back({"JT" + k + "_frac_negative", stat(&TensorStatistics::JT, &ElementStats::frac_negative)});
+    c.push_back({"JT" + k + "_frac_zero", stat(&TensorStatistics::JT, &ElementStats::frac_zero)});
+    c.push_back({"J" + k + "_excess_kurtosis", stat(&TensorStatistics::J, &ElementStats::excess_kurtosis)});
+    c.push_back({"T" + k + "_excess_kurtosis", stat(&TensorStatistics::T, &ElementStats::excess_kurtosis)});
+  }
+  c.push_back({"radius", num([](W w) { return w.expansion.radius.estimate; })});
+  return c;
+}
+
+}  // namespace
+
 std::string dominance_csv(const std::vector<WidthAnalysis>& widths) {
+  if (widths.empty()) return "";
+  const std::vector<CsvColumn> columns = csv_columns(widths.front().expansion.terms);
   std::ostringstream out;
-  const char* names2[] = {"cc", "J_UW"};
-  const char* names3[] = {"ccc", "Ub_c", "Z_UW_c", "J_UWb", "J_UWW"};
-  out << "H,chosen_epoch,eval_loss,eval_acc,S_direct,S2";
-  for (const char* n : names2) out << "," << n;
-  for (const char* n : names2) out << ",abs_share_" << n;
-  out << ",S3";
-  for (const char* n : names3) out << "," << n;
-  for (const char* n : names3) out << ",abs_share_" << n;
-  for (const char* n : names2) out << ",count_" << n;
-  for (const char* n : names3) out << ",count_" << n;
-  for (int n = 1; n <= 4; ++n) out << ",D" << n + 1 << "_over_S" << n + 1;
-  for (int n = 1; n <= 2; ++n)
-    out << ",JT" << n << "_mean,JT" << n << "_skewness,JT" << n << "_frac_negative,JT" << n << "_frac_zero,J" << n
-        << "_excess_kurtosis,T" << n << "_excess_kurtosis";
-  out << ",radius\n";
+  for (size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << columns[i].name;
+  out << "\n";
   for (const WidthAnalysis& w : widths) {
-    const ExpansionResult& r = w.expansion;
-    out << w.H << "," << w.chosen_epoch << "," << csv_number(w.eval_loss) << "," << csv_number(w.eval_acc) << ","
-        << csv_number(r.S_direct) << "," << csv_number(r.S_k.at(2));
-    for (const TermShare& s : w.S2_terms) out << "," << csv_number(s.value);
-    for (const TermShare& s : w.S2_terms) out << "," << csv_number(s.abs_share);
-    out << "," << csv_number(r.S_k.at(3));
-    for (const TermShare& s : w.S3_terms) out << "," << csv_number(s.value);
-    for (const TermShare& s : w.S3_terms) out << "," << csv_number(s.abs_share);
-    for (const TermShare& s : w.S2_terms) out << "," << csv_number(s.count);
-    for (const TermShare& s : w.S3_terms) out << "," << csv_number(s.count);
-    for (int n = 1; n <= 4; ++n)
-      out << "," << (n <= static_cast<int>(r.dominant.size()) ? csv_number(r.dominant[n - 1].ratio) : "");
-    for (const TensorStatistics& t : w.tensors)
-      out << "," << csv_number(t.JT.mean) << "," << csv_number(t.JT.skewness) << "," << csv_number(t.JT.frac_negative)
-          << "," << csv_number(t.JT.frac_zero) << "," << csv_number(t.J.excess_kurtosis) << "," << csv_number(t.T.excess_kurtosis);
-    out << "," << csv_number(r.radius.estimate) << "\n";
+    for (size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << columns[i].cell(w);
+    out << "\n";
   }
   return out.str();
+}
+
+std::string dominance_summary_line(const WidthAnalysis& w) {
+  const ExpansionResult& r = w.expansion;
+  auto num = [](const char* f, double v) {
+    if (!std::isfinite(v)) return std::string(kOverflowMark);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v + 0.0);
+    return std::string(buf);
+  };
+  // The order's largest term by abs share (SeedTerm): the one that "dominates".
+  auto largest = [&](int order) {
+    const SeedTerm* best = nullptr;
+    for (const SeedTerm& t : r.terms.all)
+      if (t.order == order && (!best || std::fabs(t.value) > std::fabs(best->value))) best = &t;
+    return " (" + best->name + " " + (std::isfinite(best->abs_share) ? num("%.0f%%", 100 * best->abs_share) : "—") + ")";
+  };
+  char head[128];
+  std::snprintf(head, sizeof head, "  H %5lld  epoch %3d  eval %.4f (%.2f%%)", static_cast<long long>(w.H),
+                w.chosen_epoch, w.eval_loss, 100 * w.eval_acc);
+  std::string line = head;
+  line += "  S_2 " + num("%+.3e", r.S_k.at(2)) + largest(2) + "  S_3 " + num("%+.3e", r.S_k.at(3)) + largest(3) + "  D/S";
+  for (const DominantTerm& d : r.dominant)
+    if (d.n <= 4) line += " " + (d.S == 0 ? std::string("—") : num("%.3f", d.ratio));  // S_{n+1} = 0: no ratio
+  return line;
 }
 
 void write_dominance_plots(const std::string& dir, const std::vector<WidthAnalysis>& widths) {
   namespace fs = std::filesystem;
   auto path = [&](const char* name) { return (fs::path(dir) / name).string(); };
   plot::LineChart magnitudes{"|term| of S_2 and S_3 at theta* (eval split)", "hidden width H", "|term|", true, true, {}};
-  plot::LineChart shares{"share |term| / sum |terms| within S_2 and S_3", "hidden width H", "share", true, false, {}};
+  plot::LineChart shares{"abs share: |term| / sum |terms| within S_2 and S_3", "hidden width H", "share", true, false, {}};
   plot::LineChart counts{"products in each term's sum (MATH.md 5)", "hidden width H", "products", true, true, {}};
   plot::LineChart ratio{"D_{n+1} / S_{n+1} at theta*", "hidden width H", "D/S", true, false, {}};
   if (widths.empty()) return;
-  auto add_terms = [&](auto member) {
-    const std::vector<TermShare>& first = widths.front().*member;
-    for (size_t k = 0; k < first.size(); ++k) {
-      plot::Series m{first[k].name, {}, {}}, s{first[k].name, {}, {}}, c{first[k].name, {}, {}};
-      for (const WidthAnalysis& w : widths) {
-        const TermShare& t = (w.*member)[k];
-        const double h = static_cast<double>(w.H);
-        m.x.push_back(h), m.y.push_back(std::fabs(t.value));
-        s.x.push_back(h), s.y.push_back(t.abs_share);
-        c.x.push_back(h), c.y.push_back(t.count);
-      }
-      magnitudes.series.push_back(m), shares.series.push_back(s), counts.series.push_back(c);
+  for (const SeedTerm& term : widths.front().expansion.terms.all) {
+    plot::Series m{term.name, {}, {}}, s{term.name, {}, {}}, c{term.name, {}, {}};
+    for (const WidthAnalysis& w : widths) {
+      const SeedTerm& t = w.expansion.terms.at(term.name);
+      const double h = static_cast<double>(w.H);
+      m.x.push_back(h), m.y.push_back(std::fabs(t.value));
+      s.x.push_back(h), s.y.push_back(t.abs_share);
+      c.x.push_back(h), c.y.push_back(t.count);
     }
-  };
-  add_terms(&WidthAnalysis::S2_terms);
-  add_terms(&WidthAnalysis::S3_terms);
+    magnitudes.series.push_back(m), shares.series.push_back(s), counts.series.push_back(c);
+  }
   for (int n = 1; n <= 4; ++n) {
     plot::Series s{"n = " + std::to_string(n), {}, {}};
     for (const WidthAnalysis& w : widths)

@@ -38,25 +38,29 @@ nlohmann::json expansion_report(const ExpansionResult& r, const ReportContext& c
   j["S_k"] = sk;
   j["partial_sums"] = ps;
 
+  // terms and subterm_counts are INTERFACES.md's (S_3's counts; S_2's are an
+  // addition); term_shares is an addition: both shares of SeedTerm.
   const SeedTerms& t = r.terms;
-  j["terms"] = {{"S2", {{"cc", t.cc}, {"J_UW", t.J_UW}}},
-                {"S3",
-                 {{"ccc", t.ccc}, {"Ub_c", t.Ub_c}, {"Z_UW_c", t.Z_UW_c}, {"J_UWb", t.J_UWb},
-                  {"J_UWW", t.J_UWW}}}};
+  json terms = json::object(), counts = json::object(), shares = json::object();
+  for (const SeedTerm& term : t.all) {
+    const std::string k = "S" + std::to_string(term.order);
+    terms[k][term.name] = number(term.value);
+    counts[k][term.name] = number(term.count);
+    shares[k][term.name] = {{"abs_share", number(term.abs_share)}, {"of_exact", number(term.of_exact)}};
+  }
+  j["terms"] = terms;
+  j["subterm_counts"] = counts;
+  j["term_shares"] = shares;
   // The closed forms assume balanced classes (MATH.md §1); this says how well
   // they reproduce the exact jets on this data.
   if (r.K >= 3) {
-    j["terms_check"] = {{"S2_terms", t.S2()},
-                        {"S2_jet", r.S_k[2]},
-                        {"S2_rel_diff", rel_diff(t.S2(), r.S_k[2])},
-                        {"S3_terms", t.S3()},
-                        {"S3_jet", r.S_k[3]},
-                        {"S3_rel_diff", rel_diff(t.S3(), r.S_k[3])}};
+    j["terms_check"] = {{"S2_terms", number(t.S2())},
+                        {"S2_jet", number(r.S_k[2])},
+                        {"S2_rel_diff", number(rel_diff(t.S2(), r.S_k[2]))},
+                        {"S3_terms", number(t.S3())},
+                        {"S3_jet", number(r.S_k[3])},
+                        {"S3_rel_diff", number(rel_diff(t.S3(), r.S_k[3]))}};
   }
-  const SubtermCounts& c = r.counts;
-  j["subterm_counts"] = {{"S3",
-                          {{"ccc", c.ccc}, {"Ub_c", c.Ub_c}, {"Z_UW_c", c.Z_UW_c},
-                           {"J_UWb", c.J_UWb}, {"J_UWW", c.J_UWW}}}};
   json dom = json::array();
   for (const DominantTerm& d : r.dominant)
     dom.push_back({{"n", d.n},

@@ -1,5 +1,6 @@
 // The human-readable view of an expansion: the orders, the seed terms with
 // their shares, and where the truncated series stops agreeing with S(tθ).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -15,8 +16,23 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-std::string sci(double v) { return std::isfinite(v) ? fmt("% .12e", v) : "      —"; }
-std::string short_sci(double v) { return std::isfinite(v) ? fmt("% .3e", v) : "     —"; }
+// + 0.0: a −0 prints as 0.
+std::string sci(double v) { return std::isfinite(v) ? fmt("% .12e", v + 0.0) : "      —"; }
+std::string short_sci(double v) { return std::isfinite(v) ? fmt("% .3e", v + 0.0) : "     —"; }
+
+// Columns on a terminal: UTF-8 continuation bytes take none, and neither do
+// combining diacritics (U+0300..U+036F, the bar of Z̄).
+size_t display_width(const std::string& s) {
+  size_t w = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char ch = s[i], next = i + 1 < s.size() ? s[i + 1] : 0;
+    const bool combining = ch == 0xCC || (ch == 0xCD && next < 0xB0);
+    w += (ch & 0xC0) != 0x80 && !combining;
+  }
+  return w;
+}
+
+constexpr size_t kValueColumn = 44;  // where the seed terms' values start
 
 }  // namespace
 
@@ -39,27 +55,27 @@ void print_expansion_table(std::ostream& out, const ExpansionResult& r, const Re
   out << "  S(θ) direct          " << sci(r.S_direct) << "   |S(θ) − Σ_{k≤K} S_k| = "
       << short_sci(std::fabs(r.S_direct - r.partial_sums.back())) << "\n\n";
 
+  // Shares as SeedTerm defines them; a share of a zero or non-finite whole is no number.
+  auto share = [](double v) { return std::isfinite(v) ? fmt("%8.2f%%", 100 * v + 0.0) : "      — "; };
+  out << "  Seed terms (MATH.md §3, Taylor multiplicities corrected)\n"
+      << "  abs share = |term| / Σ|terms| of its order; of S_k = term / S_k (jets)\n"
+      << std::string(kValueColumn, ' ') << "value                abs share     of S_k  products\n";
   const SeedTerms& t = r.terms;
-  const SubtermCounts& c = r.counts;
-  auto term = [&](const char* name, const char* formula, double v, double whole, double count) {
-    out << "    " << name << formula << sci(v) << "  " << fmt("%7.1f%%", whole != 0 ? 100 * v / whole : NAN);
-    if (count > 0) out << "  " << fmt("%.1e", count);
+  for (int order : {2, 3}) {
+    out << "  S_" << order << "\n";
+    for (const SeedTerm& term : t.all) {
+      if (term.order != order) continue;
+      char name[64];
+      std::snprintf(name, sizeof name, "    %-7s ", term.name.c_str());
+      const std::string head = name + term.formula;
+      out << head << std::string(kValueColumn - std::min(kValueColumn, display_width(head)), ' ') << sci(term.value) << "  " << share(term.abs_share) << "  " << share(term.of_exact) << "  "
+          << fmt("%.3e", term.count) << "\n";
+    }
+    out << "    sum of terms" << std::string(kValueColumn - 16, ' ') << sci(t.sum(order));
+    if (order <= r.K) out << "   (jets: " << sci(r.S_k[order]) << ")";
     out << "\n";
-  };
-  out << "  Seed terms (MATH.md §3, Taylor multiplicities corrected)      value     share  products\n";
-  out << "  S_2\n";
-  term("cc     ", " ½ c'ᵀ C c'                     ", t.cc, t.S2(), 0);
-  term("J_UW   ", " (σ1/M) ⟨J¹, UW⟩                ", t.J_UW, t.S2(), 0);
-  out << "    sum of terms                           " << sci(t.S2()) << "   (jets: " << sci(r.S_k[2]) << ")\n";
-  out << "  S_3\n";
-  term("ccc    ", " c³ form                        ", t.ccc, t.S3(), c.ccc);
-  term("Ub_c   ", " σ1 c'ᵀ C (Ub)                  ", t.Ub_c, t.S3(), c.Ub_c);
-  term("Z_UW_c ", " σ1 c'ᵀ C (U W Z̄)               ", t.Z_UW_c, t.S3(), c.Z_UW_c);
-  term("J_UWb  ", " (σ2/M) ⟨J¹, U diag(b) W⟩       ", t.J_UWb, t.S3(), c.J_UWb);
-  term("J_UWW  ", " (σ2/2M) ⟨J², T²⟩               ", t.J_UWW, t.S3(), c.J_UWW);
-  out << "    sum of terms                           " << sci(t.S3());
-  if (r.K >= 3) out << "   (jets: " << sci(r.S_k[3]) << ")";
-  out << "\n\n";
+  }
+  out << "\n";
 
   if (r.radius.available()) {
     out << "  Radius of convergence along tθ (root test over orders";

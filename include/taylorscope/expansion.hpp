@@ -18,17 +18,35 @@ struct ExpansionOptions {
   std::vector<double> t_values = {0.25, 0.5, 1.0, 1.5, 2.0};  // where S(tθ) is compared
 };
 
-// The seven named terms of S_2 and S_3 (MATH.md §3), multiplicities corrected.
-struct SeedTerms {
-  double cc = 0, J_UW = 0;                                   // S_2
-  double ccc = 0, Ub_c = 0, Z_UW_c = 0, J_UWb = 0, J_UWW = 0;  // S_3
-  double S2() const { return cc + J_UW; }
-  double S3() const { return ccc + Ub_c + Z_UW_c + J_UWb + J_UWW; }
+// One of the seven named terms of S_2 and S_3 (MATH.md §3, multiplicities
+// corrected). seed_terms() lists the seven in one place, in the order every
+// report, table and CSV shows them; nothing else spells their names.
+//
+// Two shares, each with one meaning everywhere:
+//   abs_share  = |value| / Σ |values| over the terms of its order — how much
+//                of the order's magnitude the term carries (in [0, 1], sums
+//                to 1; the largest names the "dominant" term);
+//   of_exact   = value / S_k, k its order, S_k from the jets — the signed
+//                fraction of the exact coefficient (sums to 1 up to the
+//                closed forms' agreement with the jets).
+// Either is NaN when its whole is 0 or not finite (reports write null).
+struct SeedTerm {
+  std::string name;     // INTERFACES.md key: cc, J_UW (S_2); ccc, Ub_c, Z_UW_c, J_UWb, J_UWW (S_3)
+  int order = 0;        // 2 or 3
+  std::string formula;  // the term as the table prints it
+  double value = 0;
+  double count = 0;     // products in its sum (MATH.md §5); a double because M·H·E^n overflows
+  double abs_share = 0;
+  double of_exact = 0;
 };
 
-// Products in each S_3 term (MATH.md §5); doubles because M·H·E^n overflows.
-struct SubtermCounts {
-  double ccc = 0, Ub_c = 0, Z_UW_c = 0, J_UWb = 0, J_UWW = 0;
+struct SeedTerms {
+  std::vector<SeedTerm> all;  // S_2's two, then S_3's five
+  // Throws std::out_of_range for a name that is not one of the seven.
+  const SeedTerm& at(const std::string& name) const;
+  double sum(int order) const;  // Σ of the order's values
+  double S2() const { return sum(2); }
+  double S3() const { return sum(3); }
 };
 
 struct DominantTerm {
@@ -59,8 +77,7 @@ struct ExpansionResult {
   double S_direct = 0;               // S(θ) evaluated directly
   std::vector<double> S_k;           // S_0 … S_K
   std::vector<double> partial_sums;  // Σ_{j≤k} S_j
-  SeedTerms terms;
-  SubtermCounts counts;
+  SeedTerms terms;                   // values, counts and shares
   std::vector<DominantTerm> dominant;  // n = 1 … K−1
   RadiusEstimate radius;
   std::vector<ValidityPoint> validity;
@@ -80,11 +97,14 @@ std::vector<double> contractions_from_power_sums(const PassSums& sums, const Par
 std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
                                            ExpansionBackend& backend);
 
-// The closed forms of MATH.md §3 from the data's first moments, θ and ⟨J^(2),T^(2)⟩.
+// The closed forms of MATH.md §3 from the data's first moments, θ and
+// ⟨J^(2),T^(2)⟩, with their product counts (§5); shares are left for
+// set_term_shares, which needs the exact coefficients.
 SeedTerms seed_terms(const Dataset& data, const Params& theta, const std::vector<double>& sigma_derivs,
                      double JT2);
 
-SubtermCounts subterm_counts(int64_t M, int64_t H, int64_t E);
+// Fills abs_share and of_exact (see SeedTerm) from the values and S_k, k = 0..K.
+void set_term_shares(SeedTerms& terms, const std::vector<double>& S_k);
 
 // Root test on the coefficients: uses the last max(3, K/3) orders k ≥ 1 whose
 // S_k is finite, non-zero, not in `zero_by_symmetry` (S_1 on balanced data)
