@@ -268,3 +268,24 @@ TEST(Cli, LimitZeroIsRefusedAndLeavingItOutKeepsEverySample) {
   EXPECT_EQ(samples(""), 10);
   EXPECT_EQ(samples(" --limit 2"), 4);
 }
+
+// F5: a bad --eval spec is reported as --eval, not as --data (the data flags
+// are shared by both sets), and nothing is created for the run.
+TEST(Cli, AnEvalSpecErrorNamesEval) {
+  const TempDir dir("ts_cli_eval");
+  const std::string data = write_npy_dataset(dir.path(), {4, 4}, 3);
+  // The spec's own form is wrong: the message names --eval and the spec.
+  for (const std::string& eval : {"npy:" + dir.file("X.npy"), std::string("nosuch:thing")}) {
+    const CliRun r = run_cli("train --device cpu --data " + data + " --eval " + eval + " --hidden 2 --epochs 1 --out " +
+                             dir.file("run"));
+    expect_one_error_line(r, 2, eval);
+    EXPECT_EQ(r.err.rfind("taylorscope: error: --eval " + eval, 0), 0u) << r.err;
+    EXPECT_FALSE(fs::exists(dir.path() / "run")) << eval;
+  }
+  // A file of the spec is wrong: the message names the file, not --data.
+  const CliRun r = run_cli("train --device cpu --data " + data + " --eval npy:" + dir.file("missing.npy") + "," +
+                           dir.file("y.npy") + " --hidden 2 --epochs 1 --out " + dir.file("run"));
+  expect_one_error_line(r, 2, "missing file");
+  EXPECT_NE(r.err.find("missing.npy"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--data"), std::string::npos) << r.err;
+}

@@ -58,6 +58,7 @@ TrainConfig resolve_trainer_flags(const TrainerFlags& f, NpyPrecision* save_prec
 Dataset load_eval_data(const DataFlags& train_flags, const std::string& eval_spec, const Dataset& train_set) {
   DataFlags eval_flags = train_flags;
   eval_flags.spec = eval_spec;
+  eval_flags.options.flag = "--eval";  // its errors name the flag the user got wrong (F5)
   eval_flags.options.standardize_like = &train_set;  // the train set's statistics, not its own
   return load_data(eval_flags);
 }
