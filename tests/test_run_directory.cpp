@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -17,6 +20,7 @@
 #include "taylorscope/errors.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/training.hpp"
+#include "training/checkpoint.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
@@ -182,6 +186,93 @@ TEST(DirectoryLock, HeldByAnotherProcessRefusesUntilThatProcessExits) {
   EXPECT_EQ(holder.release(), 0);
   EXPECT_EQ(input_error([&] { DirectoryLock again(out); }), "NO EXCEPTION");
   EXPECT_EQ(input_error([&] { TinyRun().run(out); }), "NO EXCEPTION");
+}
+
+// ---- checkpoints with a valid CRC but a header or arrays that lie (F16, F17)
+
+struct Craft {
+  std::string what;
+  std::function<void(Checkpoint&)> edit;
+  std::string named;  // a word the refusal must contain
+};
+
+nlohmann::json& rec(Checkpoint& ck, int i) { return ck.header["records"][i]; }
+std::vector<double>& arr(Checkpoint& ck, const std::string& name) {
+  for (auto& [key, values] : ck.arrays)
+    if (key == name) return values;
+  throw std::runtime_error("no array " + name);
+}
+
+// Each crafted file is refused on --resume with one line naming the file and
+// the field, by the trainer and by the loader alone (what a fuzzer drives);
+// the refused file is left as it was. The untouched checkpoint resumes, so
+// every refusal comes from its one edit.
+TEST(Checkpoint, EveryHeaderFieldAndArrayIsValidatedNamingTheFile) {
+  TempDir dir("ts_ckpt");
+  TinyRun run;
+  run.c.opt.kind = OptimizerKind::momentum;  // the checkpoint holds 'velocity'
+  run.run(dir.str());
+  const std::string ck = dir.file("checkpoint.bin");
+  const Checkpoint good = read_checkpoint(ck);
+  const double nan = std::nan("");
+  const std::vector<Craft> crafts = {
+      {"version 2", [](Checkpoint& c) { c.header["version"] = 2; }, "version"},
+      {"no version", [](Checkpoint& c) { c.header.erase("version"); }, "version"},
+      {"no identity", [](Checkpoint& c) { c.header.erase("identity"); }, "identity"},
+      {"identity a number", [](Checkpoint& c) { c.header["identity"] = 5; }, "identity"},
+      {"step −1", [](Checkpoint& c) { c.header["step"] = -1; }, "step"},
+      {"step 1.5", [](Checkpoint& c) { c.header["step"] = 1.5; }, "step"},
+      {"no records", [](Checkpoint& c) { c.header["records"] = nlohmann::json::array(); }, "records"},
+      {"records an object", [](Checkpoint& c) { c.header["records"] = nlohmann::json::object(); }, "records"},
+      {"a record of 3 fields", [](Checkpoint& c) { rec(c, 1) = {1, 0.5, 0.5}; }, "record 1"},
+      {"epoch −5", [](Checkpoint& c) { rec(c, 1)[0] = -5; }, "epoch"},
+      {"epoch 1.5", [](Checkpoint& c) { rec(c, 1)[0] = 1.5; }, "epoch"},
+      {"a gap", [](Checkpoint& c) { rec(c, 2)[0] = 3; }, "epoch"},
+      {"a repeat", [](Checkpoint& c) { rec(c, 2)[0] = 1; }, "epoch"},
+      {"epoch INT_MAX", [](Checkpoint& c) { rec(c, 2)[0] = INT_MAX; }, "epoch"},
+      {"a null loss", [](Checkpoint& c) { rec(c, 1)[1] = nullptr; }, "null"},
+      {"a string loss", [](Checkpoint& c) { rec(c, 1)[3] = "low"; }, "record 1"},
+      {"chosen epoch 10^6", [](Checkpoint& c) { c.header["chosen_epoch"] = 1000000; }, "chosen_epoch"},
+      {"chosen epoch −1", [](Checkpoint& c) { c.header["chosen_epoch"] = -1; }, "chosen_epoch"},
+      {"stopped_early \"yes\"", [](Checkpoint& c) { c.header["stopped_early"] = "yes"; }, "stopped_early"},
+      {"NaN in theta", [&](Checkpoint& c) { arr(c, "theta")[3] = nan; }, "theta"},
+      {"Inf in velocity", [](Checkpoint& c) { arr(c, "velocity")[0] = INFINITY; }, "velocity"},
+      {"best_theta one short", [](Checkpoint& c) { arr(c, "best_theta").pop_back(); }, "best_theta"},
+      {"theta one long", [](Checkpoint& c) { arr(c, "theta").push_back(0.0); }, "theta"},
+      {"no theta", [](Checkpoint& c) { c.arrays.erase(c.arrays.begin()); }, "theta"},
+      {"velocity one short", [](Checkpoint& c) { arr(c, "velocity").pop_back(); }, "velocity"},
+      {"no velocity", [](Checkpoint& c) { c.arrays.pop_back(); }, "velocity"},
+      {"theta twice", [](Checkpoint& c) { c.arrays.push_back(c.arrays.front()); }, "twice"},
+  };
+  CheckpointShape shape;
+  shape.param_count = static_cast<int64_t>(good.array("theta").size());
+  shape.optimizer_arrays = {{"velocity", good.array("theta").size()}};
+  for (const Craft& craft : crafts) {
+    Checkpoint bad = good;
+    craft.edit(bad);
+    write_checkpoint(ck, bad);
+    const std::string written = read_text(ck);
+    for (const std::string& why : {input_error([&] { run.run(dir.str(), true); }),
+                                   input_error([&] { read_checkpoint_state(ck, shape); })}) {
+      EXPECT_NE(why.find(ck), std::string::npos) << craft.what << ": " << why;
+      EXPECT_NE(why.find(craft.named), std::string::npos) << craft.what << ": " << why;
+      EXPECT_EQ(why.find('\n'), std::string::npos) << craft.what << ": " << why;
+      EXPECT_EQ(why.find("json"), std::string::npos) << craft.what << ": a parser's words: " << why;
+    }
+    EXPECT_EQ(read_text(ck), written) << craft.what << ": the refused run wrote a checkpoint";
+  }
+  write_checkpoint(ck, good);
+  run.c.epochs = 3;
+  EXPECT_EQ(input_error([&] { run.run(dir.str(), true); }), "NO EXCEPTION");
+}
+
+// F16: a directory where the checkpoint should be is named, not read.
+TEST(Checkpoint, ADirectoryInItsPlaceIsRefusedNamingIt) {
+  TempDir dir("ts_ckdir");
+  fs::create_directories(dir.path() / "checkpoint.bin");
+  const std::string why = input_error([&] { TinyRun().run(dir.str(), true); });
+  EXPECT_NE(why.find(dir.file("checkpoint.bin")), std::string::npos) << why;
+  EXPECT_NE(why.find("directory"), std::string::npos) << why;
 }
 
 }  // namespace

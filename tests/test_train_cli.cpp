@@ -294,6 +294,14 @@ TEST(TrainCli, TruncatedOrCorruptCheckpointIsRefused) {
                                " --epochs 3 --resume");
   EXPECT_EQ(other.status, 2);
   EXPECT_NE(other.err.find("'lr'"), std::string::npos) << other.err;
+  // F16: a directory where the checkpoint should be.
+  fs::remove(dir / "checkpoint.bin");
+  fs::create_directory(dir / "checkpoint.bin");
+  const CliRun in_place = run_cli(args + " --epochs 3 --resume");
+  EXPECT_EQ(in_place.status, 2) << in_place.err;
+  EXPECT_EQ(lines(in_place.err), 1) << in_place.err;
+  EXPECT_NE(in_place.err.find((dir / "checkpoint.bin").string() + ": is a directory"), std::string::npos)
+      << in_place.err;
   fs::remove_all(dir);
 }
 

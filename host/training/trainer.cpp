@@ -20,7 +20,6 @@ namespace taylorscope {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kCheckpointVersion = 1;
 constexpr int64_t kBatchesPerProgressTick = 20;
 
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
@@ -48,25 +47,6 @@ nlohmann::json run_identity(const Dataset& tr, const Dataset& ev, const TrainCon
           {"seed", c.seed},
           {"init", c.init},
           {"init_scale", c.init_scale}};
-}
-
-nlohmann::json record_json(const EpochRecord& r) {
-  return {r.epoch,    r.train_loss, r.train_acc, r.eval_loss,   r.eval_acc,
-          r.grad_dot, r.lr,         r.seconds,   r.step_seconds};
-}
-
-EpochRecord record_from_json(const nlohmann::json& j) {
-  EpochRecord r;
-  r.epoch = j.at(0).get<int>();
-  r.train_loss = j.at(1).get<double>();
-  r.train_acc = j.at(2).get<double>();
-  r.eval_loss = j.at(3).get<double>();
-  r.eval_acc = j.at(4).get<double>();
-  r.grad_dot = j.at(5).get<double>();
-  r.lr = j.at(6).get<double>();
-  r.seconds = j.at(7).get<double>();
-  r.step_seconds = j.at(8).get<double>();
-  return r;
 }
 
 // The settings and data train() accepts, and the initial θ they give (whose
@@ -110,7 +90,8 @@ EpochRecord measure(TrainBackend& backend, const TrainConfig& c, const ParamLayo
   return r;
 }
 
-struct Progress {  // what a checkpoint carries besides θ and the optimizer state
+// What a checkpoint carries besides θ and the optimizer state.
+struct Progress {
   std::vector<EpochRecord> records;
   std::vector<double> best_theta;
   int chosen_epoch = 0;
@@ -120,43 +101,46 @@ struct Progress {  // what a checkpoint carries besides θ and the optimizer sta
 void save_checkpoint(const std::string& path, const nlohmann::json& identity, const Progress& p,
                      const TrainBackend& backend) {
   OptimizerState state = backend.optimizer_state();
-  Checkpoint ck;
-  ck.header = {{"version", kCheckpointVersion},
-               {"identity", identity},
-               {"step", state.step},
-               {"chosen_epoch", p.chosen_epoch},
-               {"stopped_early", p.stopped_early},
-               {"records", nlohmann::json::array()}};
-  for (const EpochRecord& rec : p.records) ck.header["records"].push_back(record_json(rec));
-  ck.arrays.emplace_back("theta", backend.flat_params());
-  ck.arrays.emplace_back("best_theta", p.best_theta);
-  for (auto& a : state.arrays) ck.arrays.push_back(std::move(a));
-  write_checkpoint(path, ck);
+  CheckpointState s;
+  s.identity = identity;
+  s.step = state.step;
+  s.records = p.records;
+  s.chosen_epoch = p.chosen_epoch;
+  s.stopped_early = p.stopped_early;
+  s.theta = backend.flat_params();
+  s.best_theta = p.best_theta;
+  s.optimizer_arrays = std::move(state.arrays);
+  write_checkpoint_state(path, s);
 }
 
-// Restores the backend from the checkpoint at path, which must have been
-// written for the same identity (InputError naming the first difference).
-Progress load_checkpoint(const std::string& path, const nlohmann::json& identity, TrainBackend& backend) {
-  const Checkpoint ck = read_checkpoint(path);
-  if (ck.header.value("version", 0) != kCheckpointVersion)
-    throw InputError(path + ": checkpoint version differs from this build's");
-  const nlohmann::json& saved = ck.header.at("identity");
+// Restores the backend (already init'ed for this run) from the checkpoint at
+// path, which must have been written for the same identity (InputError
+// naming the file and the first difference).
+Progress load_checkpoint(const std::string& path, const nlohmann::json& identity, const ParamLayout& layout,
+                         TrainBackend& backend) {
+  CheckpointShape shape;
+  shape.param_count = layout.size();
+  for (const auto& [name, values] : backend.optimizer_state().arrays)
+    if (!values.empty()) shape.optimizer_arrays.emplace_back(name, values.size());
+  CheckpointState s = read_checkpoint_state(path, shape);
   for (auto it = identity.begin(); it != identity.end(); ++it)
-    if (!saved.contains(it.key()) || saved.at(it.key()) != it.value())
+    if (!s.identity.contains(it.key()) || s.identity.at(it.key()) != it.value())
       throw InputError(path + ": cannot resume, '" + it.key() + "' was " +
-                       (saved.contains(it.key()) ? saved.at(it.key()).dump() : "absent") +
+                       (s.identity.contains(it.key()) ? s.identity.at(it.key()).dump() : "absent") +
                        " and is now " + it.value().dump());
-  Progress p;
-  for (const auto& j : ck.header.at("records")) p.records.push_back(record_from_json(j));
-  if (p.records.empty()) throw InputError(path + ": checkpoint holds no epochs");
   OptimizerState state;
-  state.step = ck.header.at("step").get<int64_t>();
-  for (const auto& [name, values] : ck.arrays)
-    if (name != "theta" && name != "best_theta") state.arrays.emplace_back(name, values);
-  backend.restore(ck.array("theta"), state);
-  p.best_theta = ck.array("best_theta");
-  p.chosen_epoch = ck.header.at("chosen_epoch").get<int>();
-  p.stopped_early = ck.header.at("stopped_early").get<bool>();
+  state.step = s.step;
+  state.arrays = std::move(s.optimizer_arrays);
+  try {  // the backend judges what only it knows (RNGD's batch rows, say)
+    backend.restore(s.theta, state);
+  } catch (const InputError& e) {
+    throw InputError(path + ": " + e.what() + "; refusing to resume from it");
+  }
+  Progress p;
+  p.records = std::move(s.records);
+  p.best_theta = std::move(s.best_theta);
+  p.chosen_epoch = s.chosen_epoch;
+  p.stopped_early = s.stopped_early;
   return p;
 }
 
@@ -254,7 +238,7 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   Progress p;
   const bool resuming = resume && fs::exists(ck_path);
   if (resuming) {
-    p = load_checkpoint(ck_path, identity, backend);
+    p = load_checkpoint(ck_path, identity, layout, backend);
     result.resumed_from = p.records.back().epoch;
   }
   if (observer.on_start) observer.on_start();
@@ -269,7 +253,9 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
 
   const int64_t batches = (tr.N + c.batch - 1) / c.batch;
   // A run that stopped early stays stopped, whatever --epochs now says.
-  for (int epoch = p.records.back().epoch + 1; epoch <= c.epochs && !p.stopped_early; ++epoch) {
+  // int64: the last epoch may be INT_MAX (a checkpoint's epochs stop one short).
+  for (int64_t e = p.records.back().epoch + 1; e <= c.epochs && !p.stopped_early; ++e) {
+    const int epoch = static_cast<int>(e);
     const auto t0 = Clock::now();
     backend.set_order(epoch_order(tr.N, c.seed, epoch));
     for (int64_t done = 0; done < batches;) {
