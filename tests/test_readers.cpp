@@ -483,6 +483,29 @@ TEST(Npy, UnsupportedDtypeIsRefusedByName) {
   expect_one_line_with(input_error([&] { read_npy_floats(path); }), path, "unsupported dtype");
 }
 
+// Found by fuzzing (fuzz/corpus/npy/crash-multiline-dtype): header text
+// echoed in a refusal held a newline, so the one-line message became two.
+TEST(Npy, HeaderTextEchoedInARefusalStaysOnOneLine) {
+  TempDir dir;
+  const std::string quoted = dir.file("quoted.npy"), bare = dir.file("bare.npy"),
+                    long_descr = dir.file("long.npy");
+  write_bytes(quoted, npy_bytes("{'descr': '<f\n4\x85', 'fortran_order': False, 'shape': (1,), }",
+                                Bytes(4, '\0')));
+  write_bytes(bare, npy_bytes("{'descr': \bTrue\n'<f4', 'fortran_order': False, 'shape': (1,), }",
+                              Bytes(4, '\0')));
+  write_bytes(long_descr, npy_bytes("{'descr': '" + std::string(300, 'f') +
+                                        "', 'fortran_order': False, 'shape': (1,), }",
+                                    Bytes(4, '\0')));
+  const std::string q = input_error([&] { read_npy_floats(quoted); });
+  expect_one_line_with(q, quoted, "unsupported dtype '<f\\x0A4\\x85'");
+  const std::string b = input_error([&] { read_npy_floats(bare); });
+  expect_one_line_with(b, bare, "(not a dtype string)");
+  EXPECT_NE(b.find("\\x08True\\x0A"), std::string::npos) << b;
+  const std::string l = input_error([&] { read_npy_floats(long_descr); });
+  expect_one_line_with(l, long_descr, "…");
+  EXPECT_LT(l.size(), long_descr.size() + 200) << l;
+}
+
 TEST(Npy, TruncatedDataIsRefusedWithByteCounts) {
   TempDir dir;
   Bytes b = npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }",

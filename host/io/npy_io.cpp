@@ -41,6 +41,21 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + ")";
 }
 
+// Header text shown in a message: a refusal is one line, so control bytes
+// and non-ASCII bytes are shown as \xNN, and anything long is cut.
+std::string shown(const std::string& text) {
+  constexpr size_t kMax = 80;
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7F) out += static_cast<char>(c);
+    else out += std::string("\\x") + hex[c >> 4] + hex[c & 0xF];
+  }
+  if (text.size() > kMax) out += "…";
+  return out;
+}
+
 // --- header dict ------------------------------------------------------------
 
 struct HeaderValue {
@@ -260,13 +275,15 @@ NpyFile open_npy(const std::string& path, Accepts accepts, const char* wanted) {
   if (fortran->flag) fail(path, "array is in Fortran order; save with numpy.ascontiguousarray");
   f.descr = descr->text;
   if (descr->kind != HeaderValue::kString)
-    fail(path, "unsupported dtype " + descr->text + " (structured); expected " + wanted);
+    fail(path, "unsupported dtype " + shown(descr->text) +
+                   (descr->text.rfind('[', 0) == 0 ? " (structured)" : " (not a dtype string)") +
+                   "; expected " + wanted);
   f.dtype = parse_descr(f.descr);
   if (f.dtype.kind != 0 && f.dtype.big_endian && accepts(Dtype{f.dtype.kind, f.dtype.size, false}))
-    fail(path, "big-endian dtype '" + f.descr + "'; save little-endian, e.g. arr.astype('<" +
-                   f.descr.substr(1) + "')");
+    fail(path, "big-endian dtype '" + shown(f.descr) + "'; save little-endian, e.g. arr.astype('<" +
+                   shown(f.descr.substr(1)) + "')");
   if (f.dtype.kind == 0 || f.dtype.big_endian || !accepts(f.dtype))
-    fail(path, "unsupported dtype '" + f.descr + "'; expected " + wanted);
+    fail(path, "unsupported dtype '" + shown(f.descr) + "'; expected " + wanted);
 
   // Beyond 2^40 bytes a shape is corruption, not data. Zero extents are left
   // out of the product (see checked_size.hpp): (0, 2^62, 2^62) holds nothing,
