@@ -160,12 +160,11 @@ IdxArray read_idx(const std::string& path) {
   const uint64_t count = empty ? 0 : *extent;
   const uint64_t expected = count * static_cast<uint64_t>(esize);
 
-  // The bytes are collected first and converted once all of them arrived, so
-  // a header that claims more than the file holds costs only what the file
-  // really holds; the byte buffer is 1/8 of the doubles at worst. 64 MiB up
-  // front covers a Fashion-MNIST train set without reallocating.
+  // The bytes are collected first (growing as they arrive) and converted once
+  // all of them did, so a header that claims more than the file holds costs
+  // only what the file really holds; the byte buffer is 1/8 of the doubles at
+  // worst, and the doubles are allocated once, at their final size.
   std::vector<unsigned char> data;
-  data.reserve(static_cast<size_t>(std::min<uint64_t>(expected, uint64_t(1) << 26)));
   constexpr size_t kChunk = size_t(1) << 20;
   while (data.size() < expected) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, expected - data.size()));
