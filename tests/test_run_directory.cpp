@@ -7,10 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -18,6 +21,7 @@
 
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/params.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/training.hpp"
 #include "training/checkpoint.hpp"
@@ -64,7 +68,10 @@ struct TinyRun {
   }
   TrainResult run(const std::string& out, bool resume = false) const {
     auto be = make_cpu_train_backend();
-    return train(tr, ev, c, *be, out, resume, NpyPrecision::f64, {});
+    return run_on(*be, out, resume);
+  }
+  TrainResult run_on(TrainBackend& be, const std::string& out, bool resume = false) const {
+    return train(tr, ev, c, be, out, resume, NpyPrecision::f64, {});
   }
 };
 
@@ -273,6 +280,89 @@ TEST(Checkpoint, ADirectoryInItsPlaceIsRefusedNamingIt) {
   const std::string why = input_error([&] { TinyRun().run(dir.str(), true); });
   EXPECT_NE(why.find(dir.file("checkpoint.bin")), std::string::npos) << why;
   EXPECT_NE(why.find("directory"), std::string::npos) << why;
+}
+
+// ---- a run that diverges (F13) ----------------------------------------------
+
+// The CPU backend, except that the steps of one epoch leave a NaN in θ: a
+// divergence at a known epoch, whatever the arithmetic.
+class DivergingBackend : public TrainBackend {
+ public:
+  explicit DivergingBackend(int epoch) : epoch_(epoch), cpu_(make_cpu_train_backend()) {}
+  std::string device_name() const override { return cpu_->device_name(); }
+  void upload(const Dataset& t, const Dataset& e) override { cpu_->upload(t, e); }
+  void init(const Params& p, const Activation& a, const OptimizerConfig& o) override { cpu_->init(p, a, o); }
+  void step(const std::vector<int64_t>& rows) override { cpu_->step(rows); }
+  void set_order(const std::vector<int64_t>& order) override {
+    ++epochs_started_;
+    cpu_->set_order(order);
+  }
+  void run_batches(int64_t first, int64_t count, int64_t batch_size) override {
+    cpu_->run_batches(first, count, batch_size);
+    if (epochs_started_ != epoch_) return;
+    std::vector<double> theta = cpu_->flat_params();
+    theta[1] = std::nan("");
+    cpu_->restore(theta, cpu_->optimizer_state());
+  }
+  SplitMetrics evaluate(Split split, std::vector<double>* grad) override { return cpu_->evaluate(split, grad); }
+  std::vector<double> flat_params() const override { return cpu_->flat_params(); }
+  OptimizerState optimizer_state() const override { return cpu_->optimizer_state(); }
+  void restore(const std::vector<double>& flat, const OptimizerState& state) override { cpu_->restore(flat, state); }
+
+ private:
+  int epoch_, epochs_started_ = 0;
+  std::unique_ptr<TrainBackend> cpu_;
+};
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+// The run stops at the first non-finite epoch with a message naming it, what
+// is not finite and the last finite epoch; that epoch is what the checkpoint
+// and curves.csv hold (nothing of the bad one), and resuming to it writes its
+// θ and a report of finite numbers.
+TEST(Divergence, ANonFiniteEpochStopsTheRunAndTheCheckpointKeepsTheLastFiniteOne) {
+  TempDir dir("ts_diverge");
+  TinyRun run;
+  run.c.opt.kind = OptimizerKind::momentum;
+  run.c.epochs = 6;
+  DivergingBackend diverging(4);
+  std::string why = "NO EXCEPTION";
+  try {
+    run.run_on(diverging, dir.str());
+  } catch (const TrainingDiverged& e) {
+    why = e.what();
+  }
+  const std::string ck = dir.file("checkpoint.bin");
+  EXPECT_NE(why.find("diverged at epoch 4: train loss is NaN"), std::string::npos) << why;
+  EXPECT_NE(why.find(ck + " still holds epoch 3"), std::string::npos) << why;
+  EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+  const CheckpointState saved = read_checkpoint_state(ck, {});
+  ASSERT_EQ(saved.records.size(), 4u);
+  EXPECT_EQ(saved.records.back().epoch, 3);
+  EXPECT_EQ(count_lines(read_text(dir.path() / "curves.csv")), 1 + 4) << "header + epochs 0..3";
+  EXPECT_FALSE(fs::exists(dir.path() / "U.npy"));
+  EXPECT_FALSE(fs::exists(dir.path() / "report.json"));
+
+  run.c.epochs = 3;
+  const TrainResult r = run.run(dir.str(), true);
+  EXPECT_EQ(r.resumed_from, 3);
+  EXPECT_EQ(r.records.back().epoch, 3);
+  EXPECT_EQ(flatten(load_params(dir.str())), saved.theta) << "θ written is not the checkpoint's";
+  const nlohmann::json report = nlohmann::json::parse(read_text(dir.path() / "report.json"));
+  for (const char* k : {"train_loss", "eval_loss", "grad_dot"})
+    EXPECT_TRUE(report["final"][k].is_number()) << k << ": " << report["final"][k];
+}
+
+// Finite data and a finite draw can still overflow: that is the inputs'
+// doing, refused as such (exit 2) before any epoch.
+TEST(Divergence, AnInitialThetaWithNonFiniteResultsIsAnInputError) {
+  TempDir dir("ts_diverge0");
+  TinyRun run;
+  run.c.init = "gaussian";
+  run.c.init_scale = 1e308;  // logits Σ U h + c past the largest double
+  const std::string why = input_error([&] { run.run(dir.str()); });
+  EXPECT_NE(why.find("initial θ"), std::string::npos) << why;
+  EXPECT_FALSE(fs::exists(dir.path() / "checkpoint.bin"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -266,6 +267,38 @@ TEST(TrainCli, KilledRunResumesFromItsLastCheckpointToTheSameResult) {
     fs::remove_all(whole);
     fs::remove_all(cut);
   }
+}
+
+// F13: momentum at an absurd step overflows — the loss grows like lr^4 per
+// epoch here: ≈ 5e154 at epoch 1, ≈ 4e310 (past the largest double, 1.8e308)
+// at epoch 2, margins of 10^150 and 200× whatever the last bits do. The run
+// stops with one line and exit 1; no NaN or Inf reaches curves.csv; the
+// checkpoint holds epoch 1, and --resume --epochs 1 writes its θ and a
+// report of numbers.
+TEST(TrainCli, ADivergingRunStopsWithOneLineAndResumesToItsLastFiniteEpoch) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const fs::path dir = scratch("diverge");
+  const std::string args = "train --data fashion-mnist:train --eval fashion-mnist:test --limit 10 --hidden 8 "
+                           "--device cpu --quiet --optimizer momentum --lr 1e78 --out " + dir.string();
+  const CliRun r = run_cli(args + " --epochs 5");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("diverged at epoch 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("checkpoint.bin still holds epoch 1"), std::string::npos) << r.err;
+  std::string curves = slurp(dir / "curves.csv");
+  EXPECT_EQ(lines(curves), 1 + 2) << curves;
+  std::transform(curves.begin(), curves.end(), curves.begin(), ::tolower);
+  EXPECT_EQ(curves.find("nan"), std::string::npos) << curves;
+  EXPECT_EQ(curves.find("inf"), std::string::npos) << curves;
+  EXPECT_FALSE(fs::exists(dir / "report.json"));
+
+  const CliRun resumed = run_cli(args + " --epochs 1 --resume");
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir / "report.json"));
+  EXPECT_EQ(j["final"]["epoch"], 1);
+  for (const char* k : {"train_loss", "eval_loss", "grad_dot"}) EXPECT_TRUE(j["final"][k].is_number()) << k;
+  EXPECT_TRUE(fs::exists(dir / "U.npy"));
+  fs::remove_all(dir);
 }
 
 TEST(TrainCli, TruncatedOrCorruptCheckpointIsRefused) {

@@ -3,12 +3,14 @@
 // after each epoch, when to stop, and what reaches the disk.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <random>
 
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/finite_values.hpp"
 #include "taylorscope/output_paths.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/training.hpp"
@@ -144,6 +146,35 @@ Progress load_checkpoint(const std::string& path, const nlohmann::json& identity
   return p;
 }
 
+std::string number_text(double v) { return std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"; }
+
+// What of an epoch's end state is not finite ("" when all is): its metrics,
+// θ or the optimizer's state, the first found.
+std::string first_nonfinite(const EpochRecord& r, const TrainBackend& backend) {
+  const std::pair<const char*, double> metrics[] = {{"train loss", r.train_loss}, {"eval loss", r.eval_loss},
+                                                    {"grad_dot", r.grad_dot},     {"train accuracy", r.train_acc},
+                                                    {"eval accuracy", r.eval_acc}};
+  for (const auto& [name, v] : metrics)
+    if (!std::isfinite(v)) return std::string(name) + " is " + number_text(v);
+  const std::vector<double> theta = backend.flat_params();
+  if (const int64_t n = count_nonfinite(theta.data(), theta.size()))
+    return "θ holds " + std::to_string(n) + " non-finite values";
+  for (const auto& [name, values] : backend.optimizer_state().arrays)
+    if (const int64_t n = count_nonfinite(values.data(), values.size()))
+      return "the optimizer's '" + name + "' holds " + std::to_string(n) + " non-finite values";
+  return "";
+}
+
+std::string diverged_message(int epoch, const std::string& what, const std::string& ck_path, int last_finite) {
+  std::string m = "training diverged at epoch " + std::to_string(epoch) + ": " + what + "; ";
+  if (last_finite >= 1)
+    m += ck_path + " still holds epoch " + std::to_string(last_finite) + ", the last finite one (--resume --epochs " +
+         std::to_string(last_finite) + " writes its θ; a smaller --lr is a new run, in a new directory)";
+  else
+    m += "no epoch was saved; a smaller --lr may converge";
+  return m;
+}
+
 // Temporaries of atomic writes that a killed run left behind: only those of
 // the files a run directory holds, by their exact names (NAME.tmp.<pid>), in
 // the directory and its best/ — never a user's file, never recursively.
@@ -245,6 +276,10 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   if (!resuming) {
     const auto t0 = Clock::now();
     EpochRecord r0 = measure(backend, c, layout, 0);
+    // Finite data and a finite θ gave this: the inputs' scale is the cause.
+    if (const std::string bad = first_nonfinite(r0, backend); !bad.empty())
+      throw InputError("the initial θ already gives a non-finite result on --data " + tr.spec + ": " + bad +
+                       " (the data's or the initialisation's scale is too large: --scale, --init-scale)");
     r0.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     p.records.push_back(r0);
     p.best_theta = backend.flat_params();
@@ -266,6 +301,10 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
     }
     const double step_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     EpochRecord r = measure(backend, c, layout, epoch);
+    // Nothing of a non-finite epoch reaches the disk: the checkpoint keeps
+    // the last finite one.
+    if (const std::string bad = first_nonfinite(r, backend); !bad.empty())
+      throw TrainingDiverged(diverged_message(epoch, bad, ck_path, p.records.back().epoch));
     r.step_seconds = step_seconds;
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     p.records.push_back(r);

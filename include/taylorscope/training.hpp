@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,14 @@ struct TrainResult {
   double seconds = 0;          // this invocation's wall time
 };
 
+// An epoch ended with a non-finite loss, metric, θ or optimizer state. Not an
+// InputError (exit 1, not 2): the settings were valid, the run they started
+// blew up. The message names the epoch, what is not finite and the last
+// finite epoch, which the run directory's checkpoint still holds.
+struct TrainingDiverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Throws InputError for what train() would refuse before creating out_dir:
 // the settings (batch, epochs, hidden, patience, optimizer, init), an empty
 // set, or an --eval set whose E or M differ from --data's. A caller that
@@ -90,7 +99,9 @@ void check_train_inputs(const Dataset& train_set, const Dataset& eval_set, const
 // checkpoint in out_dir, continues from it (the settings must match).
 // Holds out_dir's DirectoryLock (run_lock.hpp) from start to return: a
 // second run on the same directory is refused with InputError naming the
-// directory and the holder's pid.
+// directory and the holder's pid. Throws TrainingDiverged when an epoch's
+// results are not finite, writing nothing of that epoch; an initial θ whose
+// results are not finite is an InputError.
 TrainResult train(const Dataset& train_set, const Dataset& eval_set, const TrainConfig& config,
                   TrainBackend& backend, const std::string& out_dir, bool resume,
                   NpyPrecision save_precision, const TrainObserver& observer);
