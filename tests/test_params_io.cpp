@@ -160,6 +160,22 @@ TEST(ParamsIo, MalformedNpyInsideTheDirectoryIsNamed) {
   expect_one_line_with(input_error([&] { load_params(dir.str()); }), dir.file("W.npy"), "truncated");
 }
 
+// F1: θ with NaN or Inf is refused on load, naming the file, the array and
+// how many of its values are not finite.
+TEST(ParamsIo, NonFiniteValuesAreRefusedNamingFileArrayAndCount) {
+  TempDir dir;
+  Params p = sample_params(2, 3, 4);
+  p.W[1] = std::nan("");
+  p.W[5] = -INFINITY;
+  save_params(p, dir.str(), NpyPrecision::f64);
+  expect_one_line_with(input_error([&] { load_params(dir.str()); }), dir.file("W.npy"),
+                       "W holds 2 non-finite values (NaN or Inf) of 12");
+  p = sample_params(2, 3, 4);
+  p.c[0] = INFINITY;  // also as f4, where a too-large f8 would become Inf
+  save_params(p, dir.str(), NpyPrecision::f32);
+  expect_one_line_with(input_error([&] { load_params(dir.str()); }), dir.file("c.npy"), "c holds 1 non-finite value");
+}
+
 TEST(ParamsIo, CheckFitRefusesMismatchNamingBoth) {
   const Params p = sample_params(10, 8, 784);
   EXPECT_NO_THROW(check_params_fit(p, 784, 10, "θ"));

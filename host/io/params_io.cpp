@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "taylorscope/errors.hpp"
+#include "taylorscope/finite_values.hpp"
 #include "taylorscope/npy.hpp"
 #include "taylorscope/params.hpp"
 
@@ -31,6 +32,8 @@ NpyArray read_part(const fs::path& dir, const char* name, size_t ndim, const cha
     throw InputError(path + ": expected shape " + expected + ", found " + shape_text(a.shape));
   for (int64_t d : a.shape)
     if (d == 0) throw InputError(path + ": shape " + shape_text(a.shape) + " has a zero dimension");
+  // NaN or Inf in θ would make every result NaN or a meaningless number.
+  require_finite(a.values, path, std::string(name).substr(0, 1));
   return a;
 }
 
