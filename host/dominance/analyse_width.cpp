@@ -13,6 +13,7 @@ WidthAnalysis analyse_width(const Dataset& eval, const Params& theta, const Acti
   w.H = theta.H;
   ExpansionOptions options;
   options.order = order;
+  options.warning_context = "H = " + std::to_string(theta.H) + ": ";
   w.expansion = expand(eval, theta, act, options, pass);
   tensors.upload({&eval, &theta});
   for (int n = 1; n <= 2; ++n) w.tensors.push_back(tensor_statistics(tensors, n, bins));

@@ -8,7 +8,9 @@
 
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
+#include "taylorscope/finite_values.hpp"
 #include "taylorscope/sample_action.hpp"
+#include "taylorscope/warnings.hpp"
 
 namespace taylorscope {
 namespace {
@@ -72,6 +74,10 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
     throw InputError(data.spec + " has M = " + std::to_string(data.M) +
                      ": the expansion of the cross-entropy needs at least 2 classes (with one class the "
                      "loss is 0 for every θ)");
+  // Finite inputs make every non-finite result an overflow (expansion_warnings).
+  require_finite(data.Z, data.spec, "the data");
+  for (const auto& [array, name] : {std::pair{&theta.U, "U"}, {&theta.W, "W"}, {&theta.b, "b"}, {&theta.c, "c"}})
+    require_finite(*array, "θ", name);
 
   ExpansionResult r;
   r.K = K;
@@ -142,6 +148,10 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
   // S_1 = Σ_α (1/M − p_α) c'_α: exactly 0 on balanced classes, whatever the jets' rounding says.
   r.radius = estimate_radius(r.S_k, data.balanced ? std::vector<int>{1} : std::vector<int>{});
   r.timing_ms.emplace_back("total", ms_since(t_start));
+  for (const std::string& w : expansion_warnings(r)) {
+    r.warnings.push_back(options.warning_context + w);
+    warn(r.warnings.back());
+  }
   return r;
 }
 

@@ -73,7 +73,11 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
                     {"tensors", tensors},
                     {"device", r.device}});
   }
-  return {{"settings", settings}, {"precision", "float64"}, {"widths", rows}};
+  // Every null in the rows is named here, with its width (expansion_warnings).
+  json warnings = json::array();
+  for (const WidthAnalysis& w : widths)
+    for (const std::string& line : w.expansion.warnings) warnings.push_back(line);
+  return {{"settings", settings}, {"precision", "float64"}, {"widths", rows}, {"warnings", warnings}};
 }
 
 namespace {

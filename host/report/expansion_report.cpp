@@ -82,6 +82,8 @@ nlohmann::json expansion_report(const ExpansionResult& r, const ReportContext& c
                    {"partial_sum", number(v.partial_sum)},
                    {"abs_error", number(v.abs_error)}});
   j["validity"] = val;
+  // Every null above is named here, with why (expansion_warnings).
+  j["warnings"] = r.warnings;
   j["device"] = r.device;
   j["precision"] = "float64 (data, GEMMs, jets and accumulation)";
   json timing = json::object();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "report/not_finite.hpp"
 #include "taylorscope/expansion_report.hpp"
 
 namespace taylorscope {
@@ -16,9 +17,23 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// + 0.0: a −0 prints as 0.
-std::string sci(double v) { return std::isfinite(v) ? fmt("% .12e", v + 0.0) : "      —"; }
-std::string short_sci(double v) { return std::isfinite(v) ? fmt("% .3e", v + 0.0) : "     —"; }
+// The overflow mark in a number's columns, after the sign's.
+std::string fmt_mark(const char* f) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, (std::string(" ") + kOverflowMark).c_str());
+  return buf;
+}
+
+// + 0.0: a −0 prints as 0. A number that is not finite overflowed (not_finite.hpp).
+std::string sci(double v) { return std::isfinite(v) ? fmt("% .12e", v + 0.0) : fmt_mark("%-19s"); }
+std::string short_sci(double v) { return std::isfinite(v) ? fmt("% .3e", v + 0.0) : fmt_mark("%-10s"); }
+
+// A share of `whole` in 9 columns: "—" when the whole is 0 (nothing to
+// divide by), the overflow mark when it is not finite.
+std::string share(double v, double whole) {
+  if (std::isfinite(v)) return fmt("%8.2f%%", 100 * v + 0.0);
+  return std::isfinite(whole) ? std::string(8, ' ') + "—" : std::string(9 - 8, ' ') + kOverflowMark;
+}
 
 // Columns on a terminal: UTF-8 continuation bytes take none, and neither do
 // combining diacritics (U+0300..U+036F, the bar of Z̄).
@@ -48,7 +63,7 @@ void print_expansion_table(std::ostream& out, const ExpansionResult& r, const Re
     out << (k < 10 ? "  " : " ") << k << "  " << sci(r.S_k[k]) << "  " << sci(r.partial_sums[k]);
     if (k >= 2 && k - 2 < static_cast<int>(r.dominant.size())) {
       const DominantTerm& dt = r.dominant[k - 2];
-      out << "  " << sci(dt.D) << "  " << short_sci(dt.ratio);
+      out << "  " << sci(dt.D) << "  " << (dt.S == 0 ? std::string("      —") : short_sci(dt.ratio));
     }
     out << "\n";
   }
@@ -56,20 +71,23 @@ void print_expansion_table(std::ostream& out, const ExpansionResult& r, const Re
       << short_sci(std::fabs(r.S_direct - r.partial_sums.back())) << "\n\n";
 
   // Shares as SeedTerm defines them; a share of a zero or non-finite whole is no number.
-  auto share = [](double v) { return std::isfinite(v) ? fmt("%8.2f%%", 100 * v + 0.0) : "      — "; };
   out << "  Seed terms (MATH.md §3, Taylor multiplicities corrected)\n"
       << "  abs share = |term| / Σ|terms| of its order; of S_k = term / S_k (jets)\n"
       << std::string(kValueColumn, ' ') << "value                abs share     of S_k  products\n";
   const SeedTerms& t = r.terms;
   for (int order : {2, 3}) {
     out << "  S_" << order << "\n";
+    double abs_total = 0;
+    for (const SeedTerm& term : t.all) abs_total += term.order == order ? std::fabs(term.value) : 0.0;
+    const double exact = order <= r.K ? r.S_k[order] : NAN;
     for (const SeedTerm& term : t.all) {
       if (term.order != order) continue;
       char name[64];
       std::snprintf(name, sizeof name, "    %-7s ", term.name.c_str());
       const std::string head = name + term.formula;
-      out << head << std::string(kValueColumn - std::min(kValueColumn, display_width(head)), ' ') << sci(term.value) << "  " << share(term.abs_share) << "  " << share(term.of_exact) << "  "
-          << fmt("%.3e", term.count) << "\n";
+      out << head << std::string(kValueColumn - std::min(kValueColumn, display_width(head)), ' ')
+          << sci(term.value) << "  " << share(term.abs_share, abs_total) << "  " << share(term.of_exact, exact)
+          << "  " << fmt("%.3e", term.count) << "\n";
     }
     out << "    sum of terms" << std::string(kValueColumn - 16, ' ') << sci(t.sum(order));
     if (order <= r.K) out << "   (jets: " << sci(r.S_k[order]) << ")";

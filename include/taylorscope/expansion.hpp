@@ -16,6 +16,7 @@ namespace taylorscope {
 struct ExpansionOptions {
   int order = 8;                                         // K
   std::vector<double> t_values = {0.25, 0.5, 1.0, 1.5, 2.0};  // where S(tθ) is compared
+  std::string warning_context;  // put before each warning ("H = 64: "): a caller expanding several θ
 };
 
 // One of the seven named terms of S_2 and S_3 (MATH.md §3, multiplicities
@@ -82,11 +83,21 @@ struct ExpansionResult {
   RadiusEstimate radius;
   std::vector<ValidityPoint> validity;
   std::vector<std::pair<std::string, double>> timing_ms;  // phase → ms, in order
+  // The report keys that hold no number, and why (expansion_warnings); the
+  // JSON lists them as `warnings`, and expand() queues each through warn().
+  std::vector<std::string> warnings;
 };
 
 // Runs the backend's pass (uploading `data` first) and assembles the result.
+// Refuses (InputError) fewer than 2 classes and non-finite data or θ, so
+// anything not finite in the result is float64 overflowing: those numbers
+// stay NaN/Inf in the result, and r.warnings names them.
 ExpansionResult expand(const Dataset& data, const Params& theta, const Activation& act,
                        const ExpansionOptions& options, ExpansionBackend& backend);
+
+// One line per report key of `r` that is not a finite number ("S_k[3..8]: not
+// finite (overflow in float64)"), or a share or ratio with no whole to divide by.
+std::vector<std::string> expansion_warnings(const ExpansionResult& r);
 
 // ⟨J^(n), T^(n)⟩ for n = 1..P from the pass's class power sums (MATH.md §4):
 //   Σ_{α,β} U_αβ ( E_z[(W_β·z)^n] − E_{z|α}[(W_β·z)^n] ).
