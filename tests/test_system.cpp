@@ -2,6 +2,7 @@
 // memory budget and its TAYLORSCOPE_MAX_MEMORY cap, the warnings queue, the
 // directory lock, and the removal of a failed command's outputs.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,6 +132,30 @@ TEST(MemoryBudget, WithoutACapTheMachinesFreeMemoryIsAFinitePositiveAmount) {
   const double bytes = available_memory_bytes();
   EXPECT_GT(bytes, 0.0);
   EXPECT_TRUE(std::isfinite(bytes)) << "Linux has /proc/meminfo";
+}
+
+// ulimit -v counts mapped address space, not free memory: the budget takes
+// what is left of it (F15's repro ran under ulimit -v and died in bad_alloc).
+TEST(MemoryBudget, AnAddressSpaceLimitBoundsTheBudget) {
+  const MemoryCap cap(nullptr);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_AS, &old), 0);
+  std::ifstream statm("/proc/self/statm");
+  double pages = 0;
+  ASSERT_TRUE(statm >> pages);
+  const double mapped = pages * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  const double headroom = 256.0 * 1024 * 1024;
+  if (old.rlim_max != RLIM_INFINITY && static_cast<double>(old.rlim_max) < mapped + headroom)
+    GTEST_SKIP() << "the hard limit leaves no room to lower the soft one";
+  rlimit lowered = old;
+  lowered.rlim_cur = static_cast<rlim_t>(mapped + headroom);
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &lowered), 0);
+  const double budget = available_memory_bytes();
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &old), 0);
+  // What is mapped may grow a little between the two readings (a page or two
+  // of the stream's buffer): allow 16 MiB of slack below the headroom.
+  EXPECT_LE(budget, headroom);
+  EXPECT_GT(budget, headroom - 16.0 * 1024 * 1024);
 }
 
 TEST(MemoryBudget, CheckMemoryRefusesMoreThanTheCapWithSizesAPersonReads) {

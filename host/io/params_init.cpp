@@ -11,6 +11,7 @@
 #include <string>
 
 #include "taylorscope/errors.hpp"
+#include "taylorscope/memory_budget.hpp"
 #include "taylorscope/params.hpp"
 
 namespace taylorscope {
@@ -50,9 +51,15 @@ Params shaped(int64_t M, int64_t H, int64_t E) {
   if (M <= 0 || H <= 0 || E <= 0)
     throw InputError("parameter sizes must be positive, got M = " + std::to_string(M) +
                      ", H = " + std::to_string(H) + ", E = " + std::to_string(E));
-  // 2^34 doubles is 128 GiB: anything larger is a typo, not a model.
-  constexpr int64_t kMax = int64_t(1) << 34;
-  if (H > kMax / M || E > kMax / H)
+  // H comes from --hidden: a typo there must cost a line, not the machine's
+  // memory (sizes in double, so no product can wrap).
+  const double Md = static_cast<double>(M), Hd = static_cast<double>(H), Ed = static_cast<double>(E);
+  check_memory(8.0 * (Md * Hd + Hd * Ed + Hd + Md),
+               "--hidden " + std::to_string(H) + ": θ (" + std::to_string(M) + "×" + std::to_string(H) + " U, " +
+                   std::to_string(H) + "×" + std::to_string(E) + " W)");
+  // Only a machine without a memory limit gets here with sizes whose
+  // element counts would overflow.
+  if (Md * Hd + Hd * Ed > 0x1p62)
     throw InputError("parameter sizes M = " + std::to_string(M) + ", H = " + std::to_string(H) +
                      ", E = " + std::to_string(E) + " are too large");
   Params p;

@@ -1,5 +1,6 @@
 #include "taylorscope/memory_budget.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,6 +47,20 @@ double cgroup_available() {
   return std::isfinite(used) ? std::max(0.0, limit - used) : limit;
 }
 
+// ulimit -v (RLIMIT_AS) caps address space, which MemAvailable does not see:
+// what is left of it, after what this process has mapped, bounds any new
+// allocation.
+double address_space_left() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return std::numeric_limits<double>::infinity();
+  std::ifstream statm("/proc/self/statm");
+  double pages = 0;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  if (!(statm >> pages) || page <= 0) return static_cast<double>(limit.rlim_cur);
+  return std::max(0.0, static_cast<double>(limit.rlim_cur) - pages * static_cast<double>(page));
+}
+
 // TAYLORSCOPE_MAX_MEMORY: a cap the user sets (a shared machine, a job's share).
 double user_cap() {
   const char* text = std::getenv("TAYLORSCOPE_MAX_MEMORY");
@@ -67,7 +82,7 @@ double user_cap() {
 }  // namespace
 
 double available_memory_bytes() {
-  return std::min({meminfo_available(), cgroup_available(), user_cap()});
+  return std::min({meminfo_available(), cgroup_available(), address_space_left(), user_cap()});
 }
 
 std::string format_bytes(double bytes) {

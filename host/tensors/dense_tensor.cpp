@@ -2,8 +2,10 @@
 // element written to every permutation of its indices. This goes through the
 // same tiles as the statistics, so a dumped tensor checks them from NumPy.
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
+#include "taylorscope/memory_budget.hpp"
 #include "taylorscope/moment_tensors.hpp"
 
 namespace taylorscope {
@@ -13,6 +15,9 @@ std::vector<double> dense_tensor(const TensorSources& sources, int n, int stream
   const int64_t M = sources.data ? sources.data->M : sources.theta->M;
   if ((stream != kStreamT && !sources.data) || (stream != kStreamJ && !sources.theta))
     throw std::invalid_argument("dense_tensor: the stream needs a source that is absent");
+  // Sized in double first: E^n of a wide embedding would wrap in int64.
+  check_memory(8.0 * static_cast<double>(M) * std::pow(static_cast<double>(E), n),
+               "--dump: the dense " + std::string(stream_name(stream)) + " (M·E^" + std::to_string(n) + " float64)");
   int64_t per_class = 1;
   for (int k = 0; k < n; ++k) per_class *= E;
   std::vector<double> out(M * per_class, 0.0);

@@ -8,9 +8,10 @@
 
 namespace taylorscope {
 
-// Bytes this process may still allocate: the smaller of MemAvailable
-// (/proc/meminfo), the cgroup v2 limit left (memory.max − memory.current)
-// and TAYLORSCOPE_MAX_MEMORY (bytes, or with a K/M/G/T suffix) when set.
+// Bytes this process may still allocate: the smallest of MemAvailable
+// (/proc/meminfo), the cgroup v2 limit left (memory.max − memory.current),
+// the address space left under ulimit -v (RLIMIT_AS), and
+// TAYLORSCOPE_MAX_MEMORY (bytes, or with a K/M/G/T suffix) when set.
 double available_memory_bytes();
 
 // Throws InputError "WHAT needs X GiB of memory, more than the Y GiB

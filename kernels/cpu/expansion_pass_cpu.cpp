@@ -9,6 +9,7 @@
 
 #include "cpu/blas.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/memory_budget.hpp"
 #include "taylorscope/pass_channels.hpp"
 #include "taylorscope/sample_action.hpp"
 
@@ -40,17 +41,24 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   const int Kp = plan.power_channels();
   const int T = static_cast<int>(plan.t_values.size());
   const int C = plan.channels();
+  const int threads = omp_get_max_threads();
+  const int64_t rows_per_chunk = std::clamp<int64_t>(
+      static_cast<int64_t>(kChunkBytes / (sizeof(double) * H * (C + 1))), 16, 4096);
+  // Everything below that grows with H, before any of it is allocated: the
+  // chunk's A0, X, G and the P×M×H class power sums.
+  const double Hd = static_cast<double>(H), rows = static_cast<double>(rows_per_chunk);
+  check_memory(8.0 * (rows * Hd * (1.0 + C) + rows * C * M + static_cast<double>(P) * M * Hd +
+                      static_cast<double>(threads) * (K + 1 + T)),
+               "the CPU expansion pass (H = " + std::to_string(H) + ", order " + std::to_string(K) + ", " +
+                   std::to_string(rows_per_chunk) + " rows at a time)");
   PassSums sums = PassSums::zeros(plan, M, H);
 
   std::vector<double> c_shift(M), t_of(C, 0.0);  // t_of: the t of each activation channel
   order1_logits(theta.U.data(), theta.c.data(), K > 0 ? plan.taylor[0] : 0.0, M, H, c_shift.data());
   for (int i = 0; i < T; ++i) t_of[Kp + i] = plan.t_values[i];
 
-  const int64_t rows_per_chunk = std::clamp<int64_t>(
-      static_cast<int64_t>(kChunkBytes / (sizeof(double) * H * (C + 1))), 16, 4096);
   std::vector<double> A0(rows_per_chunk * H), X(rows_per_chunk * C * H),
       G(rows_per_chunk * C * M);
-  const int threads = omp_get_max_threads();
   // Per-thread partial sums, combined in thread order: the result does not
   // depend on scheduling luck.
   std::vector<double> jet_part(threads * (K + 1), 0.0), direct_part(threads * T, 0.0);

@@ -12,6 +12,7 @@
 #include "cpu/blas.hpp"
 #include "taylorscope/class_order.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/memory_budget.hpp"
 #include "taylorscope/moment_tensors.hpp"
 
 namespace taylorscope {
@@ -31,6 +32,10 @@ struct CpuTensorInputs {
 
 CpuTensorInputs prepare_inputs(const TensorSources& src) {
   if (!src.data && !src.theta) throw InputError("tensors: nothing to stream (no data and no θ)");
+  // The copies below: the data sorted by class, U and W.
+  const double data_values = src.data ? static_cast<double>(src.data->N) * static_cast<double>(src.data->E) : 0.0;
+  const double theta_values = src.theta ? static_cast<double>(src.theta->U.size() + src.theta->W.size()) : 0.0;
+  check_memory(8.0 * (data_values + theta_values), "the CPU tensor sweep's copy of the data and θ");
   CpuTensorInputs in;
   if (src.data) {
     const Dataset& d = *src.data;
@@ -109,7 +114,21 @@ void j_from_class_sums(const CpuTensorInputs& in, const double* S, int64_t block
 // null, and the class sums S, from which it forms the J it needs.
 class TileWalker {
  public:
-  TileWalker(const CpuTensorInputs& in, int n) : in_(in), n_(n) { check_order(n); }
+  // extra_tiles: the caller's own buffers of the size of one tile's class
+  // blocks (a dense J for --dump), counted in the same memory check.
+  TileWalker(const CpuTensorInputs& in, int n, int extra_tiles = 0) : in_(in), n_(n) {
+    check_order(n);
+    // The first tile is the largest: its class blocks S and T are M × E × E
+    // (M × E at n = 1), and each thread's scratch is class rows (or H) × E.
+    const double E = static_cast<double>(in.E), block = n == 1 ? E : E * E;
+    double rows = static_cast<double>(in.H);
+    for (int a = 0; a < in.M && in.has_J; ++a)
+      rows = std::max(rows, static_cast<double>(in.class_begin[a + 1] - in.class_begin[a]));
+    const int blocks = (in.has_J ? 1 : 0) + (in.has_T ? 1 : 0) + extra_tiles;
+    check_memory(8.0 * (blocks * in.M * block + static_cast<double>(scratch_.size()) * rows * E),
+                 "the CPU tensor sweep's order-" + std::to_string(n) + " tiles (M = " + std::to_string(in.M) +
+                     ", E = " + std::to_string(in.E) + ")");
+  }
 
   double gemm_flops() const { return flops_; }
 
@@ -254,7 +273,7 @@ void for_each_cpu_tile(const TensorSources& sources, int order, const std::funct
                        const SweepProgress& progress) {
   const CpuTensorInputs in = prepare_inputs(sources);
   std::vector<double> J, all(in.E);
-  TileWalker(in, order).walk(
+  TileWalker(in, order, in.has_J ? 1 : 0).walk(
       [&](const TileView& tile, const double* S) {
         TileView v = tile;
         if (S) {

@@ -11,6 +11,7 @@
 
 #include "cpu/blas.hpp"
 #include "cpu/lapack.hpp"
+#include "taylorscope/memory_budget.hpp"
 
 namespace taylorscope::cpu {
 namespace {
@@ -58,6 +59,16 @@ std::vector<double> rfim_output_dense(const RfimBatch& bt) {
 void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
   const int64_t B = bt.B, E = bt.E, H = bt.H, M = bt.M;
   if (B <= 0 || damping <= 0) throw std::logic_error("RngdPreconditioner::refresh: empty batch or λ ≤ 0");
+  // The blocks grow as H·B² and (B·M)²: a large --batch must be refused
+  // before they are allocated. Counted: the batch's copy, X̃ and H̃, K and
+  // K_h, the d_i, the hidden blocks, L_s and Λ, the output block.
+  const double b = static_cast<double>(B), e = static_cast<double>(E), h = static_cast<double>(H),
+               m = static_cast<double>(M);
+  check_memory(8.0 * (b * (e + 2 * h + m) + b * (e + 1) + b * (h + 1) + 2 * b * b + h * b + h * b * b +
+                      2 * b * m * m + (b * m) * (b * m)),
+               "--batch " + std::to_string(B) + ": RNGD's blocks (H = " + std::to_string(H) + " blocks of " +
+                   std::to_string(B) + "×" + std::to_string(B) + ", one of " + std::to_string(B * M) + "×" +
+                   std::to_string(B * M) + ")");
   batch_ = bt;
   lambda_ = damping;
   const std::vector<double> x1 = with_ones_column(bt.x, B, E), h1 = with_ones_column(bt.h, B, H);

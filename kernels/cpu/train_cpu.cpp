@@ -14,6 +14,7 @@
 #include "cpu/blas.hpp"
 #include "cpu/rngd_blocks.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/memory_budget.hpp"
 #include "taylorscope/optimizer_update.hpp"
 #include "taylorscope/rfim.hpp"
 #include "taylorscope/softmax_loss.hpp"
@@ -81,6 +82,9 @@ void CpuTrainBackend::init(const Params& theta, const Activation& act, const Opt
   act_ = act;
   cfg_ = config;
   L_ = layout_of(theta);
+  const int state_copies = cfg_.kind == OptimizerKind::adam ? 2 : cfg_.kind == OptimizerKind::momentum ? 1 : 0;
+  check_memory(8.0 * static_cast<double>(L_.size()) * (2 + state_copies),
+               "--hidden " + std::to_string(L_.H) + ": the CPU trainer's θ, gradient and optimizer state");
   theta_ = flatten(theta);
   grad_.assign(L_.size(), 0.0);
   step_ = 0;
@@ -98,6 +102,12 @@ CpuTrainBackend::Totals CpuTrainBackend::forward_backward(const double* X, const
   const double* W = &theta_[L_.W()];
   const double* b = &theta_[L_.b()];
   const double* c = &theta_[L_.c()];
+  if (static_cast<size_t>(n * H) > A_.capacity() || static_cast<size_t>(n * M) > logits_.capacity())
+    check_memory(8.0 * static_cast<double>(n) * static_cast<double>(3 * H + 2 * M) -
+                     8.0 * static_cast<double>(A_.capacity() + Hs_.capacity() + dA_.capacity() +
+                                           logits_.capacity() + delta_.capacity()),
+                 "--hidden " + std::to_string(H) + " with " + std::to_string(n) +
+                     " rows at a time: the CPU trainer's activations");
   A_.resize(n * H);
   Hs_.resize(n * H);
   logits_.resize(n * M);
@@ -143,6 +153,9 @@ CpuTrainBackend::Totals CpuTrainBackend::forward_backward(const double* X, const
 
 void CpuTrainBackend::gather(const std::vector<int64_t>& rows) {
   const int64_t E = L_.E, n = static_cast<int64_t>(rows.size());
+  if (static_cast<size_t>(n * E) > X_.capacity())
+    check_memory(8.0 * static_cast<double>(n * E - static_cast<int64_t>(X_.capacity())),
+                 "--batch " + std::to_string(n) + ": the CPU trainer's copy of a batch");
   X_.resize(n * E);
   y_.resize(n);
   for (int64_t s = 0; s < n; ++s) {
