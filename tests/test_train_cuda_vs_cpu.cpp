@@ -156,6 +156,13 @@ void second_part(TrainBackend& b) {
 TEST(TrainCudaVsCpu, RefusesMissingDevices) {
   EXPECT_THROW(make_cuda_train_backend(-1), InputError);
   EXPECT_THROW(make_cuda_train_backend(1 << 20), InputError);
+  CudaTrainOptions options;  // the factory with options refuses alike, in every build
+  options.device = -1;
+  EXPECT_THROW(make_cuda_train_backend(options), InputError);
+  if (std::string why; !cuda_backend_available(&why)) {
+    options.device = 0;
+    EXPECT_THROW(make_cuda_train_backend(options), InputError);
+  }
 }
 
 TEST(TrainCudaVsCpu, UploadRefusesMismatchedSets) {
