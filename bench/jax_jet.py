@@ -5,7 +5,7 @@ from jax.experimental.jet on the same θ and data, set beside the engine's
 report (its S_k), in float64 on the GPU when JAX sees one.
 
 The two share no code: the engine forms per-sample power-series jets from
-hidden contractions (MATH.md §2); jet propagates Taylor series through JAX's
+hidden contractions (docs/math.md §2); jet propagates Taylor series through JAX's
 primitives. Agreement to ~1e-12 says both compute the same expansion.
 
 usage: bench/jax_jet.py --data DIR --params DIR --report expand.json [--activation silu] [--tol 1e-9]

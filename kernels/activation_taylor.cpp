@@ -1,4 +1,4 @@
-// σ^(k)(0) by power-series arithmetic (MATH.md §2): each activation is built
+// σ^(k)(0) by power-series arithmetic (docs/math.md §2): each activation is built
 // from x, exp, log, division and integration of truncated series, so any
 // order is exact up to rounding and no table of derivatives exists anywhere.
 #include <cmath>

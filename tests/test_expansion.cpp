@@ -1,4 +1,4 @@
-// Properties of the exact expansion (MATH.md §2–§4) on small synthetic data,
+// Properties of the exact expansion (docs/math.md §2–§4) on small synthetic data,
 // through the CPU backend.
 #include <gtest/gtest.h>
 
@@ -60,7 +60,7 @@ TEST(Expansion, DirectLossEqualsNaiveForwardPass) {
   }
 }
 
-// The test that cannot be faked (MATH.md §2): halving t divides the residual
+// The test that cannot be faked (docs/math.md §2): halving t divides the residual
 // of the order-K partial sum by 2^{K+1}.
 TEST(Expansion, TruncationResidualScalesAsTPowKPlus1) {
   const Dataset d = synthetic_data({25, 25, 25}, 6, 7);
@@ -96,7 +96,7 @@ TEST(Expansion, SevenSeedTermsSumToJetS2AndS3) {
   // sigmoid and softplus have σ(0) ≠ 0: the c → c + σ(0)U·1 shift is tested too.
   for (const char* act : {"silu", "tanh", "sigmoid", "softplus", "gelu", "relu"}) {
     const ExpansionResult r = run_cpu(d, p, act, 4);
-    // Two independent float64 routes to the same number; 1e-10 is MATH.md's contract.
+    // Two independent float64 routes to the same number; 1e-10 is docs/math.md's contract.
     EXPECT_LT(rel(r.terms.S2(), r.S_k[2]), 1e-10) << act << " " << r.terms.S2() << " vs " << r.S_k[2];
     EXPECT_LT(rel(r.terms.S3(), r.S_k[3]), 1e-10) << act << " " << r.terms.S3() << " vs " << r.S_k[3];
     // Every term contributes here, so the test is not passing on zeros.
@@ -116,7 +116,7 @@ TEST(Expansion, DominantD2EqualsJUWTermAndD3EqualsJUWW) {
 }
 
 // ⟨J^(n), T^(n)⟩ by the power-sum identity against the literal tensor sum
-// over α and γ1..γn (MATH.md §3 definitions), n = 1..4.
+// over α and γ1..γn (docs/math.md §3 definitions), n = 1..4.
 TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
   const int64_t M = 3, H = 4, E = 4;
   const Dataset d = synthetic_data({7, 9, 5}, E, 13);
@@ -160,7 +160,7 @@ TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
   }
 }
 
-// MATH.md §5's numbers at the seed's size (M = 10, H = 2048, E = 1024): one
+// docs/math.md §5's numbers at the seed's size (M = 10, H = 2048, E = 1024): one
 // sample per class is enough, the counts depend on the sizes alone.
 TEST(Expansion, SubtermCountsMatchSeedNumbersAtFashionMnistPad32Size) {
   const Dataset d = synthetic_data(std::vector<int64_t>(10, 1), 1024, 23);

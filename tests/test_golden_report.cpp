@@ -1,6 +1,6 @@
 // Golden values of every number `expand` and `dominance` print, on a tiny
 // fixed problem (M = 3, E = 4, H = 2, N = 12, SiLU, K = 6). The expected
-// values are computed here by plain loops of MATH.md's definitions — §2's
+// values are computed here by plain loops of docs/math.md's definitions — §2's
 // jets, §3's closed forms, §5's counts, §6's element statistics, the root
 // test and the shares as SeedTerm defines them — sharing no code with the
 // engine. Each writer is read back the way a person or a script reads it:
@@ -28,7 +28,7 @@ namespace taylorscope {
 namespace {
 
 constexpr int M = 3, E = 4, H = 2, K = 6;
-// SiLU's σ^(k)(0), k = 0..6, as MATH.md §2's table lists them.
+// SiLU's σ^(k)(0), k = 0..6, as docs/math.md §2's table lists them.
 const double kSigma[K + 1] = {0, 0.5, 0.5, 0, -0.5, 0, 1.5};
 const std::vector<double> kT = {0.25, 0.5, 1.0, 1.5, 2.0};  // analyse_width's (ExpansionOptions') t values
 
@@ -76,10 +76,10 @@ struct Stats {
 };
 
 struct Expected {
-  std::vector<double> S;         // S_0..S_K by MATH.md §2's recurrences
+  std::vector<double> S;         // S_0..S_K by docs/math.md §2's recurrences
   std::vector<double> partial;   // Σ_{j≤k} S_j
   double S_direct = 0;           // naive forward pass at t = 1
-  std::vector<Term> terms;       // MATH.md §3 and §5, in INTERFACES.md's order
+  std::vector<Term> terms;       // docs/math.md §3 and §5, in INTERFACES.md's order
   std::vector<double> JT, D;     // ⟨J^(n),T^(n)⟩ and D_{n+1}, index n = 1..K−1
   double radius = 0;
   std::map<int, std::map<std::string, Stats>> tensors;  // n → J, T, JT
@@ -153,7 +153,7 @@ Expected expected_values(const Dataset& d, const Params& p) {
     for (int b = 0; b < H; ++b) cp[a] += kSigma[0] * p.U[a * H + b];
   }
 
-  // MATH.md §2, per sample: f(t), e = exp f, s = Σ e, l = ln s, S_k = mean(l_k − f_{m,k}).
+  // docs/math.md §2, per sample: f(t), e = exp f, s = Σ e, l = ln s, S_k = mean(l_k − f_{m,k}).
   x.S.assign(K + 1, 0.0);
   for (int64_t smp = 0; smp < d.N; ++smp) {
     double a[H];
@@ -185,7 +185,7 @@ Expected expected_values(const Dataset& d, const Params& p) {
   for (int k = 0; k <= K; ++k) x.partial.push_back(x.S[k] + (k ? x.partial.back() : 0.0));
   x.S_direct = testing::naive_action(d, p, parse_activation("silu"), 1.0);
 
-  // MATH.md §3 with C = δ/M − 1/M².
+  // docs/math.md §3 with C = δ/M − 1/M².
   std::vector<double> mean(E, 0.0), J1(M * E, 0.0);
   for (int64_t smp = 0; smp < d.N; ++smp)
     for (int g = 0; g < E; ++g) mean[g] += d.Z[smp * E + g] / d.N;
@@ -315,7 +315,7 @@ TEST_F(Golden, TheFixedProblemExercisesEveryTermAndSign) {
     EXPECT_TRUE(negative && positive) << "S_" << order;
   }
   EXPECT_GT(want.tensors[1]["J"].frac_zero, 0.0);
-  // The closed forms equal the jets on balanced data (MATH.md §3): both routes here.
+  // The closed forms equal the jets on balanced data (docs/math.md §3): both routes here.
   EXPECT_NEAR(want.S[2], want.term("cc").value + want.term("J_UW").value, 1e-13);
   double s3 = 0;
   for (const Term& t : want.terms) s3 += t.order == 3 ? t.value : 0.0;
@@ -336,7 +336,7 @@ TEST_F(Golden, ExpandJsonHoldsEveryValueUnderItsKey) {
     const std::string o = "S" + std::to_string(t.order);
     expect_value(j["terms"][o][t.name].get<double>(), t.value, "terms." + o + "." + t.name);
     EXPECT_EQ(j["subterm_counts"][o][t.name].get<double>(), t.count) << t.name;
-    // of_exact divides by the jets' S_k, the expectation by the closed forms' sum: 1e-10 (MATH.md §3).
+    // of_exact divides by the jets' S_k, the expectation by the closed forms' sum: 1e-10 (docs/math.md §3).
     expect_value(j["term_shares"][o][t.name]["abs_share"].get<double>(), t.abs_share, t.name + " abs_share");
     expect_value(j["term_shares"][o][t.name]["of_exact"].get<double>(), t.of_exact, t.name + " of_exact", 1e-10);
   }

@@ -1,4 +1,4 @@
-// σ^(k)(0) from series arithmetic against MATH.md §2's table and closed
+// σ^(k)(0) from series arithmetic against docs/math.md §2's table and closed
 // forms, and the jets' exp/log recurrences against known series.
 #include <gtest/gtest.h>
 

@@ -171,7 +171,7 @@ TEST(DominanceCli, WritesTheTableTheJsonAndThePlotsAndResumesToTheSameNumbers) {
   const nlohmann::json j = read_json(d / "dominance.json");
   ASSERT_EQ(j.at("widths").size(), 2u);
   for (const nlohmann::json& w : j["widths"]) {
-    // MATH.md §3: the closed-form terms sum to the jet's S_2, S_3 to 1e-10 relative.
+    // docs/math.md §3: the closed-form terms sum to the jet's S_2, S_3 to 1e-10 relative.
     for (const char* k : {"S2", "S3"})
       EXPECT_LT(rel(w[k]["closed_form_sum"].get<double>(), w[k]["exact"].get<double>()), 1e-10) << w["H"] << k;
     EXPECT_EQ(w["dominant"].size(), 4u);

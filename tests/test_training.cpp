@@ -1,7 +1,7 @@
 // The training backend's mathematics: gradients against finite differences,
 // the RFIM blocks against a brute-force Fisher, the Woodbury path against a
 // dense inverse, the optimizer updates against hand-computed values, and the
-// grad-dot rule of MATH.md §8 against the eval-loss minimum.
+// grad-dot rule of docs/math.md §8 against the eval-loss minimum.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -376,7 +376,7 @@ TEST(OptimizerUpdates, BackendStepsMatchHandComputedMomentumAndAdam) {
     EXPECT_NEAR(a1[k], t0[k] - cfg.lr * g[k] / (std::fabs(g[k]) + cfg.eps), 1e-14) << k;
 }
 
-// ---- the grad-dot stopping rule (MATH.md §8) --------------------------------
+// ---- the grad-dot stopping rule (docs/math.md §8) --------------------------------
 
 // A run that overfits within a few hundred epochs: full-batch gradient
 // descent with a small step on 100 Fashion-MNIST training images, measured

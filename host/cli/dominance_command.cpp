@@ -63,7 +63,7 @@ int run_dominance(DominanceArgs& a) {
   const Dataset train_set = load_data(a.data);
   const Dataset eval_set = load_eval_data(a.data, a.eval_spec, train_set);
   if (!eval_set.balanced)
-    warn(eval_set.spec + " is not balanced across classes; MATH.md §3's closed forms assume balance");
+    warn(eval_set.spec + " is not balanced across classes; docs/math.md §3's closed forms assume balance");
   NpyPrecision precision;
   const TrainConfig base = resolve_trainer_flags(a.trainer, &precision);
   auto train_backend = make_train_backend(a.trainer.device);

@@ -50,7 +50,7 @@ int run_expand(const ExpandArgs& a) {
 
   const Dataset data = load_data(a.data);
   if (!data.balanced)
-    warn(data.spec + " is not balanced across classes; S_1 ≠ 0 and the closed forms of MATH.md §3 "
+    warn(data.spec + " is not balanced across classes; S_1 ≠ 0 and the closed forms of docs/math.md §3 "
                      "assume balance (the jets stay exact)");
   Params theta;
   std::string source;

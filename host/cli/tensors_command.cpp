@@ -1,6 +1,6 @@
 // `taylorscope tensors`: the element statistics of J^(n), T^(n) and J^(n)∘T^(n)
-// (MATH.md §6) streamed tile by tile, ⟨J^(n), T^(n)⟩ beside its power-sum
-// value (MATH.md §4), the JSON report, a histogram PNG and, when the tensors
+// (docs/math.md §6) streamed tile by tile, ⟨J^(n), T^(n)⟩ beside its power-sum
+// value (docs/math.md §4), the JSON report, a histogram PNG and, when the tensors
 // are small enough, the tensors themselves as .npy.
 #include <chrono>
 #include <cmath>
@@ -71,7 +71,7 @@ int run_tensors(const TensorsArgs& a) {
 
   const Dataset data = load_data(a.data);
   if (!data.balanced)
-    warn(data.spec + " is not balanced across classes; J^(n) is still E_z − E_{z|α}, but MATH.md §3 assumes balance");
+    warn(data.spec + " is not balanced across classes; J^(n) is still E_z − E_{z|α}, but docs/math.md §3 assumes balance");
   Params theta;
   if (!a.params_dir.empty()) {
     theta = load_params(a.params_dir);

@@ -1,4 +1,4 @@
-// Assembles the expansion from one backend pass (MATH.md §2–§5): S_k from
+// Assembles the expansion from one backend pass (docs/math.md §2–§5): S_k from
 // the jets, D_{n+1} from the class power sums, the seed terms from the first
 // moments, and the validity of the truncated series along t·θ.
 #include <algorithm>

@@ -1,4 +1,4 @@
-// The closed forms of S_2 and S_3 (MATH.md §3) with the corrected Taylor
+// The closed forms of S_2 and S_3 (docs/math.md §3) with the corrected Taylor
 // multiplicities, computed from the data's first moments and θ alone — an
 // independent route to the numbers the jets produce, which is what makes
 // "the seven terms sum to S_2 and S_3" a meaningful test.
@@ -16,7 +16,7 @@
 namespace taylorscope {
 namespace {
 
-// xᵀ C y with C = δ/M − 1/M² (MATH.md §7), never forming C.
+// xᵀ C y with C = δ/M − 1/M² (docs/math.md §7), never forming C.
 double centred_dot(const std::vector<double>& x, const std::vector<double>& y) {
   const double M = static_cast<double>(x.size());
   double xy = 0, sx = 0, sy = 0;
@@ -64,7 +64,7 @@ SeedTerms seed_terms(const Dataset& data, const Params& th, const std::vector<do
 
   const double m = Md, h = static_cast<double>(H), e = static_cast<double>(E);
   SeedTerms t;
-  // The one list of the seven terms. Counts (MATH.md §5): cᵀCc has M²
+  // The one list of the seven terms. Counts (docs/math.md §5): cᵀCc has M²
   // products, J·UW M·E·H (the rule M·H·E^n at n = 1), and S_3's as listed there.
   t.all = {
       {"cc", 2, "½ c'ᵀ C c'", 0.5 * centred_dot(c, c), m * m},

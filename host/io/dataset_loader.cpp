@@ -327,7 +327,7 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   data.Z = std::move(raw.Z);
   data.labels.assign(raw.labels.begin(), raw.labels.end());
   count_classes(data);
-  // The class-conditional means E_{z|α} of MATH.md §3 are undefined for an
+  // The class-conditional means E_{z|α} of docs/math.md §3 are undefined for an
   // empty class, so such a set cannot be analysed.
   for (int k = 0; k < data.M; ++k)
     if (data.class_counts[static_cast<size_t>(k)] == 0)

@@ -51,7 +51,7 @@ nlohmann::json expansion_report(const ExpansionResult& r, const ReportContext& c
   j["terms"] = terms;
   j["subterm_counts"] = counts;
   j["term_shares"] = shares;
-  // The closed forms assume balanced classes (MATH.md §1); this says how well
+  // The closed forms assume balanced classes (docs/math.md §1); this says how well
   // they reproduce the exact jets on this data.
   if (r.K >= 3) {
     j["terms_check"] = {{"S2_terms", number(t.S2())},

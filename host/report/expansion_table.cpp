@@ -71,7 +71,7 @@ void print_expansion_table(std::ostream& out, const ExpansionResult& r, const Re
       << short_sci(std::fabs(r.S_direct - r.partial_sums.back())) << "\n\n";
 
   // Shares as SeedTerm defines them; a share of a zero or non-finite whole is no number.
-  out << "  Seed terms (MATH.md §3, Taylor multiplicities corrected)\n"
+  out << "  Seed terms (docs/math.md §3, Taylor multiplicities corrected)\n"
       << "  abs share = |term| / Σ|terms| of its order; of S_k = term / S_k (jets)\n"
       << std::string(kValueColumn, ' ') << "value                abs share     of S_k  products\n";
   const SeedTerms& t = r.terms;

@@ -1,6 +1,6 @@
-// The hidden-layer activations σ of MATH.md §1: value and derivative as
+// The hidden-layer activations σ of docs/math.md §1: value and derivative as
 // host-and-device functions (used by the direct evaluation of S and, later,
-// by training), and σ^(k)(0) to any order from series arithmetic (MATH.md §2).
+// by training), and σ^(k)(0) to any order from series arithmetic (docs/math.md §2).
 #pragma once
 
 #include <cmath>

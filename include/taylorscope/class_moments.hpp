@@ -1,4 +1,4 @@
-// Moments of the data by class: the J^(1) tensor of MATH.md §3,
+// Moments of the data by class: the J^(1) tensor of docs/math.md §3,
 //   J^(1)_{αγ} = E_z[z_γ] − E_{z|α}[z_γ],
 // and the overall mean Z̄ that the Z·UW·c term needs.
 #pragma once

@@ -37,7 +37,7 @@ struct Dataset {
   std::vector<double> Z;             // N×E, row-major
   std::vector<int32_t> labels;       // N
   std::vector<int64_t> class_counts; // M
-  bool balanced = false;             // every class has the same count (MATH.md §1)
+  bool balanced = false;             // every class has the same count (docs/math.md §1)
   // With --standardize: the per-feature z ← (z − mean)·scale that was applied.
   std::vector<double> standardize_mean, standardize_scale;
 

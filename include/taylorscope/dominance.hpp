@@ -1,6 +1,6 @@
 // `taylorscope dominance` (seed 000 §2.3–2.5): at each hidden width H, θ*
 // trained by the trainer, then on the evaluation split the S_2/S_3 term
-// decomposition with the corrected coefficients (MATH.md §3), the sub-term
+// decomposition with the corrected coefficients (docs/math.md §3), the sub-term
 // counts (§5), D_{n+1}/S_{n+1} (§3), the element statistics of J^(n)∘T^(n) for
 // n = 1, 2 (§6) and the radius estimate — to see which term dominates, and
 // whether that dominance fades as H shrinks, as the seed claims.

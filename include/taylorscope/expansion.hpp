@@ -1,5 +1,5 @@
 // The expansion of the action S(tθ) = Σ_k t^k S_k(θ) around θ = 0 and
-// everything `taylorscope expand` reports about it (MATH.md §2–§5).
+// everything `taylorscope expand` reports about it (docs/math.md §2–§5).
 #pragma once
 
 #include <string>
@@ -19,7 +19,7 @@ struct ExpansionOptions {
   std::string warning_context;  // put before each warning ("H = 64: "): a caller expanding several θ
 };
 
-// One of the seven named terms of S_2 and S_3 (MATH.md §3, multiplicities
+// One of the seven named terms of S_2 and S_3 (docs/math.md §3, multiplicities
 // corrected). seed_terms() lists the seven in one place, in the order every
 // report, table and CSV shows them; nothing else spells their names.
 //
@@ -36,7 +36,7 @@ struct SeedTerm {
   int order = 0;        // 2 or 3
   std::string formula;  // the term as the table prints it
   double value = 0;
-  double count = 0;     // products in its sum (MATH.md §5); a double because M·H·E^n overflows
+  double count = 0;     // products in its sum (docs/math.md §5); a double because M·H·E^n overflows
   double abs_share = 0;
   double of_exact = 0;
 };
@@ -52,7 +52,7 @@ struct SeedTerms {
 
 struct DominantTerm {
   int n = 0;
-  double JT = 0;     // ⟨J^(n), T^(n)⟩ via the power-sum identity (MATH.md §4)
+  double JT = 0;     // ⟨J^(n), T^(n)⟩ via the power-sum identity (docs/math.md §4)
   double D = 0;      // D_{n+1} = σ_n/(n!·M) ⟨J^(n), T^(n)⟩
   double S = 0;      // exact S_{n+1}
   double ratio = 0;  // D/S (NaN when S_{n+1} = 0)
@@ -99,7 +99,7 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
 // finite (overflow in float64)"), or a share or ratio with no whole to divide by.
 std::vector<std::string> expansion_warnings(const ExpansionResult& r);
 
-// ⟨J^(n), T^(n)⟩ for n = 1..P from the pass's class power sums (MATH.md §4):
+// ⟨J^(n), T^(n)⟩ for n = 1..P from the pass's class power sums (docs/math.md §4):
 //   Σ_{α,β} U_αβ ( E_z[(W_β·z)^n] − E_{z|α}[(W_β·z)^n] ).
 std::vector<double> contractions_from_power_sums(const PassSums& sums, const Params& theta);
 
@@ -108,7 +108,7 @@ std::vector<double> contractions_from_power_sums(const PassSums& sums, const Par
 std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
                                            ExpansionBackend& backend);
 
-// The closed forms of MATH.md §3 from the data's first moments, θ and
+// The closed forms of docs/math.md §3 from the data's first moments, θ and
 // ⟨J^(2),T^(2)⟩, with their product counts (§5); shares are left for
 // set_term_shares, which needs the exact coefficients.
 SeedTerms seed_terms(const Dataset& data, const Params& theta, const std::vector<double>& sigma_derivs,

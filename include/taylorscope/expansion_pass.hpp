@@ -1,5 +1,5 @@
 // One pass over the samples: everything the expansion needs that touches the
-// N×E data or the N×H pre-activations (MATH.md §2, §4). Both backends, CPU and
+// N×E data or the N×H pre-activations (docs/math.md §2, §4). Both backends, CPU and
 // CUDA, compute the same PassSums; every field is a sum over samples, so data
 // shards (devices, machines) combine by addition — an all-reduce.
 //
@@ -8,9 +8,9 @@
 //        G[s][ch][α] = Σ_β U_αβ g_ch(a_sβ),   a = W z_s + b
 //      with channels g_j(a) = a^j (j = 1..K−1) and g(a) = σ(t a) per t.
 //      G is additive over β, so hidden-unit shards all-reduce G.
-//   2. per sample, the logits jet f(t) (MATH.md §2) and its exp/log jets give
+//   2. per sample, the logits jet f(t) (docs/math.md §2) and its exp/log jets give
 //      l_k − f_{m,k}; the logits at each t give −ln q_m(tθ). Summed over s.
-// The class power sums Σ_{s∈α} (W_β·z_s)^n feed ⟨J^(n),T^(n)⟩ (MATH.md §4).
+// The class power sums Σ_{s∈α} (W_β·z_s)^n feed ⟨J^(n),T^(n)⟩ (docs/math.md §4).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The per-element updates of the optimizers of MATH.md §9, written once for
+// The per-element updates of the optimizers of docs/math.md §9, written once for
 // the CPU loops and the CUDA kernels. `g` is the gradient of the training
 // objective S_T + (l2/2)(|U|² + |W|²) at the current parameters.
 #pragma once

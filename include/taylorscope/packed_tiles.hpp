@@ -1,5 +1,5 @@
 // Packed symmetric storage of an order-n tensor over E indices (n = 1..4),
-// walked tile by tile (MATH.md §6).
+// walked tile by tile (docs/math.md §6).
 //
 // Packed storage keeps one element per multiset γ1 ≤ … ≤ γn. A tile fixes the
 // prefix γ1 … γ_{n−2} and holds every (γ_{n−1}, γ_n) with L ≤ γ_{n−1} ≤ γ_n < E,

@@ -1,5 +1,5 @@
 // The channels of stage 1 of the expansion pass (expansion_pass.hpp,
-// MATH.md §2 and §4), written once for the CPU loop and the CUDA kernel:
+// docs/math.md §2 and §4), written once for the CPU loop and the CUDA kernel:
 //   g_ch(a) = a^(ch+1)          for ch < P      (P = K−1 power channels)
 //   g_ch(a) = σ(t_{ch−P} · a)   for P ≤ ch < C  (one per t of S(tθ))
 // Powers are built by repeated multiplication, a·a·…·a, the same products on

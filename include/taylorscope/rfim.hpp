@@ -1,5 +1,5 @@
 // The per-sample weights ν(a) of the relative Fisher information of one
-// hidden neuron, G_i = mean_batch ν(w_iᵀx̃) x̃x̃ᵀ (MATH.md §9, seed 003 §2):
+// hidden neuron, G_i = mean_batch ν(w_iᵀx̃) x̃x̃ᵀ (docs/math.md §9, seed 003 §2):
 //   Gaussian-output neuron   ν = σ'(a)²
 //   relu (seed 003's relu_ω)  ν = [ι + (1−ι) sigm((1−ι) a / ω)]²
 //   tanh                      ν = sech²(a)

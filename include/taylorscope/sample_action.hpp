@@ -1,4 +1,4 @@
-// Stage 2 of the expansion pass for one sample (MATH.md §2), written once for
+// Stage 2 of the expansion pass for one sample (docs/math.md §2), written once for
 // the CPU loop and the CUDA kernel. Input: the sample's hidden contractions
 // G[ch][α] (see expansion_pass.hpp); output added into the caller's sums.
 #pragma once
@@ -48,7 +48,7 @@ TS_HD double sample_loss_at_t(const double* g_sig, const double* c, double t, in
 }
 
 // c′_α = c_α + σ(0) Σ_β U_αβ (U row-major M×H): the logits of θ at order 1,
-// which shift every c of the expansion (MATH.md §2, §3). Summed over β in
+// which shift every c of the expansion (docs/math.md §2, §3). Summed over β in
 // order, so every caller gets the same bits.
 inline void order1_logits(const double* U, const double* c, double sigma0, int64_t M, int64_t H,
                           double* out) {

@@ -1,5 +1,5 @@
 // Truncated power series ("jets"): a[0..n) stands for sum_k a[k] t^k mod t^n.
-// These recurrences are the exact engine of MATH.md §2: the CPU path and the
+// These recurrences are the exact engine of docs/math.md §2: the CPU path and the
 // CUDA kernels both call them per sample, and the host calls them once to get
 // an activation's Taylor coefficients at 0. No function here allocates; out
 // must not alias an input unless stated.

@@ -19,7 +19,7 @@ struct TensorReportContext {
   const Dataset* data = nullptr;  // null when only T was streamed
   const Params* theta = nullptr;  // null when only J was streamed
   std::string params_source;
-  double dot_power_sum = 0;       // ⟨J,T⟩ by MATH.md §4, NaN when not computed
+  double dot_power_sum = 0;       // ⟨J,T⟩ by docs/math.md §4, NaN when not computed
 };
 
 nlohmann::json tensor_report(const TensorStatistics& s, const TensorReportContext& ctx);

@@ -1,4 +1,4 @@
-// Training the MLP of MATH.md §1 on one device: the interface the CPU and
+// Training the MLP of docs/math.md §1 on one device: the interface the CPU and
 // CUDA backends share, and what the trainer (host/training) drives.
 //
 // Parameters travel as one flat float64 vector in ParamLayout order
@@ -91,7 +91,7 @@ class TrainBackend {
   virtual void run_batches(int64_t first, int64_t count, int64_t batch_size) = 0;
   // Loss and accuracy over a whole split at the current θ; with grad, also
   // ∇S over that split (flat, no L2 term) — the full-data gradients of the
-  // grad-dot record (MATH.md §8).
+  // grad-dot record (docs/math.md §8).
   virtual SplitMetrics evaluate(Split split, std::vector<double>* grad) = 0;
   virtual std::vector<double> flat_params() const = 0;
   virtual OptimizerState optimizer_state() const = 0;

@@ -1,6 +1,6 @@
 // `taylorscope train`: the epoch loop around a TrainBackend — seeded
 // shuffling, per-epoch metrics with the full-data ⟨∇L_T, ∇S_E⟩ record of
-// MATH.md §8, early stopping, atomic checkpoints and --resume.
+// docs/math.md §8, early stopping, atomic checkpoints and --resume.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,7 @@ struct EpochRecord {
   double train_loss = 0, train_acc = 0, eval_loss = 0, eval_acc = 0;
   // ⟨∇L_T, ∇S_E⟩: full-batch gradients of the training objective (with its
   // L2 term — the direction gradient flow moves θ in) and of the evaluation
-  // loss. dS_E/dt = −grad_dot under that flow (MATH.md §8).
+  // loss. dS_E/dt = −grad_dot under that flow (docs/math.md §8).
   double grad_dot = 0;
   double lr = 0;
   double seconds = 0;        // wall time of the epoch's steps and its evaluation

@@ -1,4 +1,4 @@
-// RNGD's preconditioner on the CPU (MATH.md §9, seed 003; docs/rngd.md):
+// RNGD's preconditioner on the CPU (docs/math.md §9, seed 003; docs/rngd.md):
 // the relative Fisher information of each hidden neuron and of the softmax
 // output layer, estimated from one mini-batch of B samples, applied to a
 // gradient as (G + λI)^{-1} ∇ through the Woodbury identity — every block

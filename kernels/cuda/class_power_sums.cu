@@ -1,4 +1,4 @@
-// Class power sums (MATH.md §4), the statistics behind ⟨J^(n), T^(n)⟩:
+// Class power sums (docs/math.md §4), the statistics behind ⟨J^(n), T^(n)⟩:
 //
 //   class_power[n−1][α][β] = Σ_{s with label α} A0[s][β]^n,   n = 1..P,
 //

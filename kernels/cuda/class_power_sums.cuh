@@ -1,4 +1,4 @@
-// Class power sums on the GPU (MATH.md §4): Σ_{s∈α} (W_β·z_s)^n for
+// Class power sums on the GPU (docs/math.md §4): Σ_{s∈α} (W_β·z_s)^n for
 // n = 1..P, accumulated chunk by chunk. See class_power_sums.cu.
 #pragma once
 

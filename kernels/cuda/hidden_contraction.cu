@@ -1,4 +1,4 @@
-// Stage 1 of the expansion pass (expansion_pass.hpp, MATH.md §2 and §4): for
+// Stage 1 of the expansion pass (expansion_pass.hpp, docs/math.md §2 and §4): for
 // every sample s of a chunk, channel ch and class α
 //
 //   G[s][ch][α] = Σ_β U_αβ g_ch(a_sβ),     a_sβ = A0[s][β] + b_β,

@@ -1,6 +1,6 @@
 // The CUDA tensor backend (moment_tensors.hpp): the tile sweep of
 // kernels/cpu/moment_tensors_cpu.cpp on one GPU, float64 throughout, the
-// same statistics to rounding (MATH.md §3, §6).
+// same statistics to rounding (docs/math.md §3, §6).
 //
 // FLOPs. The tile of a prefix with smallest index L is, per class, the GEMM
 // X_Lᵀ diag(y) X_L of width c = E − L summed over R rows: 2·R·c² FLOPs.

@@ -1,5 +1,5 @@
 // RNGD's preconditioner on one GPU: the twin of cpu/rngd_blocks.{hpp,cpp}
-// (MATH.md §9, docs/rngd.md), with the same Woodbury systems — per hidden
+// (docs/math.md §9, docs/rngd.md), with the same Woodbury systems — per hidden
 // neuron i the B×B matrix S_i = λI + D_i K D_i, for the output layer the
 // BM×BM matrix S = λI + (ΛᵀΛ) ∘ (Kh/B blockwise) — factorised by cuSOLVER
 // and applied with cuBLAS. See rngd_cuda.cu.

@@ -1,4 +1,4 @@
-// Stage 2 of the expansion pass (expansion_pass.hpp, MATH.md §2): for every
+// Stage 2 of the expansion pass (expansion_pass.hpp, docs/math.md §2): for every
 // sample s of a chunk, from its hidden contractions G[s][ch][α],
 //
 //   jet_k(s)    = l_k − f_{m,k},   k = 0..K   (accumulate_sample_jets)

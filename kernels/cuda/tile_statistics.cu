@@ -1,4 +1,4 @@
-// The element statistics of a tile group (MATH.md §6), fused with forming J:
+// The element statistics of a tile group (docs/math.md §6), fused with forming J:
 // for each packed element e = (k, i, j) of the group's tiles (the upper
 // triangle, j ≥ i; the whole row for n = 1) with multiplicity w_e, and each
 // class α,

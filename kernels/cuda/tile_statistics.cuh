@@ -1,4 +1,4 @@
-// The element statistics of one tile group (MATH.md §6) on the GPU: every
+// The element statistics of one tile group (docs/math.md §6) on the GPU: every
 // packed element of the group's tiles, with its multiplicity, into the
 // moments or the histograms of J, T and J∘T. See tile_statistics.cu; the
 // per-element index arithmetic is here, shared with any host check of it.
