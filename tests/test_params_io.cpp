@@ -1,17 +1,26 @@
 // θ directories (U, W, b, c as .npy) and seeded initialisation.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "taylorscope/checksum.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/npy.hpp"
 #include "taylorscope/params.hpp"
@@ -66,6 +75,12 @@ bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
          std::equal(a.begin(), a.end(), b.begin(), [](double x, double y) {
            return std::bit_cast<uint64_t>(x) == std::bit_cast<uint64_t>(y);
          });
+}
+
+// A set as numpy.save alone would leave it: the four files, no manifest.
+void save_numpy_style(const Params& p, const std::string& dir, NpyPrecision precision) {
+  save_params(p, dir, precision);
+  fs::remove(fs::path(dir) / "params.json");
 }
 
 std::vector<double> as_float(std::vector<double> v) {
@@ -125,19 +140,19 @@ TEST(ParamsIo, MissingFileIsNamed) {
 
 TEST(ParamsIo, ShapeMismatchBetweenFilesNamesTheFile) {
   TempDir dir;
-  save_params(sample_params(3, 4, 5), dir.str(), NpyPrecision::f32);
+  save_numpy_style(sample_params(3, 4, 5), dir.str(), NpyPrecision::f32);
   // W with 5 rows where U says H = 4.
   write_npy(dir.file("W.npy"), {5, 5}, std::vector<double>(25, 0.0), NpyPrecision::f32);
   std::string msg = input_error([&] { load_params(dir.str()); });
   expect_one_line_with(msg, dir.file("W.npy"), "expected shape (4, 5)");
   EXPECT_NE(msg.find("found (5, 5)"), std::string::npos) << msg;
 
-  save_params(sample_params(3, 4, 5), dir.str(), NpyPrecision::f32);
+  save_numpy_style(sample_params(3, 4, 5), dir.str(), NpyPrecision::f32);
   write_npy(dir.file("b.npy"), {3}, {0, 0, 0}, NpyPrecision::f32);
   msg = input_error([&] { load_params(dir.str()); });
   expect_one_line_with(msg, dir.file("b.npy"), "expected shape (4,)");
 
-  save_params(sample_params(3, 4, 5), dir.str(), NpyPrecision::f32);
+  save_numpy_style(sample_params(3, 4, 5), dir.str(), NpyPrecision::f32);
   write_npy(dir.file("c.npy"), {4}, {0, 0, 0, 0}, NpyPrecision::f32);
   msg = input_error([&] { load_params(dir.str()); });
   expect_one_line_with(msg, dir.file("c.npy"), "expected shape (3,)");
@@ -146,7 +161,7 @@ TEST(ParamsIo, ShapeMismatchBetweenFilesNamesTheFile) {
 
 TEST(ParamsIo, WrongRankIsRefusedWithFileNamed) {
   TempDir dir;
-  save_params(sample_params(3, 4, 5), dir.str(), NpyPrecision::f64);
+  save_numpy_style(sample_params(3, 4, 5), dir.str(), NpyPrecision::f64);
   write_npy(dir.file("U.npy"), {12}, std::vector<double>(12, 0.0), NpyPrecision::f64);
   const std::string msg = input_error([&] { load_params(dir.str()); });
   expect_one_line_with(msg, dir.file("U.npy"), "(M, H)");
@@ -155,7 +170,7 @@ TEST(ParamsIo, WrongRankIsRefusedWithFileNamed) {
 
 TEST(ParamsIo, MalformedNpyInsideTheDirectoryIsNamed) {
   TempDir dir;
-  save_params(sample_params(2, 2, 2), dir.str(), NpyPrecision::f64);
+  save_numpy_style(sample_params(2, 2, 2), dir.str(), NpyPrecision::f64);
   fs::resize_file(dir.file("W.npy"), fs::file_size(dir.file("W.npy")) - 3);
   expect_one_line_with(input_error([&] { load_params(dir.str()); }), dir.file("W.npy"), "truncated");
 }
@@ -174,6 +189,120 @@ TEST(ParamsIo, NonFiniteValuesAreRefusedNamingFileArrayAndCount) {
   p.c[0] = INFINITY;  // also as f4, where a too-large f8 would become Inf
   save_params(p, dir.str(), NpyPrecision::f32);
   expect_one_line_with(input_error([&] { load_params(dir.str()); }), dir.file("c.npy"), "c holds 1 non-finite value");
+}
+
+// ---- the set as a whole (F14): params.json ---------------------------------
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+Params other_epoch(int64_t M, int64_t H, int64_t E) {
+  Params p = sample_params(M, H, E);
+  for (double* v : {p.U.data(), p.W.data(), p.b.data(), p.c.data()}) *v += 0.5;
+  return p;
+}
+
+// The manifest lists each file with its shape, dtype, size and the CRC-32 a
+// reader computes from the file alone.
+TEST(ParamsSet, TheManifestDescribesEachFileAsWritten) {
+  TempDir dir;
+  save_params(sample_params(3, 4, 5), dir.str(), NpyPrecision::f32);
+  const nlohmann::json m = nlohmann::json::parse(slurp(dir.file("params.json")));
+  EXPECT_EQ(m["complete"], true);
+  for (const char* f : {"U.npy", "W.npy", "b.npy", "c.npy"}) {
+    const std::string bytes = slurp(dir.file(f));
+    EXPECT_EQ(m["files"][f]["bytes"], bytes.size()) << f;
+    EXPECT_EQ(m["files"][f]["crc32"], crc32_of(bytes.data(), bytes.size())) << f;
+    EXPECT_EQ(m["files"][f]["dtype"], "<f4") << f;
+  }
+  EXPECT_EQ(m["files"]["W.npy"]["shape"], nlohmann::json::array({4, 5}));
+  EXPECT_EQ(load_params(dir.str()).W, as_float(sample_params(3, 4, 5).W));
+}
+
+// The states a kill between the renames can leave, made by hand: an old
+// manifest beside a new U (a writer without the "incomplete" mark first would
+// leave exactly this) is refused naming U.npy; a manifest marked incomplete —
+// what save_params writes before touching any file — is refused whatever the
+// files; with the manifest removed the files load as numpy's would.
+TEST(ParamsSet, AnInterruptedWriteIsRefusedNeverLoadedMixed) {
+  TempDir a, b;
+  save_params(sample_params(3, 4, 5), a.str(), NpyPrecision::f64);
+  save_params(other_epoch(3, 4, 5), b.str(), NpyPrecision::f64);
+  fs::copy_file(b.file("U.npy"), a.file("U.npy"), fs::copy_options::overwrite_existing);
+  const std::string mixed = input_error([&] { load_params(a.str()); });
+  expect_one_line_with(mixed, a.str(), "U.npy does not match the manifest");
+  EXPECT_NE(mixed.find("mixed"), std::string::npos) << mixed;
+
+  fs::remove(a.file("params.json"));  // numpy style: the user's files, as they are
+  const Params loose = load_params(a.str());
+  EXPECT_EQ(loose.U, other_epoch(3, 4, 5).U);
+  EXPECT_EQ(loose.W, sample_params(3, 4, 5).W);
+
+  // A first save cut short after U: the manifest says incomplete.
+  TempDir c;
+  save_params(sample_params(3, 4, 5), c.str(), NpyPrecision::f64);
+  const std::string complete = slurp(c.file("params.json"));
+  nlohmann::json m = nlohmann::json::parse(complete);
+  m.erase("files");
+  m["complete"] = false;
+  std::ofstream(c.file("params.json"), std::ios::trunc) << m.dump();
+  for (const char* f : {"W.npy", "b.npy", "c.npy"}) fs::remove(c.file(f));
+  expect_one_line_with(input_error([&] { load_params(c.str()); }), c.str(), "incomplete");
+  save_params(sample_params(3, 4, 5), c.str(), NpyPrecision::f64);  // the rewrite the message asks for
+  EXPECT_EQ(load_params(c.str()).U, sample_params(3, 4, 5).U);
+  EXPECT_EQ(slurp(c.file("params.json")), complete);
+}
+
+// A manifest that is not one is named, in one line.
+TEST(ParamsSet, AMalformedManifestIsNamed) {
+  TempDir dir;
+  save_params(sample_params(2, 2, 2), dir.str(), NpyPrecision::f64);
+  for (const std::string text : {"not json", "{\"format\": \"something else\"}", "[1, 2]",
+                                 "{\"format\": \"taylorscope parameter set\", \"version\": 9, \"complete\": true}"}) {
+    std::ofstream(dir.file("params.json"), std::ios::trunc) << text;
+    expect_one_line_with(input_error([&] { load_params(dir.str()); }), dir.file("params.json"), "manifest");
+  }
+}
+
+// Real kills at every moment of a save over a numpy-style set (no manifest
+// yet: the case the "incomplete" mark exists for): whatever the moment, the
+// directory loads as the old θ exactly, as the new θ exactly, or is refused
+// — never as a mix. The kill moments spread over one measured save, so the
+// machine's speed sets the schedule, not a guess; the property is checked at
+// every one of them.
+TEST(ParamsSet, KilledMidSaveTheSetLoadsWholeOrNotAtAll) {
+  const Params old_theta = sample_params(10, 64, 300), new_theta = other_epoch(10, 64, 300);
+  TempDir probe;
+  const auto t0 = std::chrono::steady_clock::now();
+  save_params(new_theta, probe.str(), NpyPrecision::f64);
+  const double save_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  int refused = 0, as_old = 0, as_new = 0;
+  for (int trial = 0; trial < 24; ++trial) {
+    TempDir dir;
+    save_numpy_style(old_theta, dir.str(), NpyPrecision::f64);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      save_params(new_theta, dir.str(), NpyPrecision::f64);
+      ::_exit(0);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(save_us * trial / 10.0)));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    try {
+      const Params got = load_params(dir.str());
+      const bool is_old = got.U == old_theta.U && got.W == old_theta.W && got.b == old_theta.b && got.c == old_theta.c;
+      const bool is_new = got.U == new_theta.U && got.W == new_theta.W && got.b == new_theta.b && got.c == new_theta.c;
+      EXPECT_TRUE(is_old || is_new) << "trial " << trial << ": a mixed set loaded";
+      (is_old ? as_old : as_new) += 1;
+    } catch (const InputError&) {
+      ++refused;
+    }
+  }
+  std::cout << "  kills: " << as_old << " loaded the old set, " << refused << " were refused, " << as_new
+            << " loaded the new set\n";
 }
 
 TEST(ParamsIo, CheckFitRefusesMismatchNamingBoth) {

@@ -1,7 +1,5 @@
 #include "training/checkpoint.hpp"
 
-#include <zlib.h>
-
 #include <bit>
 #include <climits>
 #include <cmath>
@@ -13,6 +11,7 @@
 #include <set>
 
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/checksum.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/finite_values.hpp"
 
@@ -28,16 +27,7 @@ void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-uint32_t crc_of(const std::string& bytes, size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  size_t done = 0;
-  while (done < n) {  // zlib takes uInt lengths
-    const uInt part = static_cast<uInt>(std::min<size_t>(n - done, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), part);
-    done += part;
-  }
-  return static_cast<uint32_t>(crc);
-}
+uint32_t crc_of(const std::string& bytes, size_t n) { return crc32_of(bytes.data(), n); }
 
 [[noreturn]] void refuse(const std::string& path, const std::string& what) {
   throw InputError(path + ": " + what + "; refusing to resume from it");

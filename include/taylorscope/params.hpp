@@ -20,16 +20,24 @@ struct Params {
 };
 
 // Reads DIR/{U,W,b,c}.npy (f4 or f8) and checks that their shapes fit each
-// other. Throws InputError naming the file; nothing half-loaded escapes.
+// other and that every value is finite. When DIR/params.json (the manifest
+// save_params writes) is present, each file must be the one it lists (size
+// and CRC-32) and the manifest must be complete: a set whose writing was cut
+// short is refused, never loaded mixed. Throws InputError naming the file;
+// nothing half-loaded escapes.
 Params load_params(const std::string& dir);
 
 // Checks θ against a data set's E and M; throws InputError on mismatch.
 void check_params_fit(const Params& p, int64_t E, int M, const std::string& where);
 
-// Writes DIR/{U,W,b,c}.npy, each atomically; creates DIR if needed.
+// Writes DIR/{U,W,b,c}.npy, each atomically, between two writes of the
+// manifest DIR/params.json (first "incomplete", last with each file's shape,
+// dtype, size and CRC-32), so the set as a whole is replaced atomically for
+// load_params. Creates DIR if needed.
 void save_params(const Params& p, const std::string& dir, NpyPrecision precision);
 
-// The names of the files save_params writes into its directory.
+// The names of the files save_params writes into its directory (the four
+// arrays and the manifest).
 const std::vector<std::string>& param_file_names();
 
 // Every entry of U, W, b, c i.i.d. N(0, std²), from a seeded generator.
