@@ -16,13 +16,18 @@ ElementStats finish_stats(const MomentAccumulator& a) {
   ElementStats s;
   s.count = a.n;
   s.sum = a.sum;
+  s.nonfinite = a.nonfinite;
   if (a.n <= 0) return s;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (a.nonfinite > 0) {
+    s.min = s.max = s.mean = s.std = s.skewness = s.excess_kurtosis = s.frac_negative = s.frac_zero = nan;
+    return s;
+  }
   s.min = a.min;
   s.max = a.max;
   s.mean = a.mean;
   const double var = a.M2 / a.n;
   s.std = std::sqrt(var);
-  const double nan = std::numeric_limits<double>::quiet_NaN();
   s.skewness = var > 0 ? (a.M3 / a.n) / (var * s.std) : nan;
   s.excess_kurtosis = var > 0 ? (a.M4 / a.n) / (var * var) - 3.0 : nan;
   s.frac_negative = a.negative / a.n;
@@ -31,7 +36,8 @@ ElementStats finish_stats(const MomentAccumulator& a) {
 }
 
 HistogramRange histogram_range(const ElementStats& s, int bins) {
-  if (s.max > s.min) return {s.min, s.max, bins};
+  if (s.max > s.min && std::isfinite(s.max - s.min)) return {s.min, s.max, bins};
+  if (!std::isfinite(s.min)) return {0.0, 0.0, bins};  // no histogram: every element lands in bin 0
   // Every element equal (or none): a range around the value, so edges still
   // increase and the one occupied bin sits in the middle.
   const double pad = 0.5 * std::max(1.0, std::fabs(s.min));

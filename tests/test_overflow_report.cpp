@@ -16,6 +16,7 @@
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/expansion_report.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/tensor_report.hpp"
 #include "taylorscope/warnings.hpp"
 #include "test_support.hpp"
 
@@ -137,6 +138,31 @@ TEST_F(OverflowReport, DominanceReportsCarryTheWarningsOfEachWidth) {
   // The CSV leaves the cells empty: no "nan" for a script to parse as a number.
   const std::string csv = dominance_csv({w});
   EXPECT_FALSE(prints_nan_or_inf(csv)) << csv;
+}
+
+// F19 and F1 for `tensors`: J^(2) of data ×1e300 has elements that overflowed.
+TEST_F(OverflowReport, TensorsReportNamesEveryStatisticThatIsNotANumber) {
+  auto backend = make_cpu_tensor_backend();
+  backend->upload({&data, &theta});
+  const TensorStatistics s = tensor_statistics(*backend, 2, 8);
+  ASSERT_GT(s.J.nonfinite, 0.0);
+  TensorReportContext ctx{&data, &theta, "test θ", INFINITY};
+  const nlohmann::json j = tensor_report(s, ctx);
+  for (const char* k : {"min", "max", "mean", "std", "skewness", "excess_kurtosis", "frac_negative"})
+    EXPECT_TRUE(j["J"][k].is_null()) << k;
+  EXPECT_EQ(j["J"]["nonfinite"].get<double>(), s.J.nonfinite);
+  EXPECT_TRUE(j["J"]["histogram"]["counts"].empty());
+  const std::vector<std::string> w = j.at("warnings");
+  EXPECT_TRUE(contains(w, "J.{min, max, mean, std, skewness, excess_kurtosis, frac_negative, frac_zero, histogram}: "
+                          "not reported"))
+      << j["warnings"];
+  EXPECT_TRUE(contains(w, "dot: not finite")) << j["warnings"];
+  EXPECT_TRUE(contains(w, "dot_power_sum: not finite")) << j["warnings"];
+  std::ostringstream out;
+  print_tensor_table(out, s, ctx);
+  EXPECT_FALSE(prints_nan_or_inf(out.str())) << out.str();
+  EXPECT_NE(out.str().find("overflow"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("elements are not finite"), std::string::npos) << out.str();
 }
 
 TEST(ExpandInputs, NonFiniteDataOrThetaIsRefusedByTheLibrary) {

@@ -10,6 +10,7 @@
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/warnings.hpp"
 #include "test_support.hpp"
 
 namespace taylorscope {
@@ -273,6 +274,77 @@ TEST(TensorStreams, RefusesBadOrdersAndMismatchedTheta) {
   backend->upload({&d, nullptr});
   EXPECT_THROW(backend->sweep(0, nullptr, {}), InputError);
   EXPECT_THROW(backend->sweep(5, nullptr, {}), InputError);
+}
+
+}  // namespace
+}  // namespace taylorscope
+
+namespace taylorscope {
+namespace {
+
+// F19: NaN slipped past min/max (comparisons ignore it) while the mean went
+// NaN. Non-finite elements are counted, on the per-element and the block path
+// alike, and then no statistic but the counts is reported.
+TEST(ElementStats, NonFiniteElementsAreCountedAndVoidTheStatistics) {
+  const double x[] = {0.5, NAN, -2.0, INFINITY, 1.0, -INFINITY};
+  MomentAccumulator one_by_one;
+  for (double v : x) moments_add(one_by_one, v, 3.0);
+  const MomentAccumulator block = block_moments(x, 6, 3.0);
+  for (const MomentAccumulator& a : {one_by_one, block}) {
+    EXPECT_EQ(a.nonfinite, 9.0);
+    const ElementStats s = finish_stats(a);
+    EXPECT_EQ(s.count, 18.0);
+    EXPECT_EQ(s.nonfinite, 9.0);
+    for (double v : {s.min, s.max, s.mean, s.std, s.skewness, s.excess_kurtosis, s.frac_negative, s.frac_zero})
+      EXPECT_TRUE(std::isnan(v)) << v;
+  }
+  MomentAccumulator merged = block;
+  moments_merge(merged, one_by_one);
+  EXPECT_EQ(merged.nonfinite, 18.0);
+  // Finite elements count none.
+  EXPECT_EQ(block_moments(x, 1, 1.0).nonfinite, 0.0);
+}
+
+// The histogram sweep bins every element, NaN included: never a cast of NaN
+// or ±Inf to int (undefined), always a bin in range.
+TEST(ElementStats, HistogramBinOfNonFiniteElementsStaysInRange) {
+  const HistogramRange r{-1.0, 1.0, 8};
+  EXPECT_EQ(histogram_bin(r, NAN), 0);
+  EXPECT_EQ(histogram_bin(r, -INFINITY), 0);
+  EXPECT_EQ(histogram_bin(r, INFINITY), 7);
+  EXPECT_EQ(histogram_bin(r, 1.0), 7);
+  EXPECT_EQ(histogram_bin(r, -1.0), 0);
+  EXPECT_EQ(histogram_bin(r, 0.01), 4);
+  EXPECT_EQ(histogram_bin(r, -0.01), 3);
+}
+
+// Data ×1e300: J^(2)'s elements (products of two features) overflow to ±Inf
+// or NaN; J^(1)'s are finite but their central moments overflow. Both say so.
+TEST(TensorStreams, OverflowIsReportedNotHidden) {
+  Dataset d = synthetic_data({5, 5, 5}, 3, 41);
+  for (double& z : d.Z) z *= 1e300;
+  const Params p = random_params(3, 4, 3, 0.5, 42);
+  discard_warnings();
+  auto backend = make_cpu_tensor_backend();
+  backend->upload({&d, &p});
+  const TensorStatistics s2 = tensor_statistics(*backend, 2, 8, {}, "n = 2: ");
+  EXPECT_GT(s2.J.nonfinite, 0.0);
+  EXPECT_TRUE(std::isnan(s2.J.min) && std::isnan(s2.J.max)) << "F19: min/max of the finite rest";
+  EXPECT_TRUE(s2.J.histogram.counts.empty());
+  ASSERT_FALSE(s2.warnings.empty());
+  EXPECT_EQ(s2.warnings[0].rfind("n = 2: J.{min, max, mean", 0), 0u) << s2.warnings[0];
+  EXPECT_NE(s2.warnings[0].find("elements of J are not finite (overflow in float64)"), std::string::npos);
+  EXPECT_EQ(pending_warnings(), s2.warnings);
+  discard_warnings();
+
+  const TensorStatistics s1 = tensor_statistics(*backend, 1, 8);
+  EXPECT_EQ(s1.J.nonfinite, 0.0);
+  EXPECT_TRUE(std::isfinite(s1.J.min));
+  EXPECT_FALSE(std::isfinite(s1.J.std));
+  bool named = false;
+  for (const std::string& w : s1.warnings) named |= w.rfind("J.{std", 0) == 0;
+  EXPECT_TRUE(named) << ::testing::PrintToString(s1.warnings);
+  discard_warnings();
 }
 
 }  // namespace

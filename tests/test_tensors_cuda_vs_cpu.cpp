@@ -50,7 +50,7 @@ constexpr double kTol = 1e-12;
 
 // A new field of ElementStats must be compared below: this fails to compile
 // until it is (review W1: frac_zero was never compared, and was wrong).
-static_assert(sizeof(ElementStats) == 10 * sizeof(double) + sizeof(Histogram),
+static_assert(sizeof(ElementStats) == 11 * sizeof(double) + sizeof(Histogram),
               "ElementStats changed: compare every field in expect_stats_match");
 
 bool near_enough(double cpu, double gpu, double floor = 0) {
@@ -69,6 +69,7 @@ void expect_stats_match(const ElementStats& cpu, const ElementStats& gpu, int n,
   EXPECT_PRED3(near_enough, cpu.excess_kurtosis, gpu.excess_kurtosis, 1.0) << what << " excess kurtosis";
   EXPECT_EQ(cpu.frac_negative, gpu.frac_negative) << what;
   EXPECT_EQ(cpu.frac_zero, gpu.frac_zero) << what;
+  EXPECT_EQ(cpu.nonfinite, gpu.nonfinite) << what;  // an exact count, 0 for these finite data
   EXPECT_PRED3(near_enough, cpu.sum, gpu.sum, cpu.count * rms) << what << " sum";
 
   // Histograms: each backend bins over its own [min, max], equal to 1e-12,

@@ -16,7 +16,9 @@ WidthAnalysis analyse_width(const Dataset& eval, const Params& theta, const Acti
   options.warning_context = "H = " + std::to_string(theta.H) + ": ";
   w.expansion = expand(eval, theta, act, options, pass);
   tensors.upload({&eval, &theta});
-  for (int n = 1; n <= 2; ++n) w.tensors.push_back(tensor_statistics(tensors, n, bins));
+  for (int n = 1; n <= 2; ++n)
+    w.tensors.push_back(
+        tensor_statistics(tensors, n, bins, {}, "H = " + std::to_string(theta.H) + ", n = " + std::to_string(n) + ": "));
   return w;
 }
 

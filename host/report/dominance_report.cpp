@@ -73,10 +73,13 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
                     {"tensors", tensors},
                     {"device", r.device}});
   }
-  // Every null in the rows is named here, with its width (expansion_warnings).
+  // Every null in the rows is named here, with its width (expansion_warnings, tensor_warnings).
   json warnings = json::array();
-  for (const WidthAnalysis& w : widths)
+  for (const WidthAnalysis& w : widths) {
     for (const std::string& line : w.expansion.warnings) warnings.push_back(line);
+    for (const TensorStatistics& t : w.tensors)
+      for (const std::string& line : t.warnings) warnings.push_back(line);
+  }
   return {{"settings", settings}, {"precision", "float64"}, {"widths", rows}, {"warnings", warnings}};
 }
 

@@ -2,16 +2,31 @@
 // J, T, JT, dot and the STATS fields) are a contract; the rest are additions.
 #include "taylorscope/tensor_report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "plot/charts.hpp"
 #include "report/json_number.hpp"
+#include "report/not_finite.hpp"
 
 namespace taylorscope {
 namespace {
 
 nlohmann::json number(double v) { return json_number(v); }
+
+// A number in `width` columns, or `mark` right-aligned there when it is not
+// finite (width 0: no padding, as in running text).
+std::string cell(double v, int width, const char* f, const char* mark = kOverflowMark) {
+  char buf[64];
+  if (std::isfinite(v)) {
+    std::snprintf(buf, sizeof buf, f, v + 0.0);
+    return buf;
+  }
+  const std::string m = mark;
+  const int columns = m == "—" ? 1 : static_cast<int>(m.size());
+  return std::string(std::max(width > 0 ? 1 : 0, width - columns), ' ') + m;
+}
 
 }  // namespace
 
@@ -27,6 +42,7 @@ nlohmann::json element_stats_json(const ElementStats& s) {
           {"excess_kurtosis", number(s.excess_kurtosis)},
           {"frac_negative", number(s.frac_negative)},
           {"frac_zero", number(s.frac_zero)},
+          {"nonfinite", s.nonfinite},
           {"histogram", {{"edges", edges}, {"counts", s.histogram.counts}}}};
 }
 
@@ -50,6 +66,11 @@ nlohmann::json tensor_report(const TensorStatistics& s, const TensorReportContex
                                {"params", ctx.params_source}};
   j["elements"] = {{"full", static_cast<double>(M) * std::pow(static_cast<double>(E), s.order)},
                    {"packed", static_cast<double>(M) * packed_size(E, s.order)}};
+  // Every null above is named here, with why (tensor_warnings).
+  nlohmann::json warnings = s.warnings;
+  if (s.has_J && s.has_T && !std::isfinite(ctx.dot_power_sum))
+    warnings.push_back(std::string("dot_power_sum: ") + kNotFinite);
+  j["warnings"] = warnings;
   j["device"] = s.device;
   j["precision"] = "float64";
   j["gemm_flops"] = s.gemm_flops;
@@ -80,16 +101,24 @@ void print_tensor_table(std::ostream& out, const TensorStatistics& s, const Tens
   const bool on[3] = {s.has_J, s.has_T, s.has_J && s.has_T};
   for (int k = 0; k < 3; ++k) {
     if (!on[k]) continue;
-    std::snprintf(line, sizeof line, "  %-6s %12.4e %12.4e %12.4e %12.4e %10.4f %10.4f %8.4f %8.4f\n", names[k],
-                  st[k]->min, st[k]->max, st[k]->mean, st[k]->std, st[k]->skewness, st[k]->excess_kurtosis,
-                  st[k]->frac_negative, st[k]->frac_zero);
-    out << line;
+    const ElementStats& e = *st[k];
+    // Skewness and kurtosis of equal elements are undefined ("—"); anything
+    // else that is not a number overflowed (not_finite.hpp).
+    auto shape = [&](double v) { return cell(v, 10, "%10.4f", e.std == 0 && e.nonfinite == 0 ? "—" : kOverflowMark); };
+    out << "  " << names[k] << std::string(6 - std::min<size_t>(6, std::string(names[k]).size()), ' ')
+        << cell(e.min, 13, "%13.4e") << cell(e.max, 13, "%13.4e") << cell(e.mean, 13, "%13.4e")
+        << cell(e.std, 13, "%13.4e") << " " << shape(e.skewness) << " " << shape(e.excess_kurtosis)
+        << cell(e.frac_negative, 9, "%9.4f") << cell(e.frac_zero, 9, "%9.4f") << "\n";
+    if (e.nonfinite > 0) {
+      std::snprintf(line, sizeof line, "         %.0f of its %.0f elements are not finite (overflow in float64)\n",
+                    e.nonfinite, e.count);
+      out << line;
+    }
   }
-  if (on[2]) {
-    std::snprintf(line, sizeof line, "  ⟨J,T⟩ streamed %.12e; by the power sums (MATH.md §4) %.12e (rel. diff %.1e)\n",
-                  s.dot, ctx.dot_power_sum, rel_diff(s.dot, ctx.dot_power_sum));
-    out << line;
-  }
+  if (on[2])
+    out << "  ⟨J,T⟩ streamed " << cell(s.dot, 0, "%.12e") << "; by the power sums (MATH.md §4) "
+        << cell(ctx.dot_power_sum, 0, "%.12e") << " (rel. diff " << cell(rel_diff(s.dot, ctx.dot_power_sum), 0, "%.1e")
+        << ")\n";
   out << "  time:";
   for (const auto& [phase, ms] : s.timing_ms) {
     std::snprintf(line, sizeof line, " %s %.1f ms", phase.c_str(), ms);

@@ -26,7 +26,12 @@ struct MomentAccumulator {
   double negative = 0;            // total weight of elements < 0
   double zero = 0;                // total weight of elements == 0 (zero-padded pixels give many)
   double sum = 0;                 // Σ w x, kept apart from n·mean: ⟨J,T⟩ is this sum for J∘T
+  double nonfinite = 0;           // total weight of elements that are NaN or ±Inf (then min/max skip them)
 };
+
+// x − x is 0 for every finite x and NaN for NaN and ±Inf: the same test on
+// host and device without a math library.
+TS_HD bool element_is_finite(double x) { return x - x == 0.0; }
 
 TS_HD void moments_merge(MomentAccumulator& a, const MomentAccumulator& b) {
   if (b.n == 0) return;
@@ -50,6 +55,7 @@ TS_HD void moments_merge(MomentAccumulator& a, const MomentAccumulator& b) {
   a.negative += b.negative;
   a.zero += b.zero;
   a.sum += b.sum;
+  a.nonfinite += b.nonfinite;
 }
 
 // One element x that stands for w equal elements of the full tensor.
@@ -61,6 +67,7 @@ TS_HD void moments_add(MomentAccumulator& a, double x, double w) {
   one.negative = x < 0 ? w : 0.0;
   one.zero = x == 0 ? w : 0.0;
   one.sum = w * x;
+  one.nonfinite = element_is_finite(x) ? 0.0 : w;
   moments_merge(a, one);
 }
 
@@ -71,13 +78,14 @@ TS_HD void moments_add(MomentAccumulator& a, double x, double w) {
 TS_HD MomentAccumulator block_moments(const double* x, int64_t count, double w) {
   MomentAccumulator a;
   if (count <= 0) return a;
-  double sum = 0, lo = x[0], hi = x[0], neg = 0, zero = 0;
+  double sum = 0, lo = x[0], hi = x[0], neg = 0, zero = 0, bad = 0;
   for (int64_t i = 0; i < count; ++i) {
     sum += x[i];
     lo = x[i] < lo ? x[i] : lo;
     hi = x[i] > hi ? x[i] : hi;
     neg += x[i] < 0 ? 1.0 : 0.0;
     zero += x[i] == 0 ? 1.0 : 0.0;
+    bad += element_is_finite(x[i]) ? 0.0 : 1.0;
   }
   const double mean = sum / static_cast<double>(count);
   double m2 = 0, m3 = 0, m4 = 0;
@@ -97,6 +105,7 @@ TS_HD MomentAccumulator block_moments(const double* x, int64_t count, double w) 
   a.negative = w * neg;
   a.zero = w * zero;
   a.sum = w * sum;
+  a.nonfinite = w * bad;
   return a;
 }
 
@@ -108,8 +117,9 @@ struct HistogramRange {
 
 TS_HD int histogram_bin(const HistogramRange& r, double x) {
   if (!(r.hi > r.lo)) return 0;  // all elements equal: one occupied bin
-  int k = static_cast<int>((x - r.lo) / (r.hi - r.lo) * r.bins);
-  return k < 0 ? 0 : k >= r.bins ? r.bins - 1 : k;
+  // Clamped before the cast: converting NaN or ±Inf to int is undefined.
+  const double p = (x - r.lo) / (r.hi - r.lo) * r.bins;
+  return p >= 1.0 ? (p < r.bins ? static_cast<int>(p) : r.bins - 1) : 0;
 }
 
 struct Histogram {
@@ -122,11 +132,14 @@ struct ElementStats {
   double skewness = 0, excess_kurtosis = 0, frac_negative = 0;
   double frac_zero = 0;  // exactly 0: a pixel that is 0 in every image zeroes every J element it indexes
   double sum = 0;  // Σ of the elements with multiplicities
+  double nonfinite = 0;  // elements that are NaN or ±Inf, with multiplicities
   Histogram histogram;
 };
 
 // Population moments (the tensor is the whole population, not a sample).
-// Skewness and kurtosis are NaN when every element is equal.
+// Skewness and kurtosis are NaN when every element is equal. With any
+// non-finite element every statistic but count, nonfinite and sum is NaN:
+// min and max of the finite ones beside a NaN mean would describe no tensor.
 ElementStats finish_stats(const MomentAccumulator& a);
 
 HistogramRange histogram_range(const ElementStats& s, int bins);

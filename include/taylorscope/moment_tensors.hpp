@@ -90,12 +90,21 @@ struct TensorStatistics {
   double dot = 0;        // ⟨J^(n), T^(n)⟩ = Σ of J∘T with multiplicities
   double gemm_flops = 0; // the tile GEMMs of both sweeps (a backend that kept the elements skips the second's)
   std::vector<std::pair<std::string, double>> timing_ms;
+  // The statistics that hold no number, and why (tensor_warnings); the
+  // report lists them, and tensor_statistics queues each through warn().
+  std::vector<std::string> warnings;
 };
 
 // Two sweeps over what the backend's last upload() made resident: moments,
 // min and max first; then the histograms over [min, max]. Uploading is the
 // caller's, so several orders of the same sources share one upload.
-TensorStatistics tensor_statistics(TensorBackend& backend, int order, int bins, const SweepProgress& progress = {});
+// `warning_context` goes before each warning ("H = 64, n = 2: ").
+TensorStatistics tensor_statistics(TensorBackend& backend, int order, int bins, const SweepProgress& progress = {},
+                                   const std::string& warning_context = "");
+
+// One line per statistic of `s` that is not a finite number, naming its
+// report key ("J.{std, skewness}: not finite (overflow in float64)").
+std::vector<std::string> tensor_warnings(const TensorStatistics& s);
 
 // The full M × E × … × E tensor (C order) unpacked from the CPU tiles.
 // `stream` is kStreamJ, kStreamT or kStreamJT.
