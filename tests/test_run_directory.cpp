@@ -282,6 +282,54 @@ TEST(Checkpoint, ADirectoryInItsPlaceIsRefusedNamingIt) {
   EXPECT_NE(why.find("directory"), std::string::npos) << why;
 }
 
+// ---- what a resume must find unchanged (F10) --------------------------------
+
+// Every change of the data's files or of what the loader did to them is
+// refused on --resume, naming the setting by its dotted key with both
+// values; report.json records the same. The Datasets are built here, so the
+// test does not depend on the loader.
+TEST(ResumeIdentity, ChangedDataFilesOrPreprocessingAreRefusedNamingTheKey) {
+  TempDir dir("ts_identity");
+  TinyRun base;
+  base.tr.sources = {{"/data/train-images", 1000, 0x1234}, {"/data/train-labels", 100, 0x5678}};
+  base.ev.sources = {{"/data/test-images", 500, 0x9abc}, {"/data/test-labels", 50, 0xdef0}};
+  base.tr.preprocessing.scaled = base.ev.preprocessing.scaled = true;
+  base.run(dir.str());
+  const nlohmann::json settings = nlohmann::json::parse(read_text(dir.path() / "report.json"))["settings"];
+  EXPECT_EQ(settings["data"]["preprocessing"]["scaled"], true);
+  EXPECT_EQ(settings["data"]["sources"][0]["crc32"], 0x1234);
+  EXPECT_EQ(settings["data"]["sources"][0]["path"], "/data/train-images");
+  EXPECT_EQ(settings["eval"]["sources"][1]["bytes"], 50);
+  EXPECT_EQ(settings["eval"]["preprocessing"]["limit"], 0);
+
+  struct Change {
+    std::function<void(TinyRun&)> edit;
+    std::string says;
+  };
+  const std::vector<Change> changes = {
+      {[](TinyRun& r) { r.tr.preprocessing.scaled = false; }, "'data.preprocessing.scaled' was true and is now false"},
+      {[](TinyRun& r) { r.tr.preprocessing.standardized = true; }, "'data.preprocessing.standardized' was false"},
+      {[](TinyRun& r) { r.ev.preprocessing.pad32 = true; }, "'eval.preprocessing.pad32' was false and is now true"},
+      {[](TinyRun& r) { r.tr.preprocessing.limit = 10; }, "'data.preprocessing.limit' was 0 and is now 10"},
+      {[](TinyRun& r) { r.tr.preprocessing.classes = 3; }, "'data.preprocessing.classes' was 0 and is now 3"},
+      {[](TinyRun& r) { r.tr.sources[0].crc32 = 0x1235; }, "'data.sources[0].crc32' was 4660 and is now 4661"},
+      {[](TinyRun& r) { r.ev.sources[1].bytes = 51; }, "'eval.sources[1].bytes' was 50 and is now 51"},
+      {[](TinyRun& r) { r.tr.sources[0].path = "/elsewhere/train-images"; }, "'data.sources[0].path'"},
+      {[](TinyRun& r) { r.tr.sources.pop_back(); }, "'data.sources' was"},
+      {[](TinyRun& r) { r.c.opt.lr = 0.07; }, "'lr' was 0.05 and is now 0.07"},
+  };
+  const std::string ck = dir.file("checkpoint.bin");
+  for (const Change& change : changes) {
+    TinyRun run = base;
+    change.edit(run);
+    const std::string why = input_error([&] { run.run(dir.str(), true); });
+    EXPECT_NE(why.find(ck + ": cannot resume, " + change.says), std::string::npos) << why;
+  }
+  TinyRun same = base;
+  same.c.epochs = 3;
+  EXPECT_EQ(input_error([&] { same.run(dir.str(), true); }), "NO EXCEPTION");
+}
+
 // ---- a run that diverges (F13) ----------------------------------------------
 
 // The CPU backend, except that the steps of one epoch leave a NaN in θ: a

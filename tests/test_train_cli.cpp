@@ -327,6 +327,15 @@ TEST(TrainCli, TruncatedOrCorruptCheckpointIsRefused) {
                                " --epochs 3 --resume");
   EXPECT_EQ(other.status, 2);
   EXPECT_NE(other.err.find("'lr'"), std::string::npos) << other.err;
+  // F10: the data's preprocessing is part of the run; so are its files.
+  for (const auto& [flag, key] : {std::pair<std::string, std::string>{" --no-scale", "'data.preprocessing.scaled'"},
+                                  {" --standardize", "'data.preprocessing.standardized'"},
+                                  {" --pad32", "'data.E'"}}) {
+    const CliRun changed = run_cli(args + " --epochs 3 --resume" + flag);
+    EXPECT_EQ(changed.status, 2) << flag << ": " << changed.err;
+    EXPECT_EQ(lines(changed.err), 1) << changed.err;
+    EXPECT_NE(changed.err.find("cannot resume, " + key), std::string::npos) << flag << ": " << changed.err;
+  }
   // F16: a directory where the checkpoint should be.
   fs::remove(dir / "checkpoint.bin");
   fs::create_directory(dir / "checkpoint.bin");

@@ -2,6 +2,7 @@
 #include "taylorscope/training_report.hpp"
 
 #include <cmath>
+#include <filesystem>
 
 #include "report/json_number.hpp"
 
@@ -21,11 +22,33 @@ nlohmann::json epoch_or_null(int epoch) { return epoch >= 0 ? nlohmann::json(epo
 
 }  // namespace
 
+nlohmann::json dataset_provenance(const Dataset& d) {
+  nlohmann::json sources = nlohmann::json::array();
+  for (const DataSource& s : d.sources) {
+    std::error_code ec;
+    const std::filesystem::path absolute = std::filesystem::weakly_canonical(s.path, ec);
+    sources.push_back({{"path", ec ? s.path : absolute.string()}, {"bytes", s.bytes}, {"crc32", s.crc32}});
+  }
+  const Preprocessing& p = d.preprocessing;
+  return {{"sources", sources},
+          {"preprocessing",
+           {{"scaled", p.scaled},
+            {"standardized", p.standardized},
+            {"standardized_like_other", p.standardized_like_other},
+            {"pad32", p.pad32},
+            {"limit", p.limit},
+            {"classes", p.classes}}}};
+}
+
 nlohmann::json training_settings(const Dataset& train, const Dataset& eval, const TrainConfig& c) {
+  nlohmann::json data = {{"spec", train.spec}, {"N", train.N}, {"E", train.E}, {"M", train.M},
+                         {"balanced", train.balanced}};
+  nlohmann::json eval_set = {{"spec", eval.spec}, {"N", eval.N}, {"balanced", eval.balanced}};
+  data.update(dataset_provenance(train));
+  eval_set.update(dataset_provenance(eval));
   nlohmann::json settings = {
-      {"data", {{"spec", train.spec}, {"N", train.N}, {"E", train.E}, {"M", train.M},
-                {"balanced", train.balanced}}},
-      {"eval", {{"spec", eval.spec}, {"N", eval.N}, {"balanced", eval.balanced}}},
+      {"data", data},
+      {"eval", eval_set},
       {"hidden", c.hidden},
       {"activation", activation_name(c.act)},
       {"optimizer", optimizer_name(c.opt.kind)},

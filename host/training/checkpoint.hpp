@@ -64,4 +64,8 @@ void write_checkpoint_state(const std::string& path, const CheckpointState& stat
 // InputError "PATH: what; refusing to resume from it".
 CheckpointState read_checkpoint_state(const std::string& path, const CheckpointShape& shape);
 
+// The sizes part of that validation alone (a trainer first says which
+// setting changed, then whether the arrays fit).
+void check_checkpoint_shape(const CheckpointState& state, const CheckpointShape& shape, const std::string& path);
+
 }  // namespace taylorscope

@@ -32,9 +32,16 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
 
 // Everything that must match for a checkpoint to be continued. Epochs, the
 // early-stopping rule and its patience may change between runs.
+// The data sets by their files (path, size, CRC-32) and what the loader did
+// to them (training_report.hpp), so a changed file or flag is caught too.
 nlohmann::json run_identity(const Dataset& tr, const Dataset& ev, const TrainConfig& c) {
-  return {{"train", {{"spec", tr.spec}, {"N", tr.N}, {"E", tr.E}, {"M", tr.M}}},
-          {"eval", {{"spec", ev.spec}, {"N", ev.N}}},
+  nlohmann::json train_set = {{"spec", tr.spec}, {"N", tr.N}, {"E", tr.E}, {"M", tr.M}};
+  nlohmann::json eval_set = {{"spec", ev.spec}, {"N", ev.N}};
+  train_set.update(dataset_provenance(tr));
+  eval_set.update(dataset_provenance(ev));
+  // Keyed as report.json's settings are (and as the flags: --data, --eval).
+  return {{"data", train_set},
+          {"eval", eval_set},
           {"hidden", c.hidden},
           {"activation", activation_name(c.act)},
           {"omega", c.act.omega},
@@ -92,6 +99,39 @@ EpochRecord measure(TrainBackend& backend, const TrainConfig& c, const ParamLayo
   return r;
 }
 
+// The first setting where `now` differs from `saved`, as a dotted key
+// ("data.preprocessing.scaled", "data.sources[0].crc32") with both values
+// (null where absent); false when they agree. Objects are compared key by
+// key both ways, arrays of objects element by element; anything else whole.
+bool first_difference(const nlohmann::json& saved, const nlohmann::json& now, const std::string& key,
+                      std::string* where, const nlohmann::json** was, const nlohmann::json** is) {
+  auto differ = [&](const std::string& k, const nlohmann::json* a, const nlohmann::json* b) {
+    *where = k;
+    *was = a;
+    *is = b;
+    return true;
+  };
+  auto join = [&](const std::string& k) { return key.empty() ? k : key + "." + k; };
+  if (saved.is_object() && now.is_object()) {
+    for (auto it = now.begin(); it != now.end(); ++it) {
+      const auto found = saved.find(it.key());
+      if (found == saved.end()) return differ(join(it.key()), nullptr, &it.value());
+      if (first_difference(*found, it.value(), join(it.key()), where, was, is)) return true;
+    }
+    for (auto it = saved.begin(); it != saved.end(); ++it)
+      if (!now.contains(it.key())) return differ(join(it.key()), &it.value(), nullptr);
+    return false;
+  }
+  const bool structured = saved.is_array() && now.is_array() && saved.size() == now.size() &&
+                          std::any_of(now.begin(), now.end(), [](const nlohmann::json& e) { return e.is_structured(); });
+  if (structured) {
+    for (size_t i = 0; i < now.size(); ++i)
+      if (first_difference(saved[i], now[i], key + "[" + std::to_string(i) + "]", where, was, is)) return true;
+    return false;
+  }
+  return saved != now && differ(key, &saved, &now);
+}
+
 // What a checkpoint carries besides θ and the optimizer state.
 struct Progress {
   std::vector<EpochRecord> records;
@@ -124,12 +164,16 @@ Progress load_checkpoint(const std::string& path, const nlohmann::json& identity
   shape.param_count = layout.size();
   for (const auto& [name, values] : backend.optimizer_state().arrays)
     if (!values.empty()) shape.optimizer_arrays.emplace_back(name, values.size());
-  CheckpointState s = read_checkpoint_state(path, shape);
-  for (auto it = identity.begin(); it != identity.end(); ++it)
-    if (!s.identity.contains(it.key()) || s.identity.at(it.key()) != it.value())
-      throw InputError(path + ": cannot resume, '" + it.key() + "' was " +
-                       (s.identity.contains(it.key()) ? s.identity.at(it.key()).dump() : "absent") +
-                       " and is now " + it.value().dump());
+  CheckpointState s = read_checkpoint_state(path, CheckpointShape{});
+  // A changed setting first: it says why the sizes below would not fit.
+  std::string key;
+  const nlohmann::json* was = nullptr;
+  const nlohmann::json* now = nullptr;
+  if (first_difference(s.identity, identity, "", &key, &was, &now))
+    throw InputError(path + ": cannot resume, '" + key + "' was " +
+                     (was ? was->dump() : "not recorded (a checkpoint of an older build)") + " and is now " +
+                     (now ? now->dump() : "absent"));
+  check_checkpoint_shape(s, shape, path);
   OptimizerState state;
   state.step = s.step;
   state.arrays = std::move(s.optimizer_arrays);

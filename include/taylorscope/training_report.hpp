@@ -16,6 +16,13 @@ struct TrainReportContext {
   std::string device;
 };
 
+// A data set's provenance: {"sources": [{path, bytes, crc32}, …],
+// "preprocessing": {scaled, standardized, standardized_like_other, pad32,
+// limit, classes}}, paths made absolute. Part of report.json's settings.data
+// and settings.eval, and of a training run's resume identity: a changed
+// file or preprocessing flag is a different run.
+nlohmann::json dataset_provenance(const Dataset& data);
+
 // The "settings" object of report.json: data, model and optimizer settings.
 nlohmann::json training_settings(const Dataset& train, const Dataset& eval, const TrainConfig& config);
 
