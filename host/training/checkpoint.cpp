@@ -212,8 +212,14 @@ CheckpointState read_checkpoint_state(const std::string& path, const CheckpointS
     else
       s.optimizer_arrays.emplace_back(name, std::move(values));
   }
-  for (const char* name : {"theta", "best_theta"}) {
+  for (const char* name : {"theta", "best_theta"})
     if (!names.count(name)) refuse(path, std::string("the checkpoint has no '") + name + "'");
+  check_checkpoint_shape(s, shape, path);
+  return s;
+}
+
+void check_checkpoint_shape(const CheckpointState& s, const CheckpointShape& shape, const std::string& path) {
+  for (const char* name : {"theta", "best_theta"}) {
     const size_t n = std::string(name) == "theta" ? s.theta.size() : s.best_theta.size();
     if (shape.param_count >= 0 && n != static_cast<size_t>(shape.param_count))
       refuse(path, std::string("'") + name + "' holds " + std::to_string(n) + " values; the model has " +
@@ -228,7 +234,6 @@ CheckpointState read_checkpoint_state(const std::string& path, const CheckpointS
       refuse(path, "the optimizer's array '" + name + "' holds " + std::to_string(found->size()) + " values, not " +
                        std::to_string(size));
   }
-  return s;
 }
 
 }  // namespace taylorscope
