@@ -1,20 +1,15 @@
 // `--data SPEC` → Dataset. Parsing the spec, pairing images with labels and
 // checking labels all happen here, so every reader error reaches the user as
 // one line that names the file at fault.
-#include <zlib.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "taylorscope/checked_size.hpp"
+#include "taylorscope/checksum.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/finite_values.hpp"
@@ -95,24 +90,15 @@ Raw load_npy_pair(const std::string& z_path, const std::string& labels_path) {
   return raw;
 }
 
-// The file as stored (compressed, for .gz): its size and zlib CRC-32, read
-// once more after parsing. A resumed run compares these, so a file that
-// changed between runs is noticed even when its shape did not.
+// The file as stored (compressed, for .gz), read once more after parsing: a
+// resumed run compares these, so a file that changed between runs is noticed
+// even when its shape did not.
 DataSource describe_source(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot reopen to checksum it: " + std::strerror(errno));
+  const FileChecksum sum = checksum_file(path);
   DataSource source;
   source.path = path;
-  uLong crc = crc32(0L, Z_NULL, 0);
-  std::vector<char> chunk(size_t(1) << 20);
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    const auto got = in.gcount();
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(got));
-    source.bytes += got;
-  }
-  if (in.bad()) throw std::runtime_error(path + ": read error while checksumming it");
-  source.crc32 = static_cast<uint32_t>(crc);
+  source.bytes = sum.bytes;
+  source.crc32 = sum.crc32;
   return source;
 }
 
