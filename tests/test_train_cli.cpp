@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -324,10 +325,27 @@ TEST(TrainCli, ADivergingRunStopsWithOneLineAndResumesToItsLastFiniteEpoch) {
   fs::remove_all(dir);
 }
 
+// A small npy data set (3 classes × 20 samples, E = 12) in dir: runs on it
+// take milliseconds, so a test can afford many of them even under a sanitizer.
+std::string small_npy_set(const fs::path& dir, double shift = 0.0) {
+  std::vector<double> Z;
+  std::vector<int64_t> y;
+  for (int s = 0; s < 60; ++s) {
+    y.push_back(s % 3);
+    for (int g = 0; g < 12; ++g) Z.push_back(std::sin(1.3 * s + 0.7 * g) + 0.5 * (s % 3 == g % 3) + shift);
+  }
+  fs::create_directories(dir);
+  write_npy((dir / "Z.npy").string(), {60, 12}, Z, NpyPrecision::f64);
+  write_int_npy(dir / "y.npy", y);
+  return "npy:" + (dir / "Z.npy").string() + "," + (dir / "y.npy").string();
+}
+
 TEST(TrainCli, TruncatedOrCorruptCheckpointIsRefused) {
-  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const fs::path dir = scratch("damaged");
-  const std::string args = kSmallRun + optimizer_flags("momentum") + " --out " + dir.string();
+  const fs::path dir = scratch("damaged"), data_dir = scratch("damaged_data");
+  const std::string data = small_npy_set(data_dir);
+  const std::string common = "train --data " + data + " --eval " + data +
+                             " --hidden 5 --batch 16 --device cpu --quiet --optimizer momentum --out " + dir.string();
+  const std::string args = common + " --lr 0.01";
   ASSERT_EQ(run_cli(args + " --epochs 1").status, 0);
   const std::string good = slurp(dir / "checkpoint.bin");
   auto write = [&](const std::string& bytes) {
@@ -345,20 +363,21 @@ TEST(TrainCli, TruncatedOrCorruptCheckpointIsRefused) {
   }
   write(good);
   EXPECT_EQ(run_cli(args + " --epochs 2 --resume").status, 0);
-  // Settings that change the run are refused, naming what changed.
-  const CliRun other = run_cli(kSmallRun + " --optimizer momentum --lr 0.07 --out " + dir.string() +
-                               " --epochs 3 --resume");
-  EXPECT_EQ(other.status, 2);
-  EXPECT_NE(other.err.find("'lr'"), std::string::npos) << other.err;
-  // F10: the data's preprocessing is part of the run; so are its files.
-  for (const auto& [flag, key] : {std::pair<std::string, std::string>{" --no-scale", "'data.preprocessing.scaled'"},
-                                  {" --standardize", "'data.preprocessing.standardized'"},
-                                  {" --pad32", "'data.E'"}}) {
-    const CliRun changed = run_cli(args + " --epochs 3 --resume" + flag);
+  // Settings that change the run are refused, naming what changed (F10: the
+  // data's preprocessing and its files are among them).
+  for (const auto& [flag, key] : {std::pair<std::string, std::string>{" --lr 0.07", "'lr' was 0.01"},
+                                  {" --lr 0.01 --scale", "'data.preprocessing.scaled' was false and is now true"},
+                                  {" --lr 0.01 --standardize", "'data.preprocessing.standardized'"},
+                                  {" --lr 0.01 --limit 5", "'data.N'"}}) {
+    const CliRun changed = run_cli(common + " --epochs 3 --resume" + flag);
     EXPECT_EQ(changed.status, 2) << flag << ": " << changed.err;
     EXPECT_EQ(lines(changed.err), 1) << changed.err;
     EXPECT_NE(changed.err.find("cannot resume, " + key), std::string::npos) << flag << ": " << changed.err;
   }
+  small_npy_set(data_dir, 1e-3);  // the same shapes, other bytes
+  const CliRun edited = run_cli(args + " --epochs 3 --resume");
+  EXPECT_EQ(edited.status, 2) << edited.err;
+  EXPECT_NE(edited.err.find("cannot resume, 'data.sources[0].crc32'"), std::string::npos) << edited.err;
   // F16: a directory where the checkpoint should be.
   fs::remove(dir / "checkpoint.bin");
   fs::create_directory(dir / "checkpoint.bin");
@@ -367,6 +386,27 @@ TEST(TrainCli, TruncatedOrCorruptCheckpointIsRefused) {
   EXPECT_EQ(lines(in_place.err), 1) << in_place.err;
   EXPECT_NE(in_place.err.find((dir / "checkpoint.bin").string() + ": is a directory"), std::string::npos)
       << in_place.err;
+  fs::remove_all(dir);
+  fs::remove_all(data_dir);
+}
+
+// F10's repro: a Fashion-MNIST run resumed with --no-scale (raw 0–255 pixels
+// fed to a θ trained on /255) is refused, naming the setting.
+TEST(TrainCli, ResumingWithOtherPreprocessingIsRefused) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const fs::path dir = scratch("noscale");
+  const std::string args = "train --data fashion-mnist:train --eval fashion-mnist:test --limit 10 --hidden 8 "
+                           "--seed 3 --device cpu --quiet --out " + dir.string();
+  ASSERT_EQ(run_cli(args + " --epochs 1").status, 0);
+  const CliRun r = run_cli(args + " --epochs 2 --resume --no-scale");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("cannot resume, 'data.preprocessing.scaled' was true and is now false"), std::string::npos)
+      << r.err;
+  const nlohmann::json settings = nlohmann::json::parse(slurp(dir / "report.json"))["settings"];
+  EXPECT_EQ(settings["data"]["preprocessing"]["scaled"], true);
+  EXPECT_EQ(settings["eval"]["preprocessing"]["limit"], 10);
+  EXPECT_NE(settings["data"]["sources"][0]["path"].get<std::string>().find("train-images"), std::string::npos);
   fs::remove_all(dir);
 }
 
