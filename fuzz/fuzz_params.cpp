@@ -1,6 +1,7 @@
-// libFuzzer target: load_params on a directory whose U.npy, W.npy, b.npy and
-// c.npy are the input's parts between separators (fuzz_support.hpp); parts
-// the input does not reach are missing files.
+// libFuzzer target: load_params on a directory whose U.npy, W.npy, b.npy,
+// c.npy and manifest params.json are the input's parts between separators
+// (fuzz_support.hpp); parts the input does not reach are missing files (a set
+// without a manifest is a numpy-written one, which loads too).
 #include <cstdint>
 #include <string>
 
@@ -11,9 +12,9 @@ using namespace taylorscope;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto& s = fuzz::scratch();
-  static const char* const kNames[] = {"U.npy", "W.npy", "b.npy", "c.npy"};
+  static const char* const kNames[] = {"U.npy", "W.npy", "b.npy", "c.npy", "params.json"};
   const auto parts = fuzz::split_files(data, size);
-  for (size_t k = 0; k < 4; ++k) {
+  for (size_t k = 0; k < 5; ++k) {
     if (k < parts.size()) s.write(kNames[k], parts[k]);
     else s.remove(kNames[k]);
   }

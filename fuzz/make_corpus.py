@@ -3,9 +3,10 @@
 
 Seeds are small valid files of each format and near-valid ones (one field
 off), so mutations start next to the parsers' interesting branches. The
-checkpoint seeds are written by the engine itself (`taylorscope train` on a
-tiny data set, one per optimizer), so they follow whatever the trainer
-stores; pass the CLI with --cli, or they are skipped.
+checkpoint seeds and a θ directory with its manifest are written by the
+engine itself (`taylorscope train` on a tiny data set, one run per
+optimizer), so they follow whatever the trainer stores: pass the CLI with
+--cli (e.g. build/taylorscope).
 
 Inputs that once crashed a harness live beside the seeds as crash-*.bin and
 are never rewritten here; this script only replaces seed-*.
@@ -16,7 +17,6 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -127,10 +127,11 @@ def dataset_seeds():
     }
 
 
-def checkpoint_seeds(cli):
-    """One checkpoint per optimizer, from the engine's own writer, minus the
-    trailing CRC (the harness appends the right one)."""
-    out = {}
+def engine_seeds(cli):
+    """From the engine's own writers (`taylorscope train` on a tiny set):
+    one checkpoint per optimizer, minus the trailing CRC (the harness
+    appends the right one), and the run's θ with its manifest."""
+    out, params = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         (t / "z.npy").write_bytes(npy("<f8", [4, 3], f8([0.1 * k for k in range(12)])))
@@ -142,19 +143,23 @@ def checkpoint_seeds(cli):
                             "--epochs", "2", "--batch", "2", "--optimizer", opt, "--device", "cpu",
                             "--out", str(run)], check=True, stdout=subprocess.DEVNULL)
             out["%s.ckpt" % opt] = (run / "checkpoint.bin").read_bytes()[:-4]
-    return out
+        run = t / "sgd"
+        files = [(run / n).read_bytes() for n in ["U.npy", "W.npy", "b.npy", "c.npy", "params.json"]]
+        params["engine-f32-manifest"] = SEP.join(files)
+        params["engine-incomplete-manifest"] = SEP.join(
+            files[:4] + [files[4].replace(b'"complete": true', b'"complete": false')])
+        params["engine-W-replaced"] = SEP.join([files[0], files[1][:-4] + b"\0\0\0\0"] + files[2:])
+    return out, params
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cli", help="the taylorscope binary, for the checkpoint seeds")
+    ap.add_argument("--cli", required=True, help="the taylorscope binary, whose writers make the checkpoint and θ seeds")
     args = ap.parse_args()
     root = Path(__file__).resolve().parent / "corpus"
     sets = {"idx": idx_seeds(), "npy": npy_seeds(), "params": params_seeds(), "dataset": dataset_seeds()}
-    if args.cli:
-        sets["checkpoint"] = checkpoint_seeds(args.cli)
-    else:
-        print("make_corpus: no --cli given, checkpoint seeds left as they are", file=sys.stderr)
+    sets["checkpoint"], engine_params = engine_seeds(args.cli)
+    sets["params"].update(engine_params)
     for target, seeds in sets.items():
         d = root / target
         d.mkdir(parents=True, exist_ok=True)
