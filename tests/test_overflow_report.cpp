@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -163,6 +164,22 @@ TEST_F(OverflowReport, TensorsReportNamesEveryStatisticThatIsNotANumber) {
   EXPECT_FALSE(prints_nan_or_inf(out.str())) << out.str();
   EXPECT_NE(out.str().find("overflow"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("elements are not finite"), std::string::npos) << out.str();
+}
+
+// J alone, all of it overflowed: no histogram exists, so no PNG is drawn
+// (the plot module refuses an empty chart) and the statistics still stand.
+TEST_F(OverflowReport, NoHistogramIsDrawnWhenNoStreamedTensorHasOne) {
+  auto backend = make_cpu_tensor_backend();
+  backend->upload({&data, nullptr});
+  const TensorStatistics s = tensor_statistics(*backend, 2, 8);
+  ASSERT_TRUE(s.has_J && !s.has_T);
+  ASSERT_GT(s.J.nonfinite, 0.0);
+  const std::string path = ::testing::TempDir() + "ts_overflow_histograms.png";
+  std::remove(path.c_str());
+  EXPECT_FALSE(write_tensor_histograms(path, s, "overflow"));
+  FILE* left = std::fopen(path.c_str(), "rb");
+  EXPECT_EQ(left, nullptr) << "no file may be left";
+  if (left) std::fclose(left);
 }
 
 TEST(ExpandInputs, NonFiniteDataOrThetaIsRefusedByTheLibrary) {

@@ -107,9 +107,10 @@ int run_tensors(const TensorsArgs& a) {
     outputs.file(a.report);
     write_file_atomically(a.report, tensor_report(stats, ctx).dump(2) + "\n");
   }
+  bool drawn = false;  // not when every streamed tensor overflowed (its warnings say so)
   if (!plot.empty()) {
     outputs.file(plot);
-    write_tensor_histograms(plot, stats, data.spec + ", order " + std::to_string(a.order));
+    drawn = write_tensor_histograms(plot, stats, data.spec + ", order " + std::to_string(a.order));
   }
   std::vector<std::string> dumped;
   if (!a.dump.empty()) {
@@ -127,7 +128,7 @@ int run_tensors(const TensorsArgs& a) {
   outputs.keep();
   if (!a.quiet) {
     if (!a.report.empty()) std::cout << "  report written to " << a.report << "\n";
-    if (!plot.empty()) std::cout << "  histograms drawn in " << plot << "\n";
+    if (drawn) std::cout << "  histograms drawn in " << plot << "\n";
     for (const std::string& path : dumped) std::cout << "  " << path << " written (dense, float64)\n";
   }
   return 0;

@@ -128,7 +128,7 @@ void print_tensor_table(std::ostream& out, const TensorStatistics& s, const Tens
   out << line;
 }
 
-void write_tensor_histograms(const std::string& path, const TensorStatistics& s, const std::string& title) {
+bool write_tensor_histograms(const std::string& path, const TensorStatistics& s, const std::string& title) {
   std::vector<plot::HistogramPanel> panels;
   const ElementStats* st[3] = {&s.J, &s.T, &s.JT};
   const std::string n = std::to_string(s.order);
@@ -145,7 +145,9 @@ void write_tensor_histograms(const std::string& path, const TensorStatistics& s,
     p.gaussian_overlay = true;
     panels.push_back(std::move(p));
   }
+  if (panels.empty()) return false;
   plot::write_histogram_panels(path, title, panels);
+  return true;
 }
 
 }  // namespace taylorscope
