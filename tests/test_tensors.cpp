@@ -168,7 +168,7 @@ TEST(ElementStats, AWeightedElementEqualsItsCopies) {
 }
 
 // Issue 4 item 2: the streamed ⟨J^(n), T^(n)⟩ equals the core's power-sum
-// value (MATH.md §4), two routes that share no code beyond the data.
+// value (docs/math.md §4), two routes that share no code beyond the data.
 TEST(TensorStreams, StreamedDotEqualsPowerSumContraction) {
   const Dataset d = synthetic_data({11, 8, 13, 9}, 10, 21);
   const Params p = random_params(4, 7, 10, 0.6, 22);

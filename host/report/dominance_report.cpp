@@ -184,7 +184,7 @@ void write_dominance_plots(const std::string& dir, const std::vector<WidthAnalys
   auto path = [&](const char* name) { return (fs::path(dir) / name).string(); };
   plot::LineChart magnitudes{"|term| of S_2 and S_3 at theta* (eval split)", "hidden width H", "|term|", true, true, {}};
   plot::LineChart shares{"abs share: |term| / sum |terms| within S_2 and S_3", "hidden width H", "share", true, false, {}};
-  plot::LineChart counts{"products in each term's sum (MATH.md 5)", "hidden width H", "products", true, true, {}};
+  plot::LineChart counts{"products in each term's sum (docs/math.md 5)", "hidden width H", "products", true, true, {}};
   plot::LineChart ratio{"D_{n+1} / S_{n+1} at theta*", "hidden width H", "D/S", true, false, {}};
   if (widths.empty()) return;
   for (const SeedTerm& term : widths.front().expansion.terms.all) {

@@ -116,7 +116,7 @@ void print_tensor_table(std::ostream& out, const TensorStatistics& s, const Tens
     }
   }
   if (on[2])
-    out << "  ⟨J,T⟩ streamed " << cell(s.dot, 0, "%.12e") << "; by the power sums (MATH.md §4) "
+    out << "  ⟨J,T⟩ streamed " << cell(s.dot, 0, "%.12e") << "; by the power sums (docs/math.md §4) "
         << cell(ctx.dot_power_sum, 0, "%.12e") << " (rel. diff " << cell(rel_diff(s.dot, ctx.dot_power_sum), 0, "%.1e")
         << ")\n";
   out << "  time:";

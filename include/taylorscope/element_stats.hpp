@@ -1,4 +1,4 @@
-// Streaming statistics of a tensor's elements (MATH.md §6): count, min, max,
+// Streaming statistics of a tensor's elements (docs/math.md §6): count, min, max,
 // mean, std, skewness, excess kurtosis, fraction < 0 and a histogram, each
 // element weighted by its multiplicity in packed symmetric storage.
 //

@@ -1,4 +1,4 @@
-// The class-moment tensors J^(n) and the weight tensors T^(n) (MATH.md §3, §6),
+// The class-moment tensors J^(n) and the weight tensors T^(n) (docs/math.md §3, §6),
 // streamed tile by tile, and the element statistics of J, T and J∘T.
 //
 // Both tensors are weighted symmetric power sums over rows r,

@@ -1,5 +1,5 @@
 // A parameter set θ = (U, W, b, c) of the MLP f(z) = U σ(Wz + b) + c
-// (MATH.md §1), its `.npy` directory format (INTERFACES.md) and seeded
+// (docs/math.md §1), its `.npy` directory format (INTERFACES.md) and seeded
 // initialisation. Everything is float64 in memory.
 #pragma once
 
