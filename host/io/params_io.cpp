@@ -48,7 +48,8 @@ nlohmann::json manifest_files(const fs::path& dir) {
   if (!in) throw InputError(where + ": cannot read the parameter manifest");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const nlohmann::json m = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (m.is_discarded() || !m.is_object() || m.value("format", "") != kFormat)
+  // Compared as JSON: value("format", "") would throw on a non-string.
+  if (m.is_discarded() || !m.is_object() || !m.contains("format") || m["format"] != kFormat)
     throw InputError(where + ": not a taylorscope parameter manifest");
   if (!m.contains("version") || !m["version"].is_number_integer() || m["version"].get<int64_t>() != kManifestVersion)
     throw InputError(where + ": manifest version " + (m.contains("version") ? m["version"].dump() : "(none)") +
