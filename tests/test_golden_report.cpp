@@ -22,6 +22,7 @@
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/expansion_report.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/tensor_report.hpp"
 #include "test_support.hpp"
 
 namespace taylorscope {
@@ -72,7 +73,8 @@ struct Term {
 };
 
 struct Stats {
-  double count = 0, mean = 0, std = 0, skewness = 0, excess_kurtosis = 0, frac_negative = 0, frac_zero = 0;
+  double count = 0, min = 0, max = 0, mean = 0, std = 0, skewness = 0, excess_kurtosis = 0, frac_negative = 0,
+         frac_zero = 0, sum = 0;
 };
 
 struct Expected {
@@ -123,7 +125,10 @@ std::vector<double> full_tensor(const Dataset& d, const Params& p, int n, const 
 Stats stats_of(const std::vector<double>& x) {
   Stats s;
   s.count = static_cast<double>(x.size());
+  s.min = *std::min_element(x.begin(), x.end());
+  s.max = *std::max_element(x.begin(), x.end());
   for (double v : x) {
+    s.sum += v;
     s.mean += v / s.count;
     s.frac_negative += (v < 0) / s.count;
     s.frac_zero += (v == 0) / s.count;
@@ -576,6 +581,64 @@ TEST_F(Golden, DominanceSummaryLineNamesEachOrdersLargestTerm) {
   for (int n = 1; n <= 4; ++n)
     EXPECT_NEAR(num(ratios[n - 1]), want.D[n] / want.S[n + 1], 5e-4 + 1e-3 * std::fabs(want.D[n] / want.S[n + 1]))
         << "D/S n=" << n;
+}
+
+// `taylorscope tensors`' table and JSON at n = 2: every statistic of J, T
+// and J∘T against the full 48-element tensors, and ⟨J,T⟩ both ways.
+TEST_F(Golden, TensorsTableAndJsonHoldEveryStatistic) {
+  const int n = 2;
+  auto backend = make_cpu_tensor_backend();
+  backend->upload({&data, &theta});
+  const TensorStatistics s = tensor_statistics(*backend, n, 8);
+  TensorReportContext ctx{&data, &theta, "golden θ", want.JT[n]};
+  const nlohmann::json j = tensor_report(s, ctx);
+  std::ostringstream out;
+  print_tensor_table(out, s, ctx);
+  const std::vector<std::string> L = lines_of(out.str());
+  const std::map<std::string, std::string> row_name = {{"J", "J"}, {"T", "T"}, {"JT", "J∘T"}};
+  for (const char* which : {"J", "T", "JT"}) {
+    const Stats& w = want.tensors[n][which];
+    const nlohmann::json& x = j[which];
+    const std::string what = which;
+    EXPECT_EQ(x["count"].get<double>(), w.count) << what;
+    EXPECT_EQ(x["nonfinite"].get<double>(), 0.0) << what;
+    // min and max are elements themselves, formed by the same products in
+    // another order: 1e-13; moments as in DominanceJsonHoldsEveryValueUnderItsKey.
+    expect_value(x["min"].get<double>(), w.min, what + " min", 1e-13);
+    expect_value(x["max"].get<double>(), w.max, what + " max", 1e-13);
+    EXPECT_NEAR(x["mean"].get<double>(), w.mean, 1e-12 * w.std) << what;
+    expect_value(x["std"].get<double>(), w.std, what + " std", 1e-9);
+    expect_value(x["skewness"].get<double>(), w.skewness, what + " skewness", 1e-9);
+    expect_value(x["excess_kurtosis"].get<double>(), w.excess_kurtosis, what + " kurtosis", 1e-9);
+    EXPECT_DOUBLE_EQ(x["frac_negative"].get<double>(), w.frac_negative) << what;
+    EXPECT_DOUBLE_EQ(x["frac_zero"].get<double>(), w.frac_zero) << what;
+
+    // The table: name, min, max, mean, std (%.4e: 5e-5 relative), skewness,
+    // ex.kurt, frac<0, frac=0 (%.4f: 5e-5 absolute).
+    std::vector<std::string> t;
+    for (const std::string& line : L)
+      if (line.rfind("  " + row_name.at(what) + " ", 0) == 0) t = tokens(line);
+    ASSERT_EQ(t.size(), 9u) << what << "\n" << out.str();
+    expect_value(num(t[1]), w.min, "printed min of " + what, 5e-5);
+    expect_value(num(t[2]), w.max, "printed max of " + what, 5e-5);
+    EXPECT_NEAR(num(t[3]), w.mean, 5e-5 * std::fabs(w.mean) + 1e-12 * w.std) << "printed mean of " << what;
+    expect_value(num(t[4]), w.std, "printed std of " + what, 5e-5);
+    EXPECT_NEAR(num(t[5]), w.skewness, 5e-5) << what;
+    EXPECT_NEAR(num(t[6]), w.excess_kurtosis, 5e-5) << what;
+    EXPECT_NEAR(num(t[7]), w.frac_negative, 5e-5) << what;
+    EXPECT_NEAR(num(t[8]), w.frac_zero, 5e-5) << what;
+  }
+  // ⟨J,T⟩ = Σ of J∘T's elements = the power-sum contraction (MATH.md §4).
+  expect_value(j["dot"].get<double>(), want.tensors[n]["JT"].sum, "dot", 1e-12);
+  expect_value(j["dot"].get<double>(), want.JT[n], "dot vs the contraction", 1e-12);
+  const std::regex dot(R"(⟨J,T⟩ streamed (\S+); by the power sums \(MATH.md §4\) (\S+) \(rel. diff (\S+)\))");
+  std::smatch m;
+  const std::string text = out.str();
+  ASSERT_TRUE(std::regex_search(text, m, dot)) << text;
+  expect_value(num(m[1]), want.JT[n], "printed streamed ⟨J,T⟩");
+  expect_value(num(m[2]), want.JT[n], "printed power-sum ⟨J,T⟩");
+  EXPECT_LT(num(m[3]), 1e-12);
+  EXPECT_NE(text.find(std::to_string(M * E * E) + " elements"), std::string::npos) << text;
 }
 
 }  // namespace
