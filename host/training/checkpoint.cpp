@@ -1,5 +1,6 @@
 #include "training/checkpoint.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <climits>
 #include <cmath>
@@ -149,12 +150,18 @@ Checkpoint read_checkpoint(const std::string& path) {
     if (!a.is_object() || !a.contains("name") || !a["name"].is_string() || !a.contains("size") ||
         !a["size"].is_number_unsigned())
       fail("an entry of the header's array list lacks a name or a size");
+    // Names are shown in later refusals, which are one line: the engine's
+    // own are short printable ASCII, and nothing else is a name of ours.
+    const std::string& name = a["name"].get_ref<const std::string&>();
+    if (name.empty() || name.size() > 64 ||
+        !std::all_of(name.begin(), name.end(), [](char ch) { return ch >= 0x20 && ch < 0x7F; }))
+      fail("an array name is empty, longer than 64 characters or not printable ASCII");
     const uint64_t n = a["size"].get<uint64_t>();
     if (n > (bytes.size() - 4 - pos) / sizeof(double)) fail("array data past the end of the file");
     std::vector<double> values(n);
     if (n > 0) std::memcpy(values.data(), bytes.data() + pos, n * sizeof(double));  // data() may be null
     pos += n * sizeof(double);
-    ck.arrays.emplace_back(a["name"].get<std::string>(), std::move(values));
+    ck.arrays.emplace_back(name, std::move(values));
   }
   if (pos != bytes.size() - 4) fail("trailing bytes after the arrays");
   return ck;
