@@ -402,15 +402,15 @@ TEST(Divergence, ANonFiniteEpochStopsTheRunAndTheCheckpointKeepsTheLastFiniteOne
 }
 
 // Finite data and a finite draw can still overflow: that is the inputs'
-// doing, refused as such (exit 2) before any epoch.
+// doing, refused as such (exit 2) before the run directory is created.
 TEST(Divergence, AnInitialThetaWithNonFiniteResultsIsAnInputError) {
   TempDir dir("ts_diverge0");
   TinyRun run;
   run.c.init = "gaussian";
   run.c.init_scale = 1e308;  // logits Σ U h + c past the largest double
-  const std::string why = input_error([&] { run.run(dir.str()); });
+  const std::string why = input_error([&] { run.run((dir.path() / "run").string()); });
   EXPECT_NE(why.find("initial θ"), std::string::npos) << why;
-  EXPECT_FALSE(fs::exists(dir.path() / "checkpoint.bin"));
+  EXPECT_FALSE(fs::exists(dir.path() / "run"));
 }
 
 }  // namespace

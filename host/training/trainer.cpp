@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "taylorscope/atomic_file.hpp"
@@ -298,19 +299,34 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   const Params init = checked_initial_params(tr, ev, c);
   check_output_dir(out_dir, "--out");
   const nlohmann::json identity = run_identity(tr, ev, c);
+  const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
+  backend.upload(tr, ev);
+  const ParamLayout layout = layout_of(init);
+  backend.init(init, c.act, c.opt);
+  // Epoch 0 of a fresh run: finite data and a finite θ gave it, so if it is
+  // not finite the inputs' scale is the cause — refused like any input, and
+  // measured before out_dir exists.
+  auto measure_initial = [&] {
+    const auto t0 = Clock::now();
+    EpochRecord r0 = measure(backend, c, layout, 0);
+    if (const std::string bad = first_nonfinite(r0, backend); !bad.empty())
+      throw InputError("the initial θ already gives a non-finite result on --data " + tr.spec + ": " + bad +
+                       " (the data's or the initialisation's scale is too large: --scale, --init-scale)");
+    r0.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return r0;
+  };
+  std::optional<EpochRecord> initial;
+  if (!(resume && fs::exists(ck_path))) initial = measure_initial();
+
   // One process per run directory for the whole run, whoever calls train()
   // (the CLI, dominance at each width, a binding): a second run would
   // overwrite this one's files. The lock creates out_dir.
   const DirectoryLock lock(out_dir);
   remove_stale_run_temporaries(out_dir);
-  const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
-
-  backend.upload(tr, ev);
-  const ParamLayout layout = layout_of(init);
-  backend.init(init, c.act, c.opt);
 
   TrainResult result;
   Progress p;
+  // Looked at again under the lock: the checkpoint is what it holds now.
   const bool resuming = resume && fs::exists(ck_path);
   if (resuming) {
     p = load_checkpoint(ck_path, identity, layout, backend);
@@ -318,16 +334,10 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   }
   if (observer.on_start) observer.on_start();
   if (!resuming) {
-    const auto t0 = Clock::now();
-    EpochRecord r0 = measure(backend, c, layout, 0);
-    // Finite data and a finite θ gave this: the inputs' scale is the cause.
-    if (const std::string bad = first_nonfinite(r0, backend); !bad.empty())
-      throw InputError("the initial θ already gives a non-finite result on --data " + tr.spec + ": " + bad +
-                       " (the data's or the initialisation's scale is too large: --scale, --init-scale)");
-    r0.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    p.records.push_back(r0);
+    if (!initial) initial = measure_initial();
+    p.records.push_back(*initial);
     p.best_theta = backend.flat_params();
-    if (observer.on_epoch) observer.on_epoch(r0);
+    if (observer.on_epoch) observer.on_epoch(*initial);
   }
 
   const int64_t batches = (tr.N + c.batch - 1) / c.batch;
