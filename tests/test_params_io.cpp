@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "input_error.hpp"
 #include "temp_dir.hpp"
 #include "taylorscope/checksum.hpp"
 #include "taylorscope/errors.hpp"
@@ -35,17 +36,7 @@ class TempDir : public taylorscope::testing::TempDir {
   TempDir() : taylorscope::testing::TempDir("ts_params") {}
 };
 
-template <typename Fn>
-std::string input_error(Fn fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("WRONG EXCEPTION TYPE: ") + e.what();
-  }
-  return "NO EXCEPTION";
-}
+using taylorscope::testing::input_error;
 
 void expect_one_line_with(const std::string& msg, const std::string& path, const std::string& word) {
   EXPECT_NE(msg.find(path), std::string::npos) << "message does not name " << path << ": " << msg;

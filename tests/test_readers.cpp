@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "input_error.hpp"
 #include "temp_dir.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/errors.hpp"
@@ -96,18 +97,7 @@ Bytes f8_payload(const std::vector<double>& v) {
   return b;
 }
 
-// Runs `fn`, expects an InputError, and returns its message.
-template <typename Fn>
-std::string input_error(Fn fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("WRONG EXCEPTION TYPE: ") + e.what();
-  }
-  return "NO EXCEPTION";
-}
+using taylorscope::testing::input_error;
 
 void expect_one_line_with(const std::string& msg, const std::string& path, const std::string& word) {
   EXPECT_NE(msg.find(path), std::string::npos) << "message does not name " << path << ": " << msg;

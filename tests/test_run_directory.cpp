@@ -25,6 +25,7 @@
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/training.hpp"
 #include "training/checkpoint.hpp"
+#include "input_error.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
@@ -162,17 +163,7 @@ class LockHolder {
   bool holding_ = false;
 };
 
-template <class Fn>
-std::string input_error(Fn fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("WRONG EXCEPTION TYPE: ") + e.what();
-  }
-  return "NO EXCEPTION";
-}
+using testing::input_error;
 
 // F11: another process's lock refuses both a DirectoryLock and a whole
 // train() on the directory, naming it and the holder; once the holder exits
