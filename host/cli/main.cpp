@@ -2,11 +2,19 @@
 // anything else (INTERFACES.md). A failing command prints exactly one line,
 // "taylorscope: error: …": warnings it had queued are dropped, and a message
 // that spans lines is folded into one, so scripts can read stderr line by line.
+//
+// Under mpirun every rank runs this main; rank 0 alone prints (the other
+// ranks' stdout goes nowhere) and writes. A rank that fails ends the whole
+// job (abort_processes) so that no rank waits forever in a collective.
+#include <chrono>
+#include <streambuf>
 #include <iostream>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "commands.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/warnings.hpp"
 
@@ -30,17 +38,36 @@ std::string one_line(const std::string& message) {
   return out;
 }
 
+// One error line, then — in a job of several ranks — the end of the job.
+// Every rank usually fails alike (each reads the same flags and files), so
+// rank 0 speaks at once and the others wait a moment before speaking: if
+// rank 0 failed too, its abort ends them first and the error is said once;
+// if only rank r failed, its line (naming the rank) still comes.
 int fail(const std::string& message, int status) {
+  using taylorscope::world;
   taylorscope::discard_warnings();
   std::cout.flush();
-  std::cerr << "taylorscope: error: " << one_line(message) << std::endl;
+  const int ranks = world().size(), rank = world().rank();
+  if (ranks > 1 && rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::cerr << "taylorscope: error: " << (ranks > 1 && rank != 0 ? "rank " + std::to_string(rank) + ": " : "")
+            << one_line(message) << std::endl;
+  if (ranks > 1) taylorscope::abort_processes(status);
+  taylorscope::finish_processes();
   return status;
 }
+
+// Where the stdout of ranks other than 0 goes.
+struct NullBuffer : std::streambuf {
+  int overflow(int ch) override { return traits_type::not_eof(ch); }
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace taylorscope;
+  start_processes(&argc, &argv);
+  static NullBuffer nowhere;
+  if (!world().is_root()) std::cout.rdbuf(&nowhere);
   CLI::App app{"taylorscope: exact Taylor expansion of a softmax MLP's cross-entropy action"};
   app.require_subcommand(1);
   const cli::Command commands[] = {cli::add_expand_command(app), cli::add_train_command(app),
@@ -52,12 +79,15 @@ int main(int argc, char** argv) {
       if (*command.app) {
         const int status = command.run();
         flush_warnings();  // any raised after the command's own flush
+        finish_processes();
         return status;
       }
     return fail("no command ran", 1);
   } catch (const CLI::CallForHelp& e) {
+    finish_processes();
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    finish_processes();
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return fail(std::string(e.what()) + " (see --help)", 2);

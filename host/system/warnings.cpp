@@ -3,6 +3,8 @@
 #include <iostream>
 #include <mutex>
 
+#include "taylorscope/communicator.hpp"
+
 namespace taylorscope {
 namespace {
 
@@ -24,6 +26,8 @@ void warn(const std::string& message) {
 
 void flush_warnings() {
   std::lock_guard<std::mutex> lock(guard());
+  // Every rank of an mpirun job raises the same warnings; rank 0 says them.
+  if (!world().is_root()) queue().clear();
   for (const std::string& m : queue()) std::cerr << "taylorscope: warning: " << m << "\n";
   std::cerr.flush();
   queue().clear();

@@ -1,0 +1,41 @@
+# The processes of a run (include/taylorscope/communicator.hpp): always the
+# single-process communicator; MPI when found (TS_MPI), NCCL when CUDA and
+# libnccl are (TS_NCCL). Included by the top-level CMakeLists.txt after
+# add_library(taylorscope …) and the CUDA decision.
+set(TS_MPI AUTO CACHE STRING "Run under mpirun: AUTO (when MPI is found), ON or OFF")
+set_property(CACHE TS_MPI PROPERTY STRINGS AUTO ON OFF)
+set(TS_NCCL AUTO CACHE STRING "NCCL collectives for CUDA ranks: AUTO, ON or OFF")
+set_property(CACHE TS_NCCL PROPERTY STRINGS AUTO ON OFF)
+
+target_sources(taylorscope PRIVATE ${CMAKE_CURRENT_LIST_DIR}/processes.cpp)
+
+set(TS_HAVE_MPI OFF)
+if(NOT TS_MPI STREQUAL "OFF")
+  find_package(MPI COMPONENTS CXX)
+  if(MPI_CXX_FOUND)
+    set(TS_HAVE_MPI ON)
+    target_sources(taylorscope PRIVATE ${CMAKE_CURRENT_LIST_DIR}/mpi_communicator.cpp)
+    target_link_libraries(taylorscope PUBLIC MPI::MPI_CXX)
+  elseif(TS_MPI STREQUAL "ON")
+    message(FATAL_ERROR "TS_MPI=ON but no MPI was found (Debian: libopenmpi-dev)")
+  endif()
+endif()
+target_compile_definitions(taylorscope PRIVATE TS_HAVE_MPI=$<BOOL:${TS_HAVE_MPI}>)
+message(STATUS "taylorscope: MPI ${TS_HAVE_MPI}")
+
+set(TS_HAVE_NCCL OFF)
+if(TS_HAVE_CUDA AND NOT TS_NCCL STREQUAL "OFF")
+  find_library(TS_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  find_path(TS_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  if(TS_NCCL_LIBRARY AND TS_NCCL_INCLUDE)
+    set(TS_HAVE_NCCL ON)
+    target_sources(taylorscope PRIVATE ${CMAKE_CURRENT_LIST_DIR}/nccl_communicator.cu)
+    target_include_directories(taylorscope PRIVATE ${TS_NCCL_INCLUDE})
+    target_link_libraries(taylorscope PUBLIC ${TS_NCCL_LIBRARY})
+  endif()
+endif()
+if(TS_NCCL STREQUAL "ON" AND NOT TS_HAVE_NCCL)
+  message(FATAL_ERROR "TS_NCCL=ON but the CUDA backend or libnccl is missing")
+endif()
+target_compile_definitions(taylorscope PRIVATE TS_HAVE_NCCL=$<BOOL:${TS_HAVE_NCCL}>)
+message(STATUS "taylorscope: NCCL ${TS_HAVE_NCCL}")
