@@ -67,7 +67,13 @@ void expect_sums_match(const PassSums& cpu, const PassSums& gpu, int64_t N) {
   ASSERT_EQ(cpu.M, gpu.M);
   ASSERT_EQ(cpu.P, gpu.P);
   ASSERT_EQ(cpu.H, gpu.H);
+  ASSERT_EQ(cpu.E, gpu.E);
   EXPECT_EQ(cpu.class_count, gpu.class_count);
+  // Class sums of z: the sums of class_power at n = 1 over E features, with
+  // the same cancellation floor (features of either sign).
+  double zscale = 0.0;
+  for (double v : cpu.class_sum) zscale = std::max(zscale, std::fabs(v));
+  expect_close(cpu.class_sum, gpu.class_sum, 1e-6 * zscale, "class_sum");
   expect_close(cpu.jet, gpu.jet, 1e-3 * static_cast<double>(N), "jet");
   expect_close(cpu.direct, gpu.direct, 1e-3 * static_cast<double>(N), "direct");
   const size_t per_power = static_cast<size_t>(cpu.M) * cpu.H;
@@ -156,6 +162,16 @@ TEST(CudaVsCpu, CudaPassSumsEqualCpuAtEdgeOrders) {
   }
 }
 
+// The power-sum-only plan (power_sum_contractions): neither stage runs, the
+// class power sums, class sums and counts are the full pass's.
+TEST(CudaVsCpu, PowerSumsOnlyPassEqualsCpu) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  PassPlan plan;
+  plan.power_sums_only = true;
+  plan.max_power = 6;
+  compare_backends(kWide, plan, {0, 37});
+}
+
 TEST(CudaVsCpu, ChunkedCudaPassEqualsCpu) {
   if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
   const PassPlan plan = make_plan("softplus", 6, {1.0}, 5);
@@ -210,6 +226,7 @@ TEST(CudaVsCpu, CudaRunsAreBitwiseReproducible) {
   EXPECT_TRUE(same_bits(a.jet, b.jet));
   EXPECT_TRUE(same_bits(a.direct, b.direct));
   EXPECT_TRUE(same_bits(a.class_power, b.class_power));
+  EXPECT_TRUE(same_bits(a.class_sum, b.class_sum));
 }
 
 TEST(CudaVsCpu, CudaRefusesMoreThan64Classes) {

@@ -115,6 +115,40 @@ TEST(Expansion, DominantD2EqualsJUWTermAndD3EqualsJUWW) {
   EXPECT_EQ(r.dominant.size(), 4u);
 }
 
+// The pass reads the class sums of z off the rows (seed_terms' first moments
+// come from them, not from Z), and the power-sum-only plan runs neither
+// stage yet gives the full pass's class power sums, class sums and counts.
+TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {
+  const Dataset d = synthetic_data({7, 9, 5}, 6, 31);
+  const Params p = random_params(3, 5, 6, 0.7, 32);
+  PassPlan plan;
+  plan.act = parse_activation("silu");
+  plan.order = 5;
+  plan.taylor = activation_taylor(plan.act, 5);
+  plan.max_power = 4;
+  plan.t_values = {0.5, 1.0};
+  auto backend = make_cpu_backend();
+  backend->upload(d);
+  const PassSums full = backend->run(p, plan);
+  PassPlan only;
+  only.power_sums_only = true;
+  only.max_power = 4;
+  const PassSums sums = backend->run(p, only);
+  EXPECT_TRUE(sums.jet.empty());
+  EXPECT_TRUE(sums.direct.empty());
+  EXPECT_EQ(sums.class_power, full.class_power);  // the same products in the same order
+  EXPECT_EQ(sums.class_sum, full.class_sum);
+  EXPECT_EQ(sums.class_count, full.class_count);
+  ASSERT_EQ(full.class_sum.size(), 3u * 6u);
+  for (int a = 0; a < 3; ++a)
+    for (int g = 0; g < 6; ++g) {
+      double want = 0;  // rows in file order, as the pass adds them
+      for (int64_t s = 0; s < d.N; ++s)
+        if (d.labels[s] == a) want += d.Z[s * 6 + g];
+      EXPECT_EQ(full.class_sum[a * 6 + g], want) << "class " << a << " feature " << g;
+    }
+}
+
 // ⟨J^(n), T^(n)⟩ by the power-sum identity against the literal tensor sum
 // over α and γ1..γn (docs/math.md §3 definitions), n = 1..4.
 TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
@@ -165,7 +199,12 @@ TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
 TEST(Expansion, SubtermCountsMatchSeedNumbersAtFashionMnistPad32Size) {
   const Dataset d = synthetic_data(std::vector<int64_t>(10, 1), 1024, 23);
   const Params p = random_params(10, 2048, 1024, 0.01, 24);
-  const SeedTerms t = seed_terms(d, p, activation_derivatives_at_zero(parse_activation("silu"), 3), 0.0);
+  PassPlan plan;
+  plan.power_sums_only = true;
+  auto pass = make_cpu_backend();
+  pass->upload(d);
+  const FirstMoments mom = first_moments(pass->run(p, plan), d.spec);
+  const SeedTerms t = seed_terms(mom, p, activation_derivatives_at_zero(parse_activation("silu"), 3), 0.0);
   EXPECT_DOUBLE_EQ(t.at("cc").count, 100.0);
   EXPECT_DOUBLE_EQ(t.at("J_UW").count, 10.0 * 1024 * 2048);
   EXPECT_DOUBLE_EQ(t.at("ccc").count, 1.0e3);

@@ -47,14 +47,10 @@ std::vector<double> contractions_from_power_sums(const PassSums& sums, const Par
 
 std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
                                            ExpansionBackend& backend) {
-  // The smallest plan the pass runs as `expand` runs it: a jet of order 2
-  // and the direct action at t = 1, which this caller ignores.
+  // The class power sums alone: neither stage of the pass runs.
   PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 2;
-  plan.taylor = activation_taylor(plan.act, 3);
+  plan.power_sums_only = true;
   plan.max_power = max_n;
-  plan.t_values = {1.0};
   backend.upload(data);
   return contractions_from_power_sums(backend.run(theta, plan), theta);
 }
@@ -142,7 +138,7 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
   r.timing_ms.emplace_back("assemble", ms_since(t0));
 
   t0 = Clock::now();
-  r.terms = seed_terms(data, theta, derivs, JT[1]);
+  r.terms = seed_terms(first_moments(sums, data.spec), theta, derivs, JT[1]);
   set_term_shares(r.terms, r.S_k);
   r.timing_ms.emplace_back("seed_terms", ms_since(t0));
   // S_1 = Σ_α (1/M − p_α) c'_α: exactly 0 on balanced classes, whatever the jets' rounding says.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "taylorscope/activation.hpp"
+#include "taylorscope/class_moments.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/expansion_pass.hpp"
 #include "taylorscope/params.hpp"
@@ -108,10 +109,11 @@ std::vector<double> contractions_from_power_sums(const PassSums& sums, const Par
 std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
                                            ExpansionBackend& backend);
 
-// The closed forms of docs/math.md §3 from the data's first moments, θ and
-// ⟨J^(2),T^(2)⟩, with their product counts (§5); shares are left for
-// set_term_shares, which needs the exact coefficients.
-SeedTerms seed_terms(const Dataset& data, const Params& theta, const std::vector<double>& sigma_derivs,
+// The closed forms of docs/math.md §3 from the data's first moments
+// (first_moments of the pass's class sums), θ and ⟨J^(2),T^(2)⟩, with their
+// product counts (§5); shares are left for set_term_shares, which needs the
+// exact coefficients.
+SeedTerms seed_terms(const FirstMoments& moments, const Params& theta, const std::vector<double>& sigma_derivs,
                      double JT2);
 
 // Fills abs_share and of_exact (see SeedTerm) from the values and S_k, k = 0..K.

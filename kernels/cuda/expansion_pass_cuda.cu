@@ -9,8 +9,10 @@
 // one stream:
 //   A0 = Z_chunk Wᵀ                  cublasDgemm                (R×H)
 //   class power sums of A0           class_power_sums.cu        (no bias)
+//   class sums of Z_chunk            class_power_sums.cu at P = 1 over E
 //   stage 1: G = hidden contraction  hidden_contraction.cu      (R×C×M)
 //   stage 2: per-sample jets, sums   sample_action_kernel.cu
+// (a power_sums_only plan runs neither stage).
 // The sums accumulate on the device in chunk order and come back once at
 // the end. Nothing uses atomics, so a run is bitwise reproducible — on any
 // GPU with the same options, whatever else holds its memory (a run that
@@ -116,11 +118,12 @@ class CudaExpansionBackend final : public ExpansionBackend {
   // θ and the plan of the current run.
   DeviceBuffer<double> W_, U_padded_, b_, c_, c_shift_, taylor_, t_values_;
   // Chunk workspace, kept across runs.
-  DeviceBuffer<double> A0_, G_, seg_partials_, block_partials_;
+  DeviceBuffer<double> A0_, G_, seg_partials_, zseg_partials_, block_partials_;
   DeviceBuffer<cuda::RowSegment> segments_;
   DeviceBuffer<int> class_first_;
-  // Running totals: sample sums (jet[0..K], direct[0..T)) and class powers.
-  DeviceBuffer<double> sample_sums_, class_power_;
+  // Running totals: sample sums (jet[0..K], direct[0..T)), class powers and
+  // class sums of Z.
+  DeviceBuffer<double> sample_sums_, class_power_, class_sum_;
 };
 
 CudaExpansionBackend::CudaExpansionBackend(const CudaBackendOptions& options)
@@ -178,17 +181,18 @@ void CudaExpansionBackend::upload(const Dataset& data) {
   uploaded_ = true;
 }
 
-// Rows per chunk: A0 (H doubles a row), G (C·M) and the class-power
-// partials (P·H per segment: one per kSegmentRows rows plus up to M+1 more
-// per chunk) within options_.chunk_bytes. A function of the shape and the
+// Rows per chunk: A0 (H doubles a row), G (C·M) and the class-power and
+// class-sum partials (P·H + E per segment: one per kSegmentRows rows plus up
+// to M+1 more per chunk) within options_.chunk_bytes. A function of the shape and the
 // options alone (review N1: sizing it by the free memory made the bits of
 // the sums depend on what else held the GPU).
 int64_t CudaExpansionBackend::chunk_rows(int64_t H, int C, int M, int P) const {
   const size_t budget = options_.chunk_bytes;
+  const size_t E = static_cast<size_t>(shape_.E);
   const size_t per_row = sizeof(double) * (H + static_cast<size_t>(C) * M +
-                                           (static_cast<size_t>(P) * H + cuda::kSegmentRows - 1) /
+                                           (static_cast<size_t>(P) * H + E + cuda::kSegmentRows - 1) /
                                                cuda::kSegmentRows);
-  const size_t fixed = sizeof(double) * static_cast<size_t>(P) * H * (M + 1);
+  const size_t fixed = sizeof(double) * (static_cast<size_t>(P) * H + E) * (M + 1);
   int64_t rows = budget > fixed ? static_cast<int64_t>((budget - fixed) / per_row) : 0;
   rows = std::clamp(rows, kMinChunkRows, kMaxChunkRows);
   if (options_.max_chunk_rows > 0) rows = std::min(rows, options_.max_chunk_rows);
@@ -221,13 +225,14 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   if (theta.H > INT_MAX / 2) throw InputError(name_ + ": H is too large for the CUDA backend");
   const int64_t N = shape_.N;
   const int H = static_cast<int>(theta.H), E = static_cast<int>(shape_.E);
-  const int K = plan.order, P = plan.max_power, Kp = plan.power_channels();
-  const int T = static_cast<int>(plan.t_values.size()), C = plan.channels();
+  const bool stages = !plan.power_sums_only;
+  const int K = stages ? plan.order : 0, P = plan.max_power, Kp = plan.power_channels();
+  const int T = stages ? static_cast<int>(plan.t_values.size()) : 0, C = plan.channels();
   if (theta.U.size() != static_cast<size_t>(M) * H || theta.W.size() != static_cast<size_t>(H) * E ||
       theta.b.size() != static_cast<size_t>(H) || theta.c.size() != static_cast<size_t>(M))
     throw InputError(name_ + ": θ's arrays do not match M, H, E");
 
-  PassSums sums = PassSums::zeros(plan, M, H);
+  PassSums sums = PassSums::zeros(plan, M, H, E);
   sums.class_count = class_count_;
   TS_CUDA_CHECK(cudaSetDevice(options_.device));
 
@@ -251,26 +256,31 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   const size_t R = static_cast<size_t>(chunks.rows);
   {
     const size_t nss = static_cast<size_t>(K) + 1 + T;
-    const size_t need = sizeof(double) * (R * H + R * C * M + static_cast<size_t>(chunks.max_segments) * P * H +
+    const size_t need = sizeof(double) * (R * H + R * C * M + static_cast<size_t>(chunks.max_segments) * (P * H + E) +
                                           cuda::sample_action_partials_size(static_cast<int>(R), K, T) +
-                                          nss + sums.class_power.size());
-    const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + block_partials_.bytes() +
-                        sample_sums_.bytes() + class_power_.bytes();
+                                          nss + sums.class_power.size() + sums.class_sum.size());
+    const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + zseg_partials_.bytes() +
+                        block_partials_.bytes() + sample_sums_.bytes() + class_power_.bytes() + class_sum_.bytes();
     require_fits(need, held, chunks.rows, H, K);
   }
   A0_.ensure_size(R * H);
   G_.ensure_size(R * C * M);
   seg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * P * H);
+  zseg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * E);
   block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), K, T));
   to_device(segments_, chunks.segments.data(), chunks.segments.size(), stream_);
   to_device(class_first_, chunks.class_first.data(), chunks.class_first.size(), stream_);
-  const size_t nsample_sums = static_cast<size_t>(K) + 1 + T;
+  const size_t nsample_sums = stages ? static_cast<size_t>(K) + 1 + T : 0;
   sample_sums_.ensure_size(nsample_sums);
   class_power_.ensure_size(sums.class_power.size());
-  TS_CUDA_CHECK(cudaMemsetAsync(sample_sums_.data(), 0, nsample_sums * sizeof(double), stream_));
+  class_sum_.ensure_size(sums.class_sum.size());
+  if (nsample_sums > 0)
+    TS_CUDA_CHECK(cudaMemsetAsync(sample_sums_.data(), 0, nsample_sums * sizeof(double), stream_));
   if (!sums.class_power.empty())
     TS_CUDA_CHECK(cudaMemsetAsync(class_power_.data(), 0, sums.class_power.size() * sizeof(double),
                                   stream_));
+  if (!sums.class_sum.empty())
+    TS_CUDA_CHECK(cudaMemsetAsync(class_sum_.data(), 0, sums.class_sum.size() * sizeof(double), stream_));
 
   for (int64_t chunk = 0; chunk < chunks.count; ++chunk) {
     const int64_t r0 = chunk * chunks.rows;
@@ -302,9 +312,17 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
     cp.seg_partials = seg_partials_.data();
     cp.class_power = class_power_.data();
     cuda::class_power_sums(cp, stream_);
+    // The class sums of z are the first power of z over E "units": the same
+    // kernels, the same fixed order.
+    cp.A0 = Z_.data() + r0 * E;
+    cp.H = E;
+    cp.P = 1;
+    cp.seg_partials = zseg_partials_.data();
+    cp.class_power = class_sum_.data();
+    cuda::class_power_sums(cp, stream_);
+    if (!stages) continue;
 
-    // Stage 1: G = Σ_β U g(a). A later multi-GPU version all-reduces G here
-    // across hidden-unit shards.
+    // Stage 1: G = Σ_β U g(a).
     cuda::HiddenContractionArgs hc;
     hc.A0 = A0_.data();
     hc.bias = b_.data();
@@ -339,15 +357,21 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   }
 
   std::vector<double> sample_sums(nsample_sums);
-  TS_CUDA_CHECK(cudaMemcpyAsync(sample_sums.data(), sample_sums_.data(), nsample_sums * sizeof(double),
-                                cudaMemcpyDeviceToHost, stream_));
+  if (nsample_sums > 0)
+    TS_CUDA_CHECK(cudaMemcpyAsync(sample_sums.data(), sample_sums_.data(), nsample_sums * sizeof(double),
+                                  cudaMemcpyDeviceToHost, stream_));
   if (!sums.class_power.empty())
     TS_CUDA_CHECK(cudaMemcpyAsync(sums.class_power.data(), class_power_.data(),
                                   sums.class_power.size() * sizeof(double), cudaMemcpyDeviceToHost,
                                   stream_));
+  if (!sums.class_sum.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(sums.class_sum.data(), class_sum_.data(), sums.class_sum.size() * sizeof(double),
+                                  cudaMemcpyDeviceToHost, stream_));
   TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  std::copy_n(sample_sums.begin(), K + 1, sums.jet.begin());
-  std::copy_n(sample_sums.begin() + K + 1, T, sums.direct.begin());
+  if (stages) {
+    std::copy_n(sample_sums.begin(), K + 1, sums.jet.begin());
+    std::copy_n(sample_sums.begin() + K + 1, T, sums.direct.begin());
+  }
   return sums;
 }
 
