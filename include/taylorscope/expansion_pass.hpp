@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "taylorscope/activation.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/params.hpp"
 
@@ -62,10 +63,33 @@ class ExpansionBackend {
   virtual ~ExpansionBackend() = default;
   virtual std::string device_name() const = 0;
   // Makes the data resident (the CPU backend keeps a reference: `data` must
-  // outlive the backend's use of it). Separate from run() so that benchmarks
+  // outlive the backend's use of it, until the next upload). Separate from run() so that benchmarks
   // and repeated expansions pay for the transfer once.
   virtual void upload(const Dataset& data) = 0;
   virtual PassSums run(const Params& theta, const PassPlan& plan) = 0;
+
+  // The same pass in its two stages, for hidden-unit shards (`expand --shard
+  // hidden`, docs/architecture.md): every rank uploads all rows, takes a
+  // slice of the hidden units for stage 1, and the G of its slice is summed
+  // across ranks before stage 2. Rows are numbered in the backend's own
+  // order of the uploaded rows (the CUDA backend sorts them by class), the
+  // same on every rank that uploaded the same data with the same backend.
+  //   begin_stages: θ and the plan; stage 1 reads hidden units [hidden.begin,
+  //     hidden.end) of θ only, stage 2 the whole θ (c′ sums U over every unit).
+  //   hidden_stage: for rows [rows.begin, rows.end), writes
+  //     G[s][ch][α] = Σ_{β in the slice} U_αβ g_ch(a_sβ) to G (rows.size()×C×M,
+  //     host, row-major; C = plan.channels()) and adds the rows' class power
+  //     sums for the slice's units.
+  //   sample_stage: from the complete G of rows [rows.begin, rows.end) (every
+  //     unit's share added; rows.size()×C×M), adds their jets, direct losses,
+  //     class sums and counts.
+  //   end_stages: what was added — a PassSums whose H is the slice's width:
+  //     class_power over the rows given to hidden_stage, every other field over
+  //     the rows given to sample_stage.
+  virtual void begin_stages(const Params& theta, const PassPlan& plan, ShardRange hidden) = 0;
+  virtual void hidden_stage(ShardRange rows, double* G) = 0;
+  virtual void sample_stage(ShardRange rows, const double* G) = 0;
+  virtual PassSums end_stages() = 0;
 };
 
 // Both backends call this first: θ must fit the data, 0 ≤ K ≤ kMaxOrder,
