@@ -58,7 +58,7 @@ void agree_with_one_process(const nlohmann::json& one, const nlohmann::json& man
   }
 }
 
-struct Runs : ::testing::Test {
+struct MpiExpand : ::testing::Test {
   fs::path dir;
   void SetUp() override {
     if (!have_mpi()) GTEST_SKIP() << "this build has no MPI (install libopenmpi-dev)";
@@ -85,7 +85,7 @@ struct Runs : ::testing::Test {
   }
 };
 
-TEST_F(Runs, RowsAndHiddenShardsAgreeWithOneProcessAndRepeatBitwise) {
+TEST_F(MpiExpand, RowsAndHiddenShardsAgreeWithOneProcessAndRepeatBitwise) {
   const nlohmann::json one = single();
   EXPECT_EQ(one["ranks"], 1);
   EXPECT_TRUE(one["device"].is_string());
@@ -109,7 +109,7 @@ TEST_F(Runs, RowsAndHiddenShardsAgreeWithOneProcessAndRepeatBitwise) {
 // Ranks 1 and 2 are given other output paths (an MPMD launch: one command
 // line per rank group); if any of them wrote, its paths would exist. Only
 // rank 0's do, and its table is printed once.
-TEST_F(Runs, OnlyRankZeroPrintsAndWrites) {
+TEST_F(MpiExpand, OnlyRankZeroPrintsAndWrites) {
   const std::string report0 = (dir / "rank0.json").string(), theta0 = (dir / "theta0").string();
   const std::string report1 = (dir / "other.json").string(), theta1 = (dir / "theta_other").string();
   const std::string rest = " : -np 2 --oversubscribe " + std::string(TS_CLI_PATH) + " " + kArgs +
@@ -134,7 +134,7 @@ TEST_F(Runs, OnlyRankZeroPrintsAndWrites) {
   EXPECT_EQ(read_json(report0)["ranks"], 3);
 }
 
-TEST_F(Runs, AnUnknownShardIsRefusedWithOneLine) {
+TEST_F(MpiExpand, AnUnknownShardIsRefusedWithOneLine) {
   const CliRun r = run_cli(kArgs + " --shard columns");
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("--shard must be rows or hidden"), std::string::npos) << r.err;
