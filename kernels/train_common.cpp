@@ -10,22 +10,16 @@
 namespace taylorscope {
 
 OptimizerKind parse_optimizer(const std::string& name) {
-  if (name == "sgd") return OptimizerKind::sgd;
-  if (name == "momentum") return OptimizerKind::momentum;
-  if (name == "adam") return OptimizerKind::adam;
-  if (name == "rngd") return OptimizerKind::rngd;
-  throw InputError("unknown optimizer '" + name + "' (known: sgd momentum adam rngd)");
+  std::string known;
+  for (OptimizerKind kind : kOptimizerKinds) {
+    if (optimizer_name(kind) == name) return kind;
+    if (!known.empty()) known += ' ';
+    known += optimizer_name(kind);
+  }
+  throw InputError("unknown optimizer '" + name + "' (known: " + known + ")");
 }
 
-std::string optimizer_name(OptimizerKind kind) {
-  switch (kind) {
-    case OptimizerKind::sgd: return "sgd";
-    case OptimizerKind::momentum: return "momentum";
-    case OptimizerKind::adam: return "adam";
-    case OptimizerKind::rngd: return "rngd";
-  }
-  return "?";
-}
+std::string optimizer_name(OptimizerKind kind) { return Optimizer(OptimizerConfig{kind}).name(); }
 
 void check_optimizer_config(const OptimizerConfig& c) {
   auto positive = [](double v, const char* what) {
@@ -82,9 +76,9 @@ const std::vector<double>* OptimizerState::find(const std::string& name) const {
   return nullptr;
 }
 
-std::unique_ptr<TrainBackend> make_train_backend(const std::string& device) {
+std::unique_ptr<TrainBackend> make_train_backend(const std::string& device, Communicator& comm) {
   const int index = resolve_device(device);
-  return index < 0 ? make_cpu_train_backend() : make_cuda_train_backend(index);
+  return index < 0 ? make_cpu_train_backend(comm) : make_cuda_train_backend(index, comm);
 }
 
 }  // namespace taylorscope

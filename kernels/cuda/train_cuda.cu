@@ -144,9 +144,11 @@ class CudaTrainBackend final : public TrainBackend {
 
   Activation act_;
   OptimizerConfig cfg_;
+  Optimizer opt_{OptimizerConfig{}};
   ParamLayout layout_;
   cuda::FlatLayout L_;
-  DeviceBuffer<double> theta_, grad_, velocity_, adam_m_, adam_v_;
+  DeviceBuffer<double> theta_, grad_;
+  DeviceBuffer<double> state_[2];  // the optimizer's θ-sized arrays (opt_.state_names())
   int64_t step_ = 0;
   cuda::RngdCuda rngd_;
 
@@ -254,6 +256,7 @@ void CudaTrainBackend::init(const Params& theta, const Activation& act, const Op
   initialised_ = false;
   act_ = act;
   cfg_ = config;
+  opt_ = Optimizer(config);
   layout_ = layout_of(theta);
   L_ = cuda::flat_layout(layout_);
   rows_capacity_ = 0;  // workspace is sized by H and M
@@ -262,15 +265,11 @@ void CudaTrainBackend::init(const Params& theta, const Activation& act, const Op
   grow(grad_, size);
   TS_CUDA_CHECK(cudaMemcpyAsync(theta_.data(), flat.data(), size * sizeof(double),
                                 cudaMemcpyHostToDevice, stream_));
-  auto zeroed = [&](DeviceBuffer<double>& buffer, bool used) {
-    if (!used) return;
-    grow(buffer, size);
-    TS_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, size * sizeof(double), stream_));
-  };
-  zeroed(velocity_, cfg_.kind == OptimizerKind::momentum);
-  zeroed(adam_m_, cfg_.kind == OptimizerKind::adam);
-  zeroed(adam_v_, cfg_.kind == OptimizerKind::adam);
-  if (cfg_.kind == OptimizerKind::rngd) rngd_.configure(L_, cfg_.rngd_damping);
+  for (int i = 0; i < opt_.state_count(); ++i) {
+    grow(state_[i], size);
+    TS_CUDA_CHECK(cudaMemsetAsync(state_[i].data(), 0, size * sizeof(double), stream_));
+  }
+  if (opt_.preconditioned()) rngd_.configure(L_, cfg_.rngd_damping);
   step_ = 0;
   ++workspace_generation_;  // a captured step bakes in the config and the shape
   sync();
@@ -330,7 +329,7 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
   cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
                      y_.data(), batch_rows_.data(), stream_);
   forward_backward(X_.data(), y_.data(), n, 1.0 / static_cast<double>(n), true, false, false);
-  if (cfg_.kind == OptimizerKind::rngd) {
+  if (opt_.preconditioned()) {
     // The blocks are estimated on this batch, before its update (as the CPU does).
     if (refresh)
       rngd_.refresh(n, X_.data(), A_.data(), Hs_.data(), delta_.data(), y_.data(), batch_rows_.data(),
@@ -340,9 +339,8 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
     cuda::UpdateArgs args;
     args.theta = theta_.data();
     args.grad = grad_.data();
-    args.velocity = velocity_.data();
-    args.adam_m = adam_m_.data();
-    args.adam_v = adam_v_.data();
+    args.state[0] = state_[0].data();
+    args.state[1] = state_[1].data();
     args.counter = counter_.data();
     args.L = L_;
     args.config = cfg_;
@@ -352,7 +350,7 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
 }
 
 bool CudaTrainBackend::rngd_refresh_due() const {
-  return cfg_.kind == OptimizerKind::rngd && (step_ % cfg_.rngd_period == 0 || !rngd_.ready());
+  return opt_.preconditioned() && RngdRule::refresh_due(cfg_, step_, rngd_.ready());
 }
 
 void CudaTrainBackend::step(const std::vector<int64_t>& rows) {
@@ -362,7 +360,7 @@ void CudaTrainBackend::step(const std::vector<int64_t>& rows) {
     if (r < 0 || r >= train_.N) throw std::out_of_range("train row " + std::to_string(r));
   select_device();
   const int64_t n = static_cast<int64_t>(rows.size());
-  if (cfg_.kind == OptimizerKind::rngd) rngd_.require_fits(static_cast<int>(std::min<int64_t>(n, INT_MAX)), name_);
+  if (opt_.preconditioned()) rngd_.require_fits(static_cast<int>(std::min<int64_t>(n, INT_MAX)), name_);
   reserve_rows(n);
   grow(rows_, rows.size());
   TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows.data(), rows.size() * sizeof(int64_t),
@@ -458,7 +456,7 @@ void CudaTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_s
   if (batch_size <= 0 || first < 0 || (first + count - 1) * batch_size >= order_size_)
     throw std::out_of_range("run_batches: batch past the order");
   select_device();
-  if (cfg_.kind == OptimizerKind::rngd)
+  if (opt_.preconditioned())
     rngd_.require_fits(static_cast<int>(std::min({batch_size, order_size_, int64_t{INT_MAX}})), name_);
   reserve_rows(batch_size);
   cuda::set_step_counter(counter_.data(), first, step_, stream_);
@@ -508,23 +506,20 @@ OptimizerState CudaTrainBackend::optimizer_state() const {
   OptimizerState s;
   s.step = step_;
   const size_t size = static_cast<size_t>(L_.size);
-  auto array = [&](const char* name, const DeviceBuffer<double>& buffer) {
-    s.arrays.emplace_back(name, std::vector<double>());
-    to_host(s.arrays.back().second, buffer.data(), size, stream_);
-  };
-  if (cfg_.kind == OptimizerKind::momentum) array("velocity", velocity_);
-  if (cfg_.kind == OptimizerKind::adam) {
-    array("adam_m", adam_m_);
-    array("adam_v", adam_v_);
+  const std::vector<std::string> names = opt_.state_names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    s.arrays.emplace_back(names[i], std::vector<double>());
+    to_host(s.arrays.back().second, state_[i].data(), size, stream_);
   }
   sync();
-  if (cfg_.kind == OptimizerKind::rngd && rngd_.ready()) {
+  if (opt_.preconditioned() && rngd_.ready()) {
     std::vector<double> rows, nu, h, eta;
     rngd_.download(&rows, &nu, &h, &eta);
-    s.arrays.emplace_back("rngd_rows", std::move(rows));
-    s.arrays.emplace_back("rngd_nu", std::move(nu));
-    s.arrays.emplace_back("rngd_h", std::move(h));
-    s.arrays.emplace_back("rngd_eta", std::move(eta));
+    const auto& name = RngdRule::refresh_arrays;
+    s.arrays.emplace_back(name[0], std::move(rows));
+    s.arrays.emplace_back(name[1], std::move(nu));
+    s.arrays.emplace_back(name[2], std::move(h));
+    s.arrays.emplace_back(name[3], std::move(eta));
   }
   return s;
 }
@@ -533,27 +528,21 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
   require_init("restore");
   const size_t size = static_cast<size_t>(L_.size);
   if (flat.size() != size) throw InputError("checkpoint parameters do not match the model's size");
-  auto take = [&](const char* name, size_t n) -> const std::vector<double>& {
+  auto take = [&](const std::string& name, size_t n) -> const std::vector<double>& {
     const std::vector<double>* v = s.find(name);
-    if (!v || v->size() != n)
-      throw InputError(std::string("checkpoint lacks a valid optimizer array '") + name + "'");
+    if (!v || v->size() != n) throw InputError("checkpoint lacks a valid optimizer array '" + name + "'");
     return *v;
   };
   // Everything is checked before anything changes.
-  const std::vector<double>* velocity = nullptr;
-  const std::vector<double>* adam_m = nullptr;
-  const std::vector<double>* adam_v = nullptr;
-  if (cfg_.kind == OptimizerKind::momentum) velocity = &take("velocity", size);
-  if (cfg_.kind == OptimizerKind::adam) {
-    adam_m = &take("adam_m", size);
-    adam_v = &take("adam_v", size);
-  }
+  std::vector<const std::vector<double>*> state;
+  for (const std::string& name : opt_.state_names()) state.push_back(&take(name, size));
   std::vector<int64_t> rows;
   const std::vector<double>* nu = nullptr;
   const std::vector<double>* h = nullptr;
   const std::vector<double>* eta = nullptr;
-  if (cfg_.kind == OptimizerKind::rngd && s.find("rngd_rows")) {
-    for (double r : *s.find("rngd_rows")) {
+  const auto& rngd_name = RngdRule::refresh_arrays;
+  if (opt_.preconditioned() && s.find(rngd_name[0])) {
+    for (double r : *s.find(rngd_name[0])) {
       if (!(r >= 0 && r < static_cast<double>(train_.N)))
         throw std::out_of_range("train row " + std::to_string(r));
       rows.push_back(static_cast<int64_t>(r));
@@ -561,25 +550,19 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
     if (rows.empty()) throw InputError("checkpoint has an empty 'rngd_rows'");
     rngd_.require_fits(static_cast<int>(std::min<int64_t>(static_cast<int64_t>(rows.size()), INT_MAX)), name_);
     const size_t n = rows.size();
-    nu = &take("rngd_nu", n * L_.H);
-    h = &take("rngd_h", n * L_.H);
-    eta = &take("rngd_eta", n * L_.M);
+    nu = &take(rngd_name[1], n * L_.H);
+    h = &take(rngd_name[2], n * L_.H);
+    eta = &take(rngd_name[3], n * L_.M);
   }
 
   select_device();
   TS_CUDA_CHECK(cudaMemcpyAsync(theta_.data(), flat.data(), size * sizeof(double),
                                 cudaMemcpyHostToDevice, stream_));
-  if (velocity)
-    TS_CUDA_CHECK(cudaMemcpyAsync(velocity_.data(), velocity->data(), size * sizeof(double),
+  for (size_t i = 0; i < state.size(); ++i)
+    TS_CUDA_CHECK(cudaMemcpyAsync(state_[i].data(), state[i]->data(), size * sizeof(double),
                                   cudaMemcpyHostToDevice, stream_));
-  if (adam_m) {
-    TS_CUDA_CHECK(cudaMemcpyAsync(adam_m_.data(), adam_m->data(), size * sizeof(double),
-                                  cudaMemcpyHostToDevice, stream_));
-    TS_CUDA_CHECK(cudaMemcpyAsync(adam_v_.data(), adam_v->data(), size * sizeof(double),
-                                  cudaMemcpyHostToDevice, stream_));
-  }
   step_ = s.step;
-  if (cfg_.kind == OptimizerKind::rngd) rngd_.configure(L_, cfg_.rngd_damping);
+  if (opt_.preconditioned()) rngd_.configure(L_, cfg_.rngd_damping);
   if (!rows.empty()) {
     // x̃ from the train set as the CPU does; σ(a), ν, η as stored.
     const int n = static_cast<int>(rows.size());
