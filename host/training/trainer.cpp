@@ -10,6 +10,7 @@
 #include <random>
 
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/checksum.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/finite_values.hpp"
 #include "taylorscope/output_paths.hpp"
@@ -389,8 +390,19 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
                                                       : early_stop_name(c.early_stop);
   result.theta = unflatten(backend.flat_params(), layout);
   result.best_theta = unflatten(p.best_theta, layout);
-  TrainReportContext context{tr, ev, c, backend.device_name()};
-  context.ranks = comm.size();
+  if (comm.size() > 1) {
+    // Every rank took the same steps on the same all-reduced gradients, so
+    // each holds the same bits; one CRC each says so before rank 0 writes
+    // (a mismatch is a bug, never rounding).
+    const std::vector<double> theta = backend.flat_params();
+    const uint32_t crc = crc32_of(reinterpret_cast<const char*>(theta.data()), theta.size() * sizeof(double));
+    const std::vector<std::string> crcs =
+        comm.allgather(std::string(reinterpret_cast<const char*>(&crc), sizeof crc));
+    for (size_t r = 1; r < crcs.size(); ++r)
+      if (crcs[r] != crcs[0])
+        throw std::logic_error("rank " + std::to_string(r) + " ended training with a θ other than rank 0's");
+  }
+  TrainReportContext context{tr, ev, c, backend.device_name(), comm.size(), {}, 0.0};
   if (comm.size() > 1) context.devices = comm.allgather(context.device);
   context.allreduce_ms = comm.collective_ms() - collective_ms_start;
   if (root) {
