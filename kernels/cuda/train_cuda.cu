@@ -386,7 +386,7 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
     if (refresh)
       rngd_.refresh(n, X_.data(), A_.data(), Hs_.data(), delta_.data(), y_.data(), batch_rows_.data(),
                     act_, cfg_.rngd_omega);
-    rngd_.step(grad_.data(), theta_.data(), cfg_.lr, cfg_.l2);
+    rngd_.step(grad_.data(), theta_.data(), cfg_);
   } else {
     cuda::UpdateArgs args;
     args.theta = theta_.data();
