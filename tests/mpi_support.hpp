@@ -25,9 +25,13 @@ inline bool have_mpi() { return std::string(TS_MPIEXEC).size() > 0; }
 
 // `mpirun -np ranks taylorscope ARGS`: oversubscribed (CI has 2 cores and
 // runs -np 3), allowed as root (CI runs as root), with one OpenMP thread per
-// rank so that ranks do not fight over the cores.
+// rank so that ranks do not fight over the cores, and without vader's
+// single-copy transfers (CMA), which a container without CAP_SYS_PTRACE
+// refuses for every message over 4 KiB (tests/CMakeLists.txt sets the same
+// for the tests ctest starts under mpirun).
 inline CliRun run_mpi(int ranks, const std::string& args) {
-  const std::string launcher = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ") +
+  const std::string launcher = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
+                                           "OMPI_MCA_btl_vader_single_copy_mechanism=none ") +
                                TS_MPIEXEC + " -np " + std::to_string(ranks) + " --oversubscribe";
   return run_cli_with_prefix(launcher, args);
 }

@@ -162,7 +162,9 @@ TEST(MpiTrain, TwoAndThreeRanksTrainAsOneProcessForEveryOptimizer) {
 // `mpirun -np ranks taylorscope ARGS` started without waiting; its pid is
 // mpirun's (exec), whose children are the ranks.
 pid_t spawn_mpi(int ranks, const std::string& args, const fs::path& log) {
-  const std::string cmd = "exec env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " +
+  // The environment of run_mpi (mpi_support.hpp), for the same reasons.
+  const std::string cmd = "exec env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
+                          "OMPI_MCA_btl_vader_single_copy_mechanism=none " +
                           std::string(TS_MPIEXEC) + " -np " + std::to_string(ranks) + " --oversubscribe " +
                           TS_CLI_PATH + " " + args;
   const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};

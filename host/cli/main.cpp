@@ -66,8 +66,11 @@ struct NullBuffer : std::streambuf {
 int main(int argc, char** argv) {
   using namespace taylorscope;
   start_processes(&argc, &argv);
-  static NullBuffer nowhere;
-  if (!world().is_root()) std::cout.rdbuf(&nowhere);
+  // Never destroyed: std::cout is flushed after main returns (by the
+  // iostreams' own exit handler), and a static buffer destroyed before it
+  // would be written to after its lifetime.
+  static NullBuffer* const nowhere = new NullBuffer;
+  if (!world().is_root()) std::cout.rdbuf(nowhere);
   CLI::App app{"taylorscope: exact Taylor expansion of a softmax MLP's cross-entropy action"};
   app.require_subcommand(1);
   const cli::Command commands[] = {cli::add_expand_command(app), cli::add_train_command(app),

@@ -7,10 +7,19 @@
 #include <string>
 #include <utility>
 
+#include "taylorscope/communicator.hpp"
+
 namespace taylorscope::cli {
+namespace {
+
+// A bar only where someone watches it: a terminal, and only rank 0's under
+// mpirun (every rank would draw its own over the same line).
+bool draw_bar(bool quiet) { return !quiet && world().is_root() && ::isatty(STDERR_FILENO); }
+
+}  // namespace
 
 EpochProgress::EpochProgress(std::ostream& lines, int epochs, bool quiet)
-    : lines_(lines), epochs_(epochs), quiet_(quiet), bar_(!quiet && ::isatty(STDERR_FILENO)),
+    : lines_(lines), epochs_(epochs), quiet_(quiet), bar_(draw_bar(quiet)),
       epoch_start_(std::chrono::steady_clock::now()) {}
 
 void EpochProgress::batches(int epoch, int64_t done, int64_t total) {
@@ -43,7 +52,7 @@ void EpochProgress::epoch(const EpochRecord& r) {
 }
 
 TaskProgress::TaskProgress(std::string label, bool quiet)
-    : label_(std::move(label)), bar_(!quiet && ::isatty(STDERR_FILENO)),
+    : label_(std::move(label)), bar_(draw_bar(quiet)),
       start_(std::chrono::steady_clock::now()) {}
 
 TaskProgress::~TaskProgress() {
