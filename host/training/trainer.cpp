@@ -392,15 +392,21 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   result.best_theta = unflatten(p.best_theta, layout);
   if (comm.size() > 1) {
     // Every rank took the same steps on the same all-reduced gradients, so
-    // each holds the same bits; one CRC each says so before rank 0 writes
-    // (a mismatch is a bug, never rounding).
-    const std::vector<double> theta = backend.flat_params();
-    const uint32_t crc = crc32_of(reinterpret_cast<const char*>(theta.data()), theta.size() * sizeof(double));
+    // each holds the same bits of θ and of the optimizer's state; one CRC
+    // each says so before rank 0 writes (a mismatch is a bug, never rounding).
+    std::string bits;
+    auto add = [&](const std::vector<double>& v) {
+      bits.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+    };
+    add(backend.flat_params());
+    for (const auto& [name, values] : backend.optimizer_state().arrays) add(values);
+    const uint32_t crc = crc32_of(bits.data(), bits.size());
     const std::vector<std::string> crcs =
         comm.allgather(std::string(reinterpret_cast<const char*>(&crc), sizeof crc));
     for (size_t r = 1; r < crcs.size(); ++r)
       if (crcs[r] != crcs[0])
-        throw std::logic_error("rank " + std::to_string(r) + " ended training with a θ other than rank 0's");
+        throw std::logic_error("rank " + std::to_string(r) +
+                               " ended training with a θ or optimizer state other than rank 0's");
   }
   TrainReportContext context{tr, ev, c, backend.device_name(), comm.size(), {}, 0.0};
   if (comm.size() > 1) context.devices = comm.allgather(context.device);
