@@ -10,22 +10,16 @@
 namespace taylorscope {
 
 OptimizerKind parse_optimizer(const std::string& name) {
-  if (name == "sgd") return OptimizerKind::sgd;
-  if (name == "momentum") return OptimizerKind::momentum;
-  if (name == "adam") return OptimizerKind::adam;
-  if (name == "rngd") return OptimizerKind::rngd;
-  throw InputError("unknown optimizer '" + name + "' (known: sgd momentum adam rngd)");
+  std::string known;
+  for (OptimizerKind kind : kOptimizerKinds) {
+    if (optimizer_name(kind) == name) return kind;
+    if (!known.empty()) known += ' ';
+    known += optimizer_name(kind);
+  }
+  throw InputError("unknown optimizer '" + name + "' (known: " + known + ")");
 }
 
-std::string optimizer_name(OptimizerKind kind) {
-  switch (kind) {
-    case OptimizerKind::sgd: return "sgd";
-    case OptimizerKind::momentum: return "momentum";
-    case OptimizerKind::adam: return "adam";
-    case OptimizerKind::rngd: return "rngd";
-  }
-  return "?";
-}
+std::string optimizer_name(OptimizerKind kind) { return Optimizer(OptimizerConfig{kind}).name(); }
 
 void check_optimizer_config(const OptimizerConfig& c) {
   auto positive = [](double v, const char* what) {

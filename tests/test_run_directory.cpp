@@ -404,5 +404,33 @@ TEST(Divergence, AnInitialThetaWithNonFiniteResultsIsAnInputError) {
   EXPECT_FALSE(fs::exists(dir.path() / "run"));
 }
 
+// TrainResult carries the final θ and best/'s θ (what dominance analyses),
+// the same numbers as the files (written in f64 here), for a fresh run and
+// for one resumed from its checkpoint.
+TEST(TrainResultParams, FinalAndBestThetaAreTheWrittenOnes) {
+  TempDir dir("ts_result_theta");
+  TinyRun run;
+  run.c.epochs = 4;
+  run.c.early_stop = EarlyStop::eval_loss;
+  run.c.patience = 10;
+  for (bool resume : {false, true}) {
+    if (resume) run.c.epochs = 6;
+    const TrainResult r = run.run(dir.str(), resume);
+    EXPECT_EQ(r.resumed_from, resume ? 4 : -1);
+    const Params final_theta = load_params(dir.str()), best = load_params(dir.file("best"));
+    for (const auto& [got, want] : {std::pair{&r.theta, &final_theta}, std::pair{&r.best_theta, &best}}) {
+      EXPECT_EQ(got->M, want->M);
+      EXPECT_EQ(got->H, want->H);
+      EXPECT_EQ(got->E, want->E);
+      EXPECT_EQ(got->U, want->U);
+      EXPECT_EQ(got->W, want->W);
+      EXPECT_EQ(got->b, want->b);
+      EXPECT_EQ(got->c, want->c);
+    }
+    EXPECT_FALSE(r.theta.W.empty());
+  }
+}
+
 }  // namespace
 }  // namespace taylorscope
+

@@ -65,13 +65,14 @@ nlohmann::json training_settings(const Dataset& train, const Dataset& eval, cons
     settings["iota"] = c.act.iota;
   }
   if (c.init == "gaussian") settings["init_scale"] = c.init_scale;
-  if (c.opt.kind == OptimizerKind::momentum) settings["momentum"] = c.opt.momentum;
-  if (c.opt.kind == OptimizerKind::adam)
-    settings["adam"] = {{"beta1", c.opt.beta1}, {"beta2", c.opt.beta2}, {"eps", c.opt.eps}};
-  if (c.opt.kind == OptimizerKind::rngd)
-    settings["rngd"] = {{"period", c.opt.rngd_period}, {"damping", c.opt.rngd_damping},
-                        {"omega", c.opt.rngd_omega}};
+  visit_optimizer(c.opt.kind, [&](auto rule) { decltype(rule)::settings(c.opt, settings); });
   return settings;
+}
+
+nlohmann::json resume_identity(const Dataset& train, const Dataset& eval, const TrainConfig& c) {
+  nlohmann::json identity = training_settings(train, eval, c);
+  for (const char* may_change : kResumableSettings) identity.erase(may_change);
+  return identity;
 }
 
 nlohmann::json training_report(const TrainResult& r, const TrainReportContext& ctx) {
@@ -96,7 +97,11 @@ nlohmann::json training_report(const TrainResult& r, const TrainReportContext& c
   j["epochs_run"] = last.epoch;
   j["resumed_from_epoch"] = epoch_or_null(r.resumed_from);
   j["seconds_per_epoch_total"] = seconds_training;
-  j["device"] = ctx.device;
+  j["ranks"] = ctx.ranks;
+  // INTERFACES.md "Several processes": one device a string, several an array in rank order.
+  j["device"] = ctx.ranks > 1 ? nlohmann::json(ctx.devices) : nlohmann::json(ctx.device);
+  j["timing_ms"] = {{"total", r.seconds * 1000.0}};
+  if (ctx.ranks > 1) j["timing_ms"]["allreduce"] = ctx.allreduce_ms;
   j["precision"] = "float64 (parameters, gradients, optimizer state)";
   j["grad_dot_definition"] =
       "<grad of train objective (cross-entropy + L2), grad of eval cross-entropy>, full data";

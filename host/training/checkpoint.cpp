@@ -125,8 +125,11 @@ void write_checkpoint(const std::string& path, const Checkpoint& ck) {
   write_file_atomically(path, out);
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
-  const std::string bytes = read_all(path);
+std::string read_checkpoint_bytes(const std::string& path) { return read_all(path); }
+
+Checkpoint read_checkpoint(const std::string& path) { return parse_checkpoint(read_all(path), path); }
+
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
   auto fail = [&](const std::string& what) { refuse(path, what); };
   if (bytes.size() < sizeof kMagic + 8 + 4 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     fail("not a taylorscope checkpoint (bad magic or too short)");
@@ -183,7 +186,11 @@ void write_checkpoint_state(const std::string& path, const CheckpointState& s) {
 }
 
 CheckpointState read_checkpoint_state(const std::string& path, const CheckpointShape& shape) {
-  Checkpoint ck = read_checkpoint(path);
+  return parse_checkpoint_state(read_all(path), path, shape);
+}
+
+CheckpointState parse_checkpoint_state(const std::string& bytes, const std::string& path, const CheckpointShape& shape) {
+  Checkpoint ck = parse_checkpoint(bytes, path);
   const nlohmann::json& h = ck.header;
   CheckpointState s;
 

@@ -32,6 +32,10 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // Throws InputError naming the path and what is wrong (a directory, bad
 // magic, CRC, lengths); says nothing yet about what the header holds.
 Checkpoint read_checkpoint(const std::string& path);
+// The same on a checkpoint's bytes (read by one rank and broadcast to the
+// others); `path` names them in the messages.
+std::string read_checkpoint_bytes(const std::string& path);
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path);
 
 // What a trainer's checkpoint holds (header version kCheckpointVersion).
 struct CheckpointState {
@@ -63,6 +67,7 @@ void write_checkpoint_state(const std::string& path, const CheckpointState& stat
 // name; the expected optimizer arrays present with their sizes. Throws
 // InputError "PATH: what; refusing to resume from it".
 CheckpointState read_checkpoint_state(const std::string& path, const CheckpointShape& shape);
+CheckpointState parse_checkpoint_state(const std::string& bytes, const std::string& path, const CheckpointShape& shape);
 
 // The sizes part of that validation alone (a trainer first says which
 // setting changed, then whether the arrays fit).

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/checksum.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/finite_values.hpp"
 #include "taylorscope/output_paths.hpp"
@@ -29,34 +30,6 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
   return s;
-}
-
-// Everything that must match for a checkpoint to be continued. Epochs, the
-// early-stopping rule and its patience may change between runs.
-// The data sets by their files (path, size, CRC-32) and what the loader did
-// to them (training_report.hpp), so a changed file or flag is caught too.
-nlohmann::json run_identity(const Dataset& tr, const Dataset& ev, const TrainConfig& c) {
-  nlohmann::json train_set = {{"spec", tr.spec}, {"N", tr.N}, {"E", tr.E}, {"M", tr.M}};
-  nlohmann::json eval_set = {{"spec", ev.spec}, {"N", ev.N}};
-  train_set.update(dataset_provenance(tr));
-  eval_set.update(dataset_provenance(ev));
-  // Keyed as report.json's settings are (and as the flags: --data, --eval).
-  return {{"data", train_set},
-          {"eval", eval_set},
-          {"hidden", c.hidden},
-          {"activation", activation_name(c.act)},
-          {"omega", c.act.omega},
-          {"iota", c.act.iota},
-          {"optimizer", optimizer_name(c.opt.kind)},
-          {"lr", c.opt.lr},
-          {"l2", c.opt.l2},
-          {"momentum", c.opt.momentum},
-          {"adam", {c.opt.beta1, c.opt.beta2, c.opt.eps}},
-          {"rngd", {c.opt.rngd_period, c.opt.rngd_damping, c.opt.rngd_omega}},
-          {"batch", c.batch},
-          {"seed", c.seed},
-          {"init", c.init},
-          {"init_scale", c.init_scale}};
 }
 
 // The settings and data train() accepts, and the initial θ they give (whose
@@ -159,13 +132,23 @@ void save_checkpoint(const std::string& path, const nlohmann::json& identity, co
 // Restores the backend (already init'ed for this run) from the checkpoint at
 // path, which must have been written for the same identity (InputError
 // naming the file and the first difference).
+// Rank 0 reads the file and broadcasts its bytes; every rank validates and
+// restores the same bytes, so all refuse alike or all hold the same state.
 Progress load_checkpoint(const std::string& path, const nlohmann::json& identity, const ParamLayout& layout,
-                         TrainBackend& backend) {
+                         TrainBackend& backend, Communicator& comm) {
   CheckpointShape shape;
   shape.param_count = layout.size();
   for (const auto& [name, values] : backend.optimizer_state().arrays)
     if (!values.empty()) shape.optimizer_arrays.emplace_back(name, values.size());
-  CheckpointState s = read_checkpoint_state(path, CheckpointShape{});
+  std::string bytes;
+  if (comm.is_root()) bytes = read_checkpoint_bytes(path);
+  if (comm.size() > 1) {
+    uint64_t size = bytes.size();
+    comm.broadcast(&size, sizeof size, 0);
+    bytes.resize(size);
+    if (size > 0) comm.broadcast(bytes.data(), size, 0);
+  }
+  CheckpointState s = parse_checkpoint_state(bytes, path, CheckpointShape{});
   // A changed setting first: it says why the sizes below would not fit.
   std::string key;
   const nlohmann::json* was = nullptr;
@@ -291,14 +274,23 @@ std::vector<int64_t> epoch_order(int64_t N, uint64_t seed, int epoch) {
 
 TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, TrainBackend& backend,
                   const std::string& out_dir, bool resume, NpyPrecision save_precision,
-                  const TrainObserver& observer) {
+                  const TrainObserver& observer, Communicator& comm) {
   const auto t_start = Clock::now();
+  const double collective_ms_start = comm.collective_ms();
+  const bool root = comm.is_root();  // alone touches out_dir
+  // Whether rank 0 sees a checkpoint to resume from: every rank must take
+  // the same path through the collectives below.
+  auto checkpoint_found = [&](const std::string& path) {
+    uint8_t found = root && resume && std::filesystem::exists(path) ? 1 : 0;
+    comm.broadcast(&found, 1, 0);
+    return found != 0;
+  };
   namespace fs = std::filesystem;
   // Every input is judged before out_dir is created: a refused run leaves
   // nothing behind.
   const Params init = checked_initial_params(tr, ev, c);
   check_output_dir(out_dir, "--out");
-  const nlohmann::json identity = run_identity(tr, ev, c);
+  const nlohmann::json identity = resume_identity(tr, ev, c);
   const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
   backend.upload(tr, ev);
   const ParamLayout layout = layout_of(init);
@@ -316,20 +308,23 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
     return r0;
   };
   std::optional<EpochRecord> initial;
-  if (!(resume && fs::exists(ck_path))) initial = measure_initial();
+  if (!checkpoint_found(ck_path)) initial = measure_initial();
 
   // One process per run directory for the whole run, whoever calls train()
   // (the CLI, dominance at each width, a binding): a second run would
-  // overwrite this one's files. The lock creates out_dir.
-  const DirectoryLock lock(out_dir);
-  remove_stale_run_temporaries(out_dir);
+  // overwrite this one's files. The lock creates out_dir: rank 0's alone.
+  std::optional<DirectoryLock> lock;
+  if (root) {
+    lock.emplace(out_dir);
+    remove_stale_run_temporaries(out_dir);
+  }
 
   TrainResult result;
   Progress p;
   // Looked at again under the lock: the checkpoint is what it holds now.
-  const bool resuming = resume && fs::exists(ck_path);
+  const bool resuming = checkpoint_found(ck_path);
   if (resuming) {
-    p = load_checkpoint(ck_path, identity, layout, backend);
+    p = load_checkpoint(ck_path, identity, layout, backend, comm);
     result.resumed_from = p.records.back().epoch;
   }
   if (observer.on_start) observer.on_start();
@@ -376,8 +371,10 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
     if (p.chosen_epoch == epoch) p.best_theta = backend.flat_params();
     p.stopped_early = stop;
 
-    save_checkpoint(ck_path, identity, p, backend);
-    write_curves_csv((fs::path(out_dir) / "curves.csv").string(), p.records);
+    if (root) {
+      save_checkpoint(ck_path, identity, p, backend);
+      write_curves_csv((fs::path(out_dir) / "curves.csv").string(), p.records);
+    }
     if (observer.on_epoch) observer.on_epoch(r);
     if (stop) break;
   }
@@ -391,13 +388,38 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   else
     result.chosen_by = c.early_stop == EarlyStop::none ? "eval-loss (no early stopping)"
                                                       : early_stop_name(c.early_stop);
-  write_curves_csv((fs::path(out_dir) / "curves.csv").string(), result.records);
-  save_params(unflatten(backend.flat_params(), layout), out_dir, save_precision);
-  save_params(unflatten(p.best_theta, layout), (fs::path(out_dir) / "best").string(), save_precision);
+  result.theta = unflatten(backend.flat_params(), layout);
+  result.best_theta = unflatten(p.best_theta, layout);
+  if (comm.size() > 1) {
+    // Every rank took the same steps on the same all-reduced gradients, so
+    // each holds the same bits of θ and of the optimizer's state; one CRC
+    // each says so before rank 0 writes (a mismatch is a bug, never rounding).
+    std::string bits;
+    auto add = [&](const std::vector<double>& v) {
+      bits.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+    };
+    add(backend.flat_params());
+    for (const auto& [name, values] : backend.optimizer_state().arrays) add(values);
+    const uint32_t crc = crc32_of(bits.data(), bits.size());
+    const std::vector<std::string> crcs =
+        comm.allgather(std::string(reinterpret_cast<const char*>(&crc), sizeof crc));
+    for (size_t r = 1; r < crcs.size(); ++r)
+      if (crcs[r] != crcs[0])
+        throw std::logic_error("rank " + std::to_string(r) +
+                               " ended training with a θ or optimizer state other than rank 0's");
+  }
+  TrainReportContext context{tr, ev, c, backend.device_name(), comm.size(), {}, 0.0};
+  if (comm.size() > 1) context.devices = comm.allgather(context.device);
+  context.allreduce_ms = comm.collective_ms() - collective_ms_start;
+  if (root) {
+    write_curves_csv((fs::path(out_dir) / "curves.csv").string(), result.records);
+    save_params(result.theta, out_dir, save_precision);
+    save_params(result.best_theta, (fs::path(out_dir) / "best").string(), save_precision);
+  }
   result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   // Last, and still under the lock: report.json says the run finished.
-  write_file_atomically((fs::path(out_dir) / "report.json").string(),
-                        training_report(result, {tr, ev, c, backend.device_name()}).dump(2) + "\n");
+  if (root)
+    write_file_atomically((fs::path(out_dir) / "report.json").string(), training_report(result, context).dump(2) + "\n");
   return result;
 }
 

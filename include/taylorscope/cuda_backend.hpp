@@ -20,6 +20,7 @@
 namespace taylorscope {
 
 class TrainBackend;
+class Communicator;
 
 struct CudaBackendOptions {
   int device = 0;
@@ -56,6 +57,9 @@ struct CudaTrainOptions {
   int device = 0;
   CudaGraphs graphs = CudaGraphs::use;
   CudaTrainCounters* counters = nullptr;  // when set, must outlive the backend
+  // The ranks of a data-parallel run (train_backend.hpp); null: world().
+  // Must outlive the backend.
+  Communicator* comm = nullptr;
 };
 
 std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions& options);

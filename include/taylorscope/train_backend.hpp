@@ -15,30 +15,12 @@
 #include <vector>
 
 #include "taylorscope/activation.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/dataset.hpp"
+#include "taylorscope/optimizer.hpp"
 #include "taylorscope/params.hpp"
 
 namespace taylorscope {
-
-enum class OptimizerKind { sgd, momentum, adam, rngd };
-
-// "sgd", "momentum", "adam", "rngd"; throws InputError naming the known ones.
-OptimizerKind parse_optimizer(const std::string& name);
-std::string optimizer_name(OptimizerKind kind);
-
-struct OptimizerConfig {
-  OptimizerKind kind = OptimizerKind::sgd;
-  double lr = 0.01;                                 // α
-  double l2 = 0.0;                                  // weight decay of U and W in L(θ)
-  double momentum = 0.9;                            // β of the heavy ball
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;    // Adam
-  int rngd_period = 100;                            // T: RFIM refresh every T steps
-  double rngd_damping = 0.005;                      // λ in (G + λI)^{-1}
-  double rngd_omega = 1.0;                          // ω of relu_ω's ν for relu neurons
-};
-
-// Throws InputError for lr ≤ 0, l2 < 0, β outside [0, 1), T < 1, λ ≤ 0, ω ≤ 0, eps ≤ 0.
-void check_optimizer_config(const OptimizerConfig& config);
 
 struct ParamLayout {
   int64_t M = 0, H = 0, E = 0;
@@ -53,11 +35,9 @@ std::vector<double> flatten(const Params& p);
 Params unflatten(const std::vector<double>& flat, const ParamLayout& layout);
 
 // The state an optimizer carries between steps, for checkpoints: the step
-// count and named arrays (momentum "velocity"; Adam "adam_m", "adam_v";
-// RNGD the mini-batch its blocks were last estimated on: "rngd_rows" (B),
-// "rngd_nu" (B×H, ν(a) per sample and neuron), "rngd_h" (B×H, σ(a)),
-// "rngd_eta" (B×M, softmax)). Restoring it makes a resumed run take the
-// same steps as an uninterrupted one.
+// count and named arrays, the rule's (optimizer.hpp: its state_names, and
+// RNGD's refresh_arrays). Restoring it makes a resumed run take the same
+// steps as an uninterrupted one.
 struct OptimizerState {
   int64_t step = 0;
   std::vector<std::pair<std::string, std::vector<double>>> arrays;
@@ -99,9 +79,15 @@ class TrainBackend {
   virtual void restore(const std::vector<double>& flat_params, const OptimizerState& state) = 0;
 };
 
-std::unique_ptr<TrainBackend> make_cpu_train_backend();
+// A backend is one rank of a data-parallel run over `comm` (train_cpu.cpp,
+// train_cuda.cu): each step's rows and each evaluation's are split across
+// the ranks and their gradients all-reduced, so every rank holds the same θ
+// and state, equal to one process's to rounding. With one rank, exactly the
+// single-process backend.
+std::unique_ptr<TrainBackend> make_cpu_train_backend(Communicator& comm = world());
 // Throws InputError when this build has no CUDA or the device does not exist.
-std::unique_ptr<TrainBackend> make_cuda_train_backend(int device);
+std::unique_ptr<TrainBackend> make_cuda_train_backend(int device, Communicator& comm = world());
+// "cpu", "cuda", "cuda:i" or "auto" (cuda:0 when available, else cpu).
 // "cpu", "cuda", "cuda:i" or "auto" (cuda:0 when available, else cpu).
 std::unique_ptr<TrainBackend> make_train_backend(const std::string& device);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "taylorscope/activation.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/npy.hpp"
 #include "taylorscope/params.hpp"
@@ -76,6 +77,10 @@ struct TrainResult {
   bool stopped_early = false;
   int resumed_from = -1;       // epoch of the checkpoint resumed from, −1 for a fresh run
   double seconds = 0;          // this invocation's wall time
+  // The final θ and best/'s θ (chosen_epoch's), as written to the run
+  // directory (in float64, whatever --save-precision wrote): a caller such
+  // as dominance analyses them without reading the files back.
+  Params theta, best_theta;
 };
 
 // An epoch ended with a non-finite loss, metric, θ or optimizer state. Not an
@@ -102,8 +107,15 @@ void check_train_inputs(const Dataset& train_set, const Dataset& eval_set, const
 // directory and the holder's pid. Throws TrainingDiverged when an epoch's
 // results are not finite, writing nothing of that epoch; an initial θ whose
 // results are not finite is an InputError.
+//
+// Under several ranks (comm.size() > 1) every rank calls train() with the
+// same inputs and a backend made over the same comm (data-parallel:
+// train_backend.hpp); every rank ends with the same θ and TrainResult. Rank
+// 0 alone creates out_dir, holds the lock and writes every file; on
+// --resume it reads the checkpoint and broadcasts it. report.json then
+// records `ranks`, every rank's device and timing_ms.allreduce.
 TrainResult train(const Dataset& train_set, const Dataset& eval_set, const TrainConfig& config,
                   TrainBackend& backend, const std::string& out_dir, bool resume,
-                  NpyPrecision save_precision, const TrainObserver& observer);
+                  NpyPrecision save_precision, const TrainObserver& observer, Communicator& comm = world());
 
 }  // namespace taylorscope

@@ -7,15 +7,28 @@
 //   ∇U = δᵀ Hs,  ∇c = Σ δ,  dA = (δ U) ∘ σ'(A),  ∇W = dAᵀ X,  ∇b = Σ dA
 // BLAS threads the GEMMs; the element-wise loops stay on one thread so no
 // second thread pool competes with BLAS's (see blas.hpp).
+//
+// Data-parallel over the ranks of a Communicator (docs/scaling.md): every
+// rank holds the same θ and optimizer state; a step's rows are split with
+// shard_range, each rank adds its rows' share of the mean gradient (scaled
+// by 1/n of the whole batch) and allreduce_sum (rank order) makes the
+// batch's gradient on every rank, so every rank takes the same update. An
+// evaluation shards the split's rows the same way. RNGD's blocks need the
+// whole batch's statistics: every rank recomputes the batch's forward pass
+// on refresh steps (one forward pass every rngd_period steps, against the
+// B·(2H + M) doubles a reduction of the statistics would move), so its
+// blocks are the single process's. With one rank no collective is called
+// and every step is the single-process code, bit for bit.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "cpu/blas.hpp"
 #include "cpu/rngd_blocks.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/memory_budget.hpp"
-#include "taylorscope/optimizer_update.hpp"
+#include "taylorscope/optimizer.hpp"
 #include "taylorscope/rfim.hpp"
 #include "taylorscope/softmax_loss.hpp"
 #include "taylorscope/train_backend.hpp"
@@ -27,6 +40,7 @@ constexpr int64_t kEvalChunkRows = 4096;
 
 class CpuTrainBackend final : public TrainBackend {
  public:
+  explicit CpuTrainBackend(Communicator& comm) : comm_(comm) {}
   std::string device_name() const override { return "cpu (BLAS)"; }
   void upload(const Dataset& train, const Dataset& eval) override;
   void init(const Params& theta, const Activation& act, const OptimizerConfig& config) override;
@@ -49,21 +63,24 @@ class CpuTrainBackend final : public TrainBackend {
   void gather(const std::vector<int64_t>& rows);
   void refresh_rngd(const std::vector<int64_t>& rows);
 
+  Communicator& comm_;
   const Dataset* train_ = nullptr;
   const Dataset* eval_ = nullptr;
   Activation act_;
   OptimizerConfig cfg_;
+  Optimizer opt_{OptimizerConfig{}};
   ParamLayout L_;
   std::vector<double> theta_, grad_;
   int64_t step_ = 0;
-  std::vector<double> velocity_, adam_m_, adam_v_;
+  std::vector<std::vector<double>> state_;  // the optimizer's θ-sized arrays (opt_.state_names())
   cpu::RngdPreconditioner rngd_;
   std::vector<int64_t> rngd_rows_;
   cpu::RfimBatch rngd_batch_;
   // Workspace.
   std::vector<double> X_, A_, Hs_, logits_, delta_, dA_;
   std::vector<int32_t> y_;
-  std::vector<int64_t> order_, batch_rows_;
+  std::vector<int64_t> order_, batch_rows_, shard_rows_;
+  std::vector<double> reduced_;  // evaluate's ∇S, loss and correct count, all-reduced at once
 };
 
 void CpuTrainBackend::upload(const Dataset& train, const Dataset& eval) {
@@ -81,16 +98,15 @@ void CpuTrainBackend::init(const Params& theta, const Activation& act, const Opt
   check_optimizer_config(config);
   act_ = act;
   cfg_ = config;
+  opt_ = Optimizer(config);
   L_ = layout_of(theta);
-  const int state_copies = cfg_.kind == OptimizerKind::adam ? 2 : cfg_.kind == OptimizerKind::momentum ? 1 : 0;
+  const int state_copies = opt_.state_count();
   check_memory(8.0 * static_cast<double>(L_.size()) * (2 + state_copies),
                "--hidden " + std::to_string(L_.H) + ": the CPU trainer's θ, gradient and optimizer state");
   theta_ = flatten(theta);
   grad_.assign(L_.size(), 0.0);
   step_ = 0;
-  velocity_.assign(cfg_.kind == OptimizerKind::momentum ? L_.size() : 0, 0.0);
-  adam_m_.assign(cfg_.kind == OptimizerKind::adam ? L_.size() : 0, 0.0);
-  adam_v_ = adam_m_;
+  state_.assign(state_copies, std::vector<double>(L_.size(), 0.0));
   rngd_ = cpu::RngdPreconditioner{};
   rngd_rows_.clear();
 }
@@ -188,56 +204,37 @@ void CpuTrainBackend::step(const std::vector<int64_t>& rows) {
   if (theta_.empty()) throw std::logic_error("CpuTrainBackend::step before init");
   if (rows.empty()) throw InputError("a mini-batch needs at least one sample");
   const int64_t n = static_cast<int64_t>(rows.size());
-  gather(rows);
+  const double inv_n = 1.0 / static_cast<double>(n);
   std::fill(grad_.begin(), grad_.end(), 0.0);
-  forward_backward(X_.data(), y_.data(), n, 1.0 / static_cast<double>(n), grad_.data());
+  const bool parallel = comm_.size() > 1;
+  if (!parallel) {
+    gather(rows);
+    forward_backward(X_.data(), y_.data(), n, inv_n, grad_.data());
+  } else {
+    const ShardRange mine = shard_range(n, comm_.rank(), comm_.size());
+    if (mine.size() > 0) {  // a batch of fewer rows than ranks leaves some with none
+      shard_rows_.assign(rows.begin() + mine.begin, rows.begin() + mine.end);
+      gather(shard_rows_);
+      forward_backward(X_.data(), y_.data(), mine.size(), inv_n, grad_.data());
+    }
+    comm_.allreduce_sum(grad_.data(), grad_.size());
+  }
   if (cfg_.l2 > 0)
     for (int64_t k = L_.U(); k < L_.b(); ++k) grad_[k] += cfg_.l2 * theta_[k];  // U and W
 
-  const int64_t size = L_.size();
-  switch (cfg_.kind) {
-    case OptimizerKind::sgd: {
-      double* __restrict w = theta_.data();
-      const double* __restrict g = grad_.data();
-      const double lr = cfg_.lr;
-      for (int64_t k = 0; k < size; ++k) sgd_update(w[k], g[k], lr);
-      break;
+  if (opt_.preconditioned()) {  // RNGD: g ← (G + λI)^{-1} g, block by block
+    if (RngdRule::refresh_due(cfg_, step_, rngd_.ready())) {
+      if (parallel) {  // the whole batch's forward pass, which one rank alone did not make
+        gather(rows);
+        forward_backward(X_.data(), y_.data(), n, inv_n, nullptr);
+      }
+      refresh_rngd(rows);
     }
-    case OptimizerKind::momentum: {
-      double* __restrict w = theta_.data();
-      double* __restrict v = velocity_.data();
-      const double* __restrict g = grad_.data();
-      const double lr = cfg_.lr, beta = cfg_.momentum;
-      for (int64_t k = 0; k < size; ++k) momentum_update(w[k], v[k], g[k], lr, beta);
-      break;
-    }
-    case OptimizerKind::adam: {
-      const double t = static_cast<double>(step_ + 1);
-      const double bias1 = 1.0 - std::pow(cfg_.beta1, t), bias2 = 1.0 - std::pow(cfg_.beta2, t);
-      // Here and above: restrict-qualified views and the settings in locals,
-      // else every store through w, m, v might change them and the loop
-      // stays scalar (Adam's 100 steps at H = 256: 225 → 150 ms).
-      double* __restrict w = theta_.data();
-      double* __restrict m = adam_m_.data();
-      double* __restrict v = adam_v_.data();
-      const double* __restrict g = grad_.data();
-      const double lr = cfg_.lr, beta1 = cfg_.beta1, beta2 = cfg_.beta2, eps = cfg_.eps;
-      for (int64_t k = 0; k < size; ++k)
-        adam_update(w[k], m[k], v[k], g[k], lr, beta1, beta2, eps, bias1, bias2);
-      break;
-    }
-    case OptimizerKind::rngd: {
-      if (step_ % cfg_.rngd_period == 0 || !rngd_.ready()) refresh_rngd(rows);
-      // The blocks act on the gradient where it lies in θ's flat layout.
-      rngd_.apply_hidden(&grad_[L_.W()], &grad_[L_.b()]);
-      rngd_.apply_output(&grad_[L_.U()], &grad_[L_.c()]);
-      double* __restrict w = theta_.data();
-      const double* __restrict g = grad_.data();
-      const double lr = cfg_.lr;
-      for (int64_t k = 0; k < size; ++k) sgd_update(w[k], g[k], lr);
-      break;
-    }
+    // The blocks act on the gradient where it lies in θ's flat layout.
+    rngd_.apply_hidden(&grad_[L_.W()], &grad_[L_.b()]);
+    rngd_.apply_output(&grad_[L_.U()], &grad_[L_.c()]);
   }
+  opt_.update(step_, theta_.data(), grad_.data(), state_, L_.size());
   ++step_;
 }
 
@@ -256,13 +253,26 @@ SplitMetrics CpuTrainBackend::evaluate(Split split, std::vector<double>* grad) {
   const Dataset& d = split == Split::train ? *train_ : *eval_;
   if (grad) grad->assign(L_.size(), 0.0);
   const double inv_n = 1.0 / static_cast<double>(d.N);
+  // This rank's rows (all of them in a single process).
+  const ShardRange mine = shard_range(d.N, comm_.rank(), comm_.size());
   double loss = 0;
   int64_t correct = 0;
-  for (int64_t r0 = 0; r0 < d.N; r0 += kEvalChunkRows) {
-    const int64_t n = std::min(kEvalChunkRows, d.N - r0);
+  for (int64_t r0 = mine.begin; r0 < mine.end; r0 += kEvalChunkRows) {
+    const int64_t n = std::min(kEvalChunkRows, mine.end - r0);
     const Totals t = forward_backward(d.row(r0), &d.labels[r0], n, inv_n, grad ? grad->data() : nullptr);
     loss += t.loss;
     correct += t.correct;
+  }
+  if (comm_.size() > 1) {  // one all-reduce: [∇S | loss | correct]
+    reduced_.clear();
+    if (grad) reduced_ = *grad;
+    reduced_.push_back(loss);
+    reduced_.push_back(static_cast<double>(correct));  // exact: counts < 2^53
+    comm_.allreduce_sum(reduced_.data(), reduced_.size());
+    const size_t g = reduced_.size() - 2;
+    if (grad) std::copy_n(reduced_.begin(), g, grad->begin());
+    loss = reduced_[g];
+    correct = static_cast<int64_t>(reduced_[g + 1]);
   }
   return {loss * inv_n, static_cast<double>(correct) * inv_n};
 }
@@ -270,16 +280,14 @@ SplitMetrics CpuTrainBackend::evaluate(Split split, std::vector<double>* grad) {
 OptimizerState CpuTrainBackend::optimizer_state() const {
   OptimizerState s;
   s.step = step_;
-  if (cfg_.kind == OptimizerKind::momentum) s.arrays.emplace_back("velocity", velocity_);
-  if (cfg_.kind == OptimizerKind::adam) {
-    s.arrays.emplace_back("adam_m", adam_m_);
-    s.arrays.emplace_back("adam_v", adam_v_);
-  }
-  if (cfg_.kind == OptimizerKind::rngd && rngd_.ready()) {
-    s.arrays.emplace_back("rngd_rows", std::vector<double>(rngd_rows_.begin(), rngd_rows_.end()));
-    s.arrays.emplace_back("rngd_nu", rngd_batch_.nu);
-    s.arrays.emplace_back("rngd_h", rngd_batch_.h);
-    s.arrays.emplace_back("rngd_eta", rngd_batch_.eta);
+  const std::vector<std::string> names = opt_.state_names();
+  for (size_t i = 0; i < names.size(); ++i) s.arrays.emplace_back(names[i], state_[i]);
+  if (opt_.preconditioned() && rngd_.ready()) {
+    const auto& name = RngdRule::refresh_arrays;
+    s.arrays.emplace_back(name[0], std::vector<double>(rngd_rows_.begin(), rngd_rows_.end()));
+    s.arrays.emplace_back(name[1], rngd_batch_.nu);
+    s.arrays.emplace_back(name[2], rngd_batch_.h);
+    s.arrays.emplace_back(name[3], rngd_batch_.eta);
   }
   return s;
 }
@@ -289,23 +297,19 @@ void CpuTrainBackend::restore(const std::vector<double>& flat, const OptimizerSt
   // backend as it was.
   if (static_cast<int64_t>(flat.size()) != L_.size())
     throw InputError("checkpoint parameters do not match the model's size");
-  auto take = [&](const char* name, size_t size) {
+  auto take = [&](const std::string& name, size_t size) {
     const std::vector<double>* v = s.find(name);
-    if (!v || v->size() != size)
-      throw InputError(std::string("checkpoint lacks a valid optimizer array '") + name + "'");
+    if (!v || v->size() != size) throw InputError("checkpoint lacks a valid optimizer array '" + name + "'");
     return *v;
   };
-  std::vector<double> velocity, adam_m, adam_v;
-  if (cfg_.kind == OptimizerKind::momentum) velocity = take("velocity", L_.size());
-  if (cfg_.kind == OptimizerKind::adam) {
-    adam_m = take("adam_m", L_.size());
-    adam_v = take("adam_v", L_.size());
-  }
+  std::vector<std::vector<double>> state;
+  for (const std::string& name : opt_.state_names()) state.push_back(take(name, L_.size()));
   cpu::RngdPreconditioner rngd;
   cpu::RfimBatch bt;
   std::vector<int64_t> rngd_rows;
-  if (cfg_.kind == OptimizerKind::rngd && s.find("rngd_rows")) {
-    const std::vector<double>& rows = *s.find("rngd_rows");
+  const auto& rngd_name = RngdRule::refresh_arrays;
+  if (opt_.preconditioned() && s.find(rngd_name[0])) {
+    const std::vector<double>& rows = *s.find(rngd_name[0]);
     const int64_t n = static_cast<int64_t>(rows.size());
     for (double r : rows)
       if (!(r >= 0 && r < static_cast<double>(train_->N)) || r != std::floor(r))
@@ -315,18 +319,16 @@ void CpuTrainBackend::restore(const std::vector<double>& flat, const OptimizerSt
     bt.E = L_.E;
     bt.H = L_.H;
     bt.M = L_.M;
-    bt.nu = take("rngd_nu", n * L_.H);
-    bt.h = take("rngd_h", n * L_.H);
-    bt.eta = take("rngd_eta", n * L_.M);
+    bt.nu = take(rngd_name[1], n * L_.H);
+    bt.h = take(rngd_name[2], n * L_.H);
+    bt.eta = take(rngd_name[3], n * L_.M);
     gather(rngd_rows);
     bt.x = X_;
     rngd.refresh(bt, cfg_.rngd_damping);
   }
   theta_ = flat;
   step_ = s.step;
-  velocity_ = std::move(velocity);
-  adam_m_ = std::move(adam_m);
-  adam_v_ = std::move(adam_v);
+  state_ = std::move(state);
   rngd_ = std::move(rngd);
   rngd_batch_ = std::move(bt);
   rngd_rows_ = std::move(rngd_rows);
@@ -334,6 +336,8 @@ void CpuTrainBackend::restore(const std::vector<double>& flat, const OptimizerSt
 
 }  // namespace
 
-std::unique_ptr<TrainBackend> make_cpu_train_backend() { return std::make_unique<CpuTrainBackend>(); }
+std::unique_ptr<TrainBackend> make_cpu_train_backend(Communicator& comm) {
+  return std::make_unique<CpuTrainBackend>(comm);
+}
 
 }  // namespace taylorscope

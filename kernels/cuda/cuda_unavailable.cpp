@@ -22,7 +22,7 @@ std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions&) {
 
 std::unique_ptr<ExpansionBackend> make_cuda_backend(int) { throw InputError(kNoCuda); }
 
-std::unique_ptr<TrainBackend> make_cuda_train_backend(int) { throw InputError(kNoCuda); }
+std::unique_ptr<TrainBackend> make_cuda_train_backend(int, Communicator&) { throw InputError(kNoCuda); }
 
 std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions&) { throw InputError(kNoCuda); }
 

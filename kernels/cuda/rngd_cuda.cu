@@ -28,7 +28,7 @@
 
 #include "taylorscope/errors.hpp"
 #include "taylorscope/memory_budget.hpp"
-#include "taylorscope/optimizer_update.hpp"
+#include "taylorscope/optimizer.hpp"
 #include "taylorscope/rfim.hpp"
 
 namespace taylorscope::cuda {
@@ -119,14 +119,17 @@ __global__ void regroup_kernel(FlatLayout L, const double* __restrict__ grad,
   }
 }
 
-__global__ void scatter_sgd_kernel(FlatLayout L, const double* __restrict__ wb,
-                                   const double* __restrict__ uc, double lr,
-                                   double* __restrict__ theta) {
+// RNGD's element update (optimizer.hpp's RngdRule, as the CPU's loop) on
+// the preconditioned gradient.
+__global__ void scatter_update_kernel(FlatLayout L, const double* __restrict__ wb,
+                                      const double* __restrict__ uc, OptimizerConfig cfg,
+                                      double* __restrict__ theta) {
+  const StepScalars t = RngdRule::scalars(cfg, 0);
   for (int64_t k = first_index(); k < L.size; k += grid_stride()) {
     int64_t at = 0;
     const double p = (block_index(L, k, &at) ? wb : uc)[at];
-    double w = theta[k];
-    sgd_update(w, p, lr);
+    double w = theta[k], unused0 = 0.0, unused1 = 0.0;
+    RngdRule::update(cfg, t, w, p, unused0, unused1);
     theta[k] = w;
   }
 }
@@ -323,16 +326,16 @@ void RngdCuda::factorize() {
   ready_ = true;
 }
 
-void RngdCuda::step(const double* grad, double* theta, double lr, double l2) {
+void RngdCuda::step(const double* grad, double* theta, const OptimizerConfig& config) {
   if (!ready()) throw std::logic_error("RngdCuda::step before a refresh");
-  regroup_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, grad, theta, l2, wb_.data(),
+  regroup_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, grad, theta, config.l2, wb_.data(),
                                                               uc_.data());
   TS_CUDA_LAUNCHED(stream_, "regroup_kernel");
   apply_hidden();
   apply_output();
-  scatter_sgd_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, wb_.data(), uc_.data(), lr,
-                                                                  theta);
-  TS_CUDA_LAUNCHED(stream_, "scatter_sgd_kernel");
+  scatter_update_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, wb_.data(), uc_.data(), config,
+                                                                     theta);
+  TS_CUDA_LAUNCHED(stream_, "scatter_update_kernel");
 }
 
 // g = wb (H×(E+1)): Q = g X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then g ← (g − Q X̃) / λ.

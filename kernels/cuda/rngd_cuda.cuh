@@ -48,10 +48,10 @@ class RngdCuda {
   void refresh_from(int n, const double* X, const double* h, const std::vector<double>& nu,
                     const std::vector<double>& eta, const int64_t* rows);
 
-  // θ ← θ − lr·(G + λI)^{-1}(g + l2·(U, W)) block by block, g the flat
+  // θ ← θ − lr·(G + λI)^{-1}(g + l2·(U, W)) block by block (lr, l2 of config), g the flat
   // gradient (ParamLayout). Only cuBLAS calls and kernels, so it can be
   // captured into a CUDA graph.
-  void step(const double* grad, double* theta, double lr, double l2);
+  void step(const double* grad, double* theta, const OptimizerConfig& config);
 
   // The statistics of the last refresh, for OptimizerState.
   void download(std::vector<double>* rows, std::vector<double>* nu, std::vector<double>* h,

@@ -32,6 +32,19 @@
 // tests and the device check do, so that a pass cannot hide a graph that
 // never ran. CudaGraphs::off runs every step eagerly: a replayed step must
 // equal it bit for bit.
+//
+// Data-parallel over the ranks of a Communicator (train_backend.hpp; the
+// CPU backend's scheme): each rank gathers and differentiates its
+// shard_range of the step's rows, scaled by 1/n of the whole batch, and the
+// gradient is all-reduced in rank order before the update. With NCCL (a
+// DeviceCommunicator, one GPU per rank) the all-reduce is enqueued on the
+// stream, so it is part of the captured step (its scratch reserved at init,
+// since a capture cannot allocate). Without NCCL the gradient goes through
+// the host's MPI all-reduce, which a graph cannot hold: every step then
+// runs eagerly. RNGD refresh steps (eager) first run the whole batch's
+// forward pass on every rank, so the blocks are the single process's.
+// Evaluations shard the split's rows and reduce on the host. With one rank
+// none of this runs: the single-process step, bit for bit.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
@@ -47,6 +60,7 @@
 #include "cuda/cuda_handles.hpp"
 #include "cuda/rngd_cuda.cuh"
 #include "cuda/train_kernels.cuh"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
@@ -120,6 +134,9 @@ class CudaTrainBackend final : public TrainBackend {
   void enqueue_step(const int64_t* order, int64_t stride, int n, const cuda::StepCounter* counter,
                     bool refresh);
   bool rngd_refresh_due() const;
+  // ∇ summed over the ranks: on the stream with NCCL, else through the host.
+  void allreduce_gradient();
+  bool parallel() const { return comm_.size() > 1; }
   void full_batch_step(int64_t batch_size);
   bool capture(int64_t batch_size);
   void drop_graph();
@@ -130,6 +147,9 @@ class CudaTrainBackend final : public TrainBackend {
 
   int device_;
   std::string name_;  // first: selecting the device before the handles are made
+  Communicator& comm_;
+  std::unique_ptr<DeviceCommunicator> device_comm_;  // NCCL, with several ranks when the build has it
+  std::vector<double> host_grad_;                    // the host all-reduce's copy
   CudaGraphs graphs_;
   CudaTrainCounters* counters_;
   cuda::Stream stream_;
@@ -144,9 +164,11 @@ class CudaTrainBackend final : public TrainBackend {
 
   Activation act_;
   OptimizerConfig cfg_;
+  Optimizer opt_{OptimizerConfig{}};
   ParamLayout layout_;
   cuda::FlatLayout L_;
-  DeviceBuffer<double> theta_, grad_, velocity_, adam_m_, adam_v_;
+  DeviceBuffer<double> theta_, grad_;
+  DeviceBuffer<double> state_[2];  // the optimizer's θ-sized arrays (opt_.state_names())
   int64_t step_ = 0;
   cuda::RngdCuda rngd_;
 
@@ -169,6 +191,7 @@ class CudaTrainBackend final : public TrainBackend {
 CudaTrainBackend::CudaTrainBackend(const CudaTrainOptions& options)
     : device_(options.device),
       name_(cuda::select_device_named(options.device)),
+      comm_(options.comm ? *options.comm : world()),
       graphs_(options.graphs),
       counters_(options.counters),
       cublas_(stream_),
@@ -179,6 +202,13 @@ CudaTrainBackend::CudaTrainBackend(const CudaTrainOptions& options)
   TS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data(), cublas_workspace_.bytes()));
   counter_.ensure_size(1);
   rngd_.bind(cublas_, cusolver_, stream_);
+  // Collective: every rank takes the same branch (one build, one --device).
+  if (parallel() && nccl_available(nullptr)) device_comm_ = make_nccl_communicator(comm_, device_);
+  if (parallel() && !device_comm_ && graphs_ == CudaGraphs::required)
+    throw std::runtime_error(name_ + ": a CUDA graph is required (TAYLORSCOPE_REQUIRE_CUDA_GRAPH), but with " +
+                             std::to_string(comm_.size()) +
+                             " ranks and no NCCL in this build the gradient is all-reduced through the host, "
+                             "which a graph cannot hold");
 }
 
 CudaTrainBackend::~CudaTrainBackend() {
@@ -254,6 +284,7 @@ void CudaTrainBackend::init(const Params& theta, const Activation& act, const Op
   initialised_ = false;
   act_ = act;
   cfg_ = config;
+  opt_ = Optimizer(config);
   layout_ = layout_of(theta);
   L_ = cuda::flat_layout(layout_);
   rows_capacity_ = 0;  // workspace is sized by H and M
@@ -262,15 +293,12 @@ void CudaTrainBackend::init(const Params& theta, const Activation& act, const Op
   grow(grad_, size);
   TS_CUDA_CHECK(cudaMemcpyAsync(theta_.data(), flat.data(), size * sizeof(double),
                                 cudaMemcpyHostToDevice, stream_));
-  auto zeroed = [&](DeviceBuffer<double>& buffer, bool used) {
-    if (!used) return;
-    grow(buffer, size);
-    TS_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, size * sizeof(double), stream_));
-  };
-  zeroed(velocity_, cfg_.kind == OptimizerKind::momentum);
-  zeroed(adam_m_, cfg_.kind == OptimizerKind::adam);
-  zeroed(adam_v_, cfg_.kind == OptimizerKind::adam);
-  if (cfg_.kind == OptimizerKind::rngd) rngd_.configure(L_, cfg_.rngd_damping);
+  for (int i = 0; i < opt_.state_count(); ++i) {
+    grow(state_[i], size);
+    TS_CUDA_CHECK(cudaMemsetAsync(state_[i].data(), 0, size * sizeof(double), stream_));
+  }
+  if (opt_.preconditioned()) rngd_.configure(L_, cfg_.rngd_damping);
+  if (device_comm_) device_comm_->reserve(size);  // before any capture that all-reduces
   step_ = 0;
   ++workspace_generation_;  // a captured step bakes in the config and the shape
   sync();
@@ -327,22 +355,44 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   TS_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capturing));
   if (capturing == cudaStreamCaptureStatusNone) tally(&CudaTrainCounters::eager_steps);
-  cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
-                     y_.data(), batch_rows_.data(), stream_);
-  forward_backward(X_.data(), y_.data(), n, 1.0 / static_cast<double>(n), true, false, false);
-  if (cfg_.kind == OptimizerKind::rngd) {
+  const double inv_n = 1.0 / static_cast<double>(n);
+  if (!parallel()) {
+    cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
+                       y_.data(), batch_rows_.data(), stream_);
+    forward_backward(X_.data(), y_.data(), n, inv_n, true, false, false);
+  } else {
+    if (refresh) {  // the whole batch's forward pass for RNGD's blocks (refresh steps are eager)
+      cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
+                         y_.data(), batch_rows_.data(), stream_);
+      forward_backward(X_.data(), y_.data(), n, inv_n, false, false, false);
+      rngd_.refresh(n, X_.data(), A_.data(), Hs_.data(), delta_.data(), y_.data(), batch_rows_.data(), act_,
+                    cfg_.rngd_omega);
+      refresh = false;
+    }
+    // This rank's rows: order[base + begin + s], s < its share.
+    const ShardRange mine = shard_range(n, comm_.rank(), comm_.size());
+    if (mine.size() > 0) {
+      const int local = static_cast<int>(mine.size());
+      cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order + mine.begin, counter, stride, local,
+                         X_.data(), y_.data(), batch_rows_.data(), stream_);
+      forward_backward(X_.data(), y_.data(), local, inv_n, true, false, false);
+    } else {  // fewer rows than ranks: this one adds nothing
+      TS_CUDA_CHECK(cudaMemsetAsync(grad_.data(), 0, static_cast<size_t>(L_.size) * sizeof(double), stream_));
+    }
+    allreduce_gradient();
+  }
+  if (opt_.preconditioned()) {
     // The blocks are estimated on this batch, before its update (as the CPU does).
     if (refresh)
       rngd_.refresh(n, X_.data(), A_.data(), Hs_.data(), delta_.data(), y_.data(), batch_rows_.data(),
                     act_, cfg_.rngd_omega);
-    rngd_.step(grad_.data(), theta_.data(), cfg_.lr, cfg_.l2);
+    rngd_.step(grad_.data(), theta_.data(), cfg_);
   } else {
     cuda::UpdateArgs args;
     args.theta = theta_.data();
     args.grad = grad_.data();
-    args.velocity = velocity_.data();
-    args.adam_m = adam_m_.data();
-    args.adam_v = adam_v_.data();
+    args.state[0] = state_[0].data();
+    args.state[1] = state_[1].data();
     args.counter = counter_.data();
     args.L = L_;
     args.config = cfg_;
@@ -351,8 +401,23 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
   cuda::advance_step_counter(counter_.data(), stream_);
 }
 
+void CudaTrainBackend::allreduce_gradient() {
+  const size_t size = static_cast<size_t>(L_.size);
+  if (device_comm_) {
+    device_comm_->allreduce_sum(grad_.data(), size, stream_);
+    return;
+  }
+  // Never inside a capture: full_batch_step replays no graph without NCCL.
+  to_host(host_grad_, grad_.data(), size, stream_);
+  sync();
+  comm_.allreduce_sum(host_grad_.data(), size);
+  TS_CUDA_CHECK(cudaMemcpyAsync(grad_.data(), host_grad_.data(), size * sizeof(double), cudaMemcpyHostToDevice,
+                                stream_));
+  sync();  // host_grad_ is reused by the next step
+}
+
 bool CudaTrainBackend::rngd_refresh_due() const {
-  return cfg_.kind == OptimizerKind::rngd && (step_ % cfg_.rngd_period == 0 || !rngd_.ready());
+  return opt_.preconditioned() && RngdRule::refresh_due(cfg_, step_, rngd_.ready());
 }
 
 void CudaTrainBackend::step(const std::vector<int64_t>& rows) {
@@ -362,7 +427,7 @@ void CudaTrainBackend::step(const std::vector<int64_t>& rows) {
     if (r < 0 || r >= train_.N) throw std::out_of_range("train row " + std::to_string(r));
   select_device();
   const int64_t n = static_cast<int64_t>(rows.size());
-  if (cfg_.kind == OptimizerKind::rngd) rngd_.require_fits(static_cast<int>(std::min<int64_t>(n, INT_MAX)), name_);
+  if (opt_.preconditioned()) rngd_.require_fits(static_cast<int>(std::min<int64_t>(n, INT_MAX)), name_);
   reserve_rows(n);
   grow(rows_, rows.size());
   TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows.data(), rows.size() * sizeof(int64_t),
@@ -392,7 +457,8 @@ void CudaTrainBackend::set_order(const std::vector<int64_t>& order) {
 // leaves everything ready for a capture next time.
 void CudaTrainBackend::full_batch_step(int64_t batch_size) {
   const GraphKey key{batch_size, workspace_generation_, rngd_.generation()};
-  const bool graphs = graphs_ != CudaGraphs::off;
+  // Several ranks without NCCL all-reduce through the host: no graph.
+  const bool graphs = graphs_ != CudaGraphs::off && (!parallel() || device_comm_);
   if (graphs && !(graph_ && graph_key_ == key) && !graph_failed_ && warm_key_ == key && capture(batch_size))
     graph_key_ = key;
   if (graphs && graph_ && graph_key_ == key) {
@@ -458,7 +524,7 @@ void CudaTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_s
   if (batch_size <= 0 || first < 0 || (first + count - 1) * batch_size >= order_size_)
     throw std::out_of_range("run_batches: batch past the order");
   select_device();
-  if (cfg_.kind == OptimizerKind::rngd)
+  if (opt_.preconditioned())
     rngd_.require_fits(static_cast<int>(std::min({batch_size, order_size_, int64_t{INT_MAX}})), name_);
   reserve_rows(batch_size);
   cuda::set_step_counter(counter_.data(), first, step_, stream_);
@@ -479,17 +545,28 @@ SplitMetrics CudaTrainBackend::evaluate(Split split, std::vector<double>* grad) 
   select_device();
   const DeviceData& d = split == Split::train ? train_ : eval_;
   const double inv_n = 1.0 / static_cast<double>(d.N);
-  reserve_rows(std::min(kEvalChunkRows, std::max<int64_t>(d.N, 1)));
+  // This rank's rows (all of them in a single process).
+  const ShardRange mine = shard_range(d.N, comm_.rank(), comm_.size());
+  reserve_rows(std::min(kEvalChunkRows, std::max<int64_t>(mine.size(), 1)));
   TS_CUDA_CHECK(cudaMemsetAsync(totals_.data(), 0, 2 * sizeof(double), stream_));
-  if (grad && d.N == 0) TS_CUDA_CHECK(cudaMemsetAsync(grad_.data(), 0, L_.size * sizeof(double), stream_));
-  for (int64_t r0 = 0; r0 < d.N; r0 += kEvalChunkRows) {
-    const int n = static_cast<int>(std::min(kEvalChunkRows, d.N - r0));
-    forward_backward(d.Z.data() + r0 * E_, d.labels.data() + r0, n, inv_n, grad != nullptr, r0 > 0, true);
+  if (grad && mine.size() == 0)
+    TS_CUDA_CHECK(cudaMemsetAsync(grad_.data(), 0, L_.size * sizeof(double), stream_));
+  for (int64_t r0 = mine.begin; r0 < mine.end; r0 += kEvalChunkRows) {
+    const int n = static_cast<int>(std::min(kEvalChunkRows, mine.end - r0));
+    forward_backward(d.Z.data() + r0 * E_, d.labels.data() + r0, n, inv_n, grad != nullptr, r0 > mine.begin,
+                     true);
   }
   std::vector<double> totals;
   to_host(totals, totals_.data(), 2, stream_);
   if (grad) to_host(*grad, grad_.data(), static_cast<size_t>(L_.size), stream_);
   sync();
+  if (parallel()) {  // one host all-reduce: [∇S | loss | correct]
+    std::vector<double> reduced = grad ? *grad : std::vector<double>();
+    reduced.insert(reduced.end(), totals.begin(), totals.end());
+    comm_.allreduce_sum(reduced.data(), reduced.size());
+    if (grad) std::copy_n(reduced.begin(), grad->size(), grad->begin());
+    totals.assign(reduced.end() - 2, reduced.end());
+  }
   return {totals[0] * inv_n, totals[1] * inv_n};
 }
 
@@ -508,23 +585,20 @@ OptimizerState CudaTrainBackend::optimizer_state() const {
   OptimizerState s;
   s.step = step_;
   const size_t size = static_cast<size_t>(L_.size);
-  auto array = [&](const char* name, const DeviceBuffer<double>& buffer) {
-    s.arrays.emplace_back(name, std::vector<double>());
-    to_host(s.arrays.back().second, buffer.data(), size, stream_);
-  };
-  if (cfg_.kind == OptimizerKind::momentum) array("velocity", velocity_);
-  if (cfg_.kind == OptimizerKind::adam) {
-    array("adam_m", adam_m_);
-    array("adam_v", adam_v_);
+  const std::vector<std::string> names = opt_.state_names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    s.arrays.emplace_back(names[i], std::vector<double>());
+    to_host(s.arrays.back().second, state_[i].data(), size, stream_);
   }
   sync();
-  if (cfg_.kind == OptimizerKind::rngd && rngd_.ready()) {
+  if (opt_.preconditioned() && rngd_.ready()) {
     std::vector<double> rows, nu, h, eta;
     rngd_.download(&rows, &nu, &h, &eta);
-    s.arrays.emplace_back("rngd_rows", std::move(rows));
-    s.arrays.emplace_back("rngd_nu", std::move(nu));
-    s.arrays.emplace_back("rngd_h", std::move(h));
-    s.arrays.emplace_back("rngd_eta", std::move(eta));
+    const auto& name = RngdRule::refresh_arrays;
+    s.arrays.emplace_back(name[0], std::move(rows));
+    s.arrays.emplace_back(name[1], std::move(nu));
+    s.arrays.emplace_back(name[2], std::move(h));
+    s.arrays.emplace_back(name[3], std::move(eta));
   }
   return s;
 }
@@ -533,27 +607,21 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
   require_init("restore");
   const size_t size = static_cast<size_t>(L_.size);
   if (flat.size() != size) throw InputError("checkpoint parameters do not match the model's size");
-  auto take = [&](const char* name, size_t n) -> const std::vector<double>& {
+  auto take = [&](const std::string& name, size_t n) -> const std::vector<double>& {
     const std::vector<double>* v = s.find(name);
-    if (!v || v->size() != n)
-      throw InputError(std::string("checkpoint lacks a valid optimizer array '") + name + "'");
+    if (!v || v->size() != n) throw InputError("checkpoint lacks a valid optimizer array '" + name + "'");
     return *v;
   };
   // Everything is checked before anything changes.
-  const std::vector<double>* velocity = nullptr;
-  const std::vector<double>* adam_m = nullptr;
-  const std::vector<double>* adam_v = nullptr;
-  if (cfg_.kind == OptimizerKind::momentum) velocity = &take("velocity", size);
-  if (cfg_.kind == OptimizerKind::adam) {
-    adam_m = &take("adam_m", size);
-    adam_v = &take("adam_v", size);
-  }
+  std::vector<const std::vector<double>*> state;
+  for (const std::string& name : opt_.state_names()) state.push_back(&take(name, size));
   std::vector<int64_t> rows;
   const std::vector<double>* nu = nullptr;
   const std::vector<double>* h = nullptr;
   const std::vector<double>* eta = nullptr;
-  if (cfg_.kind == OptimizerKind::rngd && s.find("rngd_rows")) {
-    for (double r : *s.find("rngd_rows")) {
+  const auto& rngd_name = RngdRule::refresh_arrays;
+  if (opt_.preconditioned() && s.find(rngd_name[0])) {
+    for (double r : *s.find(rngd_name[0])) {
       if (!(r >= 0 && r < static_cast<double>(train_.N)))
         throw std::out_of_range("train row " + std::to_string(r));
       rows.push_back(static_cast<int64_t>(r));
@@ -561,25 +629,19 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
     if (rows.empty()) throw InputError("checkpoint has an empty 'rngd_rows'");
     rngd_.require_fits(static_cast<int>(std::min<int64_t>(static_cast<int64_t>(rows.size()), INT_MAX)), name_);
     const size_t n = rows.size();
-    nu = &take("rngd_nu", n * L_.H);
-    h = &take("rngd_h", n * L_.H);
-    eta = &take("rngd_eta", n * L_.M);
+    nu = &take(rngd_name[1], n * L_.H);
+    h = &take(rngd_name[2], n * L_.H);
+    eta = &take(rngd_name[3], n * L_.M);
   }
 
   select_device();
   TS_CUDA_CHECK(cudaMemcpyAsync(theta_.data(), flat.data(), size * sizeof(double),
                                 cudaMemcpyHostToDevice, stream_));
-  if (velocity)
-    TS_CUDA_CHECK(cudaMemcpyAsync(velocity_.data(), velocity->data(), size * sizeof(double),
+  for (size_t i = 0; i < state.size(); ++i)
+    TS_CUDA_CHECK(cudaMemcpyAsync(state_[i].data(), state[i]->data(), size * sizeof(double),
                                   cudaMemcpyHostToDevice, stream_));
-  if (adam_m) {
-    TS_CUDA_CHECK(cudaMemcpyAsync(adam_m_.data(), adam_m->data(), size * sizeof(double),
-                                  cudaMemcpyHostToDevice, stream_));
-    TS_CUDA_CHECK(cudaMemcpyAsync(adam_v_.data(), adam_v->data(), size * sizeof(double),
-                                  cudaMemcpyHostToDevice, stream_));
-  }
   step_ = s.step;
-  if (cfg_.kind == OptimizerKind::rngd) rngd_.configure(L_, cfg_.rngd_damping);
+  if (opt_.preconditioned()) rngd_.configure(L_, cfg_.rngd_damping);
   if (!rows.empty()) {
     // x̃ from the train set as the CPU does; σ(a), ν, η as stored.
     const int n = static_cast<int>(rows.size());
@@ -603,9 +665,10 @@ std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions& op
   return std::make_unique<CudaTrainBackend>(options);
 }
 
-std::unique_ptr<TrainBackend> make_cuda_train_backend(int device) {
+std::unique_ptr<TrainBackend> make_cuda_train_backend(int device, Communicator& comm) {
   CudaTrainOptions options;
   options.device = device;
+  options.comm = &comm;
   return make_cuda_train_backend(options);
 }
 

@@ -16,7 +16,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/train_kernels.cuh"
-#include "taylorscope/optimizer_update.hpp"
+#include "taylorscope/optimizer.hpp"
 #include "taylorscope/softmax_loss.hpp"
 
 namespace taylorscope::cuda {
@@ -133,33 +133,21 @@ __global__ void __launch_bounds__(kColumns* kRowLanes)
 }
 
 // The L2 term of L(θ) decays U and W (flat indices below L.b), not b and c.
-template <OptimizerKind kKind>
+// Rule: optimizer.hpp's, the same update the CPU loop runs.
+template <class Rule>
 __global__ void update_kernel(UpdateArgs args) {
   const OptimizerConfig& cfg = args.config;
-  double bias1 = 1.0, bias2 = 1.0;
-  if constexpr (kKind == OptimizerKind::adam) {
-    // Per thread from the device step count, so a replayed step needs no
-    // host value; device pow is within 2 ulp of the CPU's std::pow.
-    const double t = static_cast<double>(args.counter->step + 1);
-    bias1 = 1.0 - pow(cfg.beta1, t);
-    bias2 = 1.0 - pow(cfg.beta2, t);
-  }
+  // Per thread from the device step count, so a replayed step needs no host value.
+  const StepScalars t = Rule::scalars(cfg, args.counter ? args.counter->step : 0);
   for (int64_t k = first_index(); k < args.L.size; k += grid_stride()) {
     double g = args.grad[k];
     if (cfg.l2 > 0 && k < args.L.b) g += cfg.l2 * args.theta[k];
     double w = args.theta[k];
-    if constexpr (kKind == OptimizerKind::sgd) {
-      sgd_update(w, g, cfg.lr);
-    } else if constexpr (kKind == OptimizerKind::momentum) {
-      double v = args.velocity[k];
-      momentum_update(w, v, g, cfg.lr, cfg.momentum);
-      args.velocity[k] = v;
-    } else {
-      double m = args.adam_m[k], v = args.adam_v[k];
-      adam_update(w, m, v, g, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, bias1, bias2);
-      args.adam_m[k] = m;
-      args.adam_v[k] = v;
-    }
+    double s0 = Rule::states > 0 ? args.state[0][k] : 0.0;
+    double s1 = Rule::states > 1 ? args.state[1][k] : 0.0;
+    Rule::update(cfg, t, w, g, s0, s1);
+    if (Rule::states > 0) args.state[0][k] = s0;
+    if (Rule::states > 1) args.state[1][k] = s1;
     args.theta[k] = w;
   }
 }
@@ -268,15 +256,12 @@ void activation_backward_sums(double* dA, const double* A, int n, int H, const A
 
 void optimizer_update(const UpdateArgs& args, cudaStream_t stream) {
   const int grid = grid_for(args.L.size);
-  switch (args.config.kind) {
-    case OptimizerKind::sgd: update_kernel<OptimizerKind::sgd><<<grid, kThreads, 0, stream>>>(args); break;
-    case OptimizerKind::momentum:
-      update_kernel<OptimizerKind::momentum><<<grid, kThreads, 0, stream>>>(args);
-      break;
-    case OptimizerKind::adam: update_kernel<OptimizerKind::adam><<<grid, kThreads, 0, stream>>>(args); break;
-    case OptimizerKind::rngd:
-      throw std::logic_error("optimizer_update: RNGD steps go through rngd_cuda");
-  }
+  visit_optimizer(args.config.kind, [&](auto rule) {
+    using Rule = decltype(rule);
+    if (Rule::preconditioned)  // its step applies the blocks first: RngdCuda::step
+      throw std::logic_error(std::string("optimizer_update: ") + Rule::name + " steps go through its preconditioner");
+    update_kernel<Rule><<<grid, kThreads, 0, stream>>>(args);
+  });
   TS_CUDA_LAUNCHED(stream, "update_kernel");
 }
 

@@ -73,15 +73,14 @@ void column_sums(const double* V, int n, int cols, double scale, bool accumulate
 void activation_backward_sums(double* dA, const double* A, int n, int H, const Activation& act,
                               bool accumulate, double* out, cudaStream_t stream);
 
-// One step of SGD, momentum or Adam on the flat θ with its gradient g;
-// l2·θ is added to g on U and W (k < L.b) inside the kernel.
+// One step of an element-wise optimizer (optimizer.hpp's rule for
+// config.kind) on the flat θ with its gradient g; l2·θ is added to g on U
+// and W (k < L.b) inside the kernel.
 struct UpdateArgs {
   double* theta = nullptr;
   const double* grad = nullptr;
-  double* velocity = nullptr;         // momentum
-  double* adam_m = nullptr;           // Adam
-  double* adam_v = nullptr;
-  const StepCounter* counter = nullptr;  // Adam: t = counter->step + 1
+  double* state[2] = {nullptr, nullptr};  // the rule's θ-sized arrays (state_names order)
+  const StepCounter* counter = nullptr;   // the step t (Adam: bias corrections at t + 1)
   FlatLayout L;
   OptimizerConfig config;
 };

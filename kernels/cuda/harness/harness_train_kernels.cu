@@ -175,8 +175,8 @@ bool run_adam(const harness::Options& o) {
   cuda::UpdateArgs args;
   args.theta = dth;
   args.grad = dg;
-  args.adam_m = dm;
-  args.adam_v = dv;
+  args.state[0] = dm;  // AdamRule::state_names: adam_m, adam_v
+  args.state[1] = dv;
   args.counter = dcount;
   args.L = L;
   args.config = cfg;
