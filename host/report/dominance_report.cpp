@@ -11,6 +11,7 @@
 #include "plot/charts.hpp"
 #include "report/json_number.hpp"
 #include "report/not_finite.hpp"
+#include "report/report_plots.hpp"
 #include "taylorscope/tensor_report.hpp"
 
 namespace taylorscope {
@@ -43,7 +44,8 @@ std::string csv_number(double v) {
 
 }  // namespace
 
-nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings) {
+nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings,
+                                const std::vector<std::string>& devices) {
   using nlohmann::json;
   json rows = json::array();
   for (const WidthAnalysis& w : widths) {
@@ -71,7 +73,7 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
                     {"dominant", dominant},
                     {"radius", radius_json(r.radius)},
                     {"tensors", tensors},
-                    {"device", r.device}});
+                    {"device", devices.size() > 1 ? json(devices) : json(r.device)}});
   }
   // Every null in the rows is named here, with its width (expansion_warnings, tensor_warnings).
   json warnings = json::array();
@@ -80,7 +82,8 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
     for (const TensorStatistics& t : w.tensors)
       for (const std::string& line : t.warnings) warnings.push_back(line);
   }
-  return {{"settings", settings}, {"precision", "float64"}, {"widths", rows}, {"warnings", warnings}};
+  const int ranks = devices.empty() ? 1 : static_cast<int>(devices.size());
+  return {{"settings", settings}, {"precision", "float64"}, {"ranks", ranks}, {"widths", rows}, {"warnings", warnings}};
 }
 
 namespace {

@@ -63,8 +63,7 @@ class TensorBackend {
 std::unique_ptr<TensorBackend> make_cpu_tensor_backend();
 // Throws InputError when CUDA is unavailable or `device` does not exist.
 std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int device);
-// For a --device value (resolve_device in expansion_pass.hpp).
-std::unique_ptr<TensorBackend> make_tensor_backend(const std::string& device);
+// For a --device value: make_tensor_backend in backends.hpp.
 
 // The CPU tiles themselves, for --dump and for anything that wants the values:
 // `visit` sees each tile's M class blocks, J and T each (M × rows × cols),

@@ -102,7 +102,6 @@ class TrainBackend {
 std::unique_ptr<TrainBackend> make_cpu_train_backend();
 // Throws InputError when this build has no CUDA or the device does not exist.
 std::unique_ptr<TrainBackend> make_cuda_train_backend(int device);
-// "cpu", "cuda", "cuda:i" or "auto" (cuda:0 when available, else cpu).
-std::unique_ptr<TrainBackend> make_train_backend(const std::string& device);
+// For a --device value: make_train_backend in backends.hpp.
 
 }  // namespace taylorscope
