@@ -13,6 +13,7 @@
 #include "flag_checks.hpp"
 #include "progress.hpp"
 #include "report/report_plots.hpp"
+#include "tensors/cpu_tiles.hpp"
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/created_outputs.hpp"
 #include "taylorscope/errors.hpp"
