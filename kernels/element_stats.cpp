@@ -67,6 +67,38 @@ std::vector<TilePrefix> tile_prefixes(int64_t E, int n) {
   return out;
 }
 
+double tile_cost(int64_t E, int n, const TilePrefix& p) {
+  const double cols = static_cast<double>(E - p.L);
+  return (n == 1 ? 1.0 : cols) * cols;
+}
+
+std::vector<int64_t> tile_partition(int64_t E, int n, int ranks) {
+  if (ranks < 1) throw std::invalid_argument("tile_partition: ranks must be ≥ 1");
+  const std::vector<TilePrefix> tiles = tile_prefixes(E, n);
+  const int64_t count = static_cast<int64_t>(tiles.size());
+  // before[t]: the cost of tiles 0..t−1. Sums of integers below 2^53: exact,
+  // so the cut is the same on every rank and every machine.
+  std::vector<double> before(count + 1, 0.0);
+  for (int64_t t = 0; t < count; ++t) before[t + 1] = before[t] + tile_cost(E, n, tiles[t]);
+  std::vector<int64_t> bounds(ranks + 1, 0);
+  bounds[ranks] = count;
+  for (int r = 1; r < ranks; ++r) {
+    const double target = before[count] * r / ranks;
+    // The first boundary at or past the target, or the one before it when
+    // that is nearer (ties: the earlier); never before the previous cut.
+    int64_t b = std::lower_bound(before.begin() + bounds[r - 1], before.end(), target) - before.begin();
+    if (b > bounds[r - 1] && target - before[b - 1] <= before[b] - target) --b;
+    bounds[r] = b;
+  }
+  return bounds;
+}
+
+TileRange tile_share(int64_t E, int n, int rank, int ranks) {
+  if (rank < 0 || rank >= ranks) throw std::invalid_argument("tile_share: rank outside 0..ranks−1");
+  const std::vector<int64_t> b = tile_partition(E, n, ranks);
+  return {b[rank], b[rank + 1]};
+}
+
 double packed_size(int64_t E, int n) {
   double c = 1;  // C(E+n−1, n) = Π_{i=1..n} (E−1+i)/i, exact in doubles for our sizes
   for (int i = 1; i <= n; ++i) c = c * static_cast<double>(E - 1 + i) / i;

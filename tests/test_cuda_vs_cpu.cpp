@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "split_stages.hpp"
+#include "taylorscope/expansion.hpp"
 #include "test_support.hpp"
 
 namespace taylorscope {
@@ -67,7 +70,13 @@ void expect_sums_match(const PassSums& cpu, const PassSums& gpu, int64_t N) {
   ASSERT_EQ(cpu.M, gpu.M);
   ASSERT_EQ(cpu.P, gpu.P);
   ASSERT_EQ(cpu.H, gpu.H);
+  ASSERT_EQ(cpu.E, gpu.E);
   EXPECT_EQ(cpu.class_count, gpu.class_count);
+  // Class sums of z: the sums of class_power at n = 1 over E features, with
+  // the same cancellation floor (features of either sign).
+  double zscale = 0.0;
+  for (double v : cpu.class_sum) zscale = std::max(zscale, std::fabs(v));
+  expect_close(cpu.class_sum, gpu.class_sum, 1e-6 * zscale, "class_sum");
   expect_close(cpu.jet, gpu.jet, 1e-3 * static_cast<double>(N), "jet");
   expect_close(cpu.direct, gpu.direct, 1e-3 * static_cast<double>(N), "direct");
   const size_t per_power = static_cast<size_t>(cpu.M) * cpu.H;
@@ -156,12 +165,53 @@ TEST(CudaVsCpu, CudaPassSumsEqualCpuAtEdgeOrders) {
   }
 }
 
+// The power-sum-only plan (power_sum_contractions): neither stage runs, the
+// class power sums, class sums and counts are the full pass's.
+TEST(CudaVsCpu, PowerSumsOnlyPassEqualsCpu) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  PassPlan plan;
+  plan.power_sums_only = true;
+  plan.max_power = 6;
+  compare_backends(kWide, plan, {0, 37});
+}
+
 TEST(CudaVsCpu, ChunkedCudaPassEqualsCpu) {
   if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
   const PassPlan plan = make_plan("softplus", 6, {1.0}, 5);
   compare_backends(kSmall, plan, {1, 37, 100, 299});
   // Class runs longer than one 512-row segment, cut by chunks mid-class.
   compare_backends({{1100, 30, 600}, 19, 40, 0.3}, plan, {700});
+}
+
+// The two stages on their own (expand --shard hidden): hidden units split
+// over 3 simulated ranks (split_stages.hpp), each with its own CUDA backend,
+// rows in blocks that cut the classes (the CUDA rows are in class order),
+// and sharded_pass's hidden split on one rank — against the CPU's whole pass,
+// at the same tolerance as the whole CUDA pass (the split regroups G's sum
+// over units: a few ulps, as the GPU's own summation order does).
+TEST(CudaVsCpu, CudaSplitStagesEqualCpuWholePass) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  for (const PassPlan& plan : {make_plan("silu", 8, {0.5, 1.5}, 7), make_plan("tanh", 12, {}, 11)})
+    for (const Case& c : {kSmall, kWide}) {
+      SCOPED_TRACE("K=" + std::to_string(plan.order) + " H=" + std::to_string(c.H));
+      const Dataset data = testing::synthetic_data(c.counts, c.E, 17);
+      const Params theta = testing::random_params(data.M, c.H, c.E, c.w_scale, 29);
+      auto cpu = make_cpu_backend();
+      cpu->upload(data);
+      const PassSums want = cpu->run(theta, plan);
+      std::vector<std::unique_ptr<ExpansionBackend>> owned;
+      std::vector<ExpansionBackend*> ranks;
+      for (int r = 0; r < 3; ++r) {
+        CudaBackendOptions options;
+        options.max_chunk_rows = 64;  // several chunks per block
+        owned.push_back(make_cuda_backend(options));
+        ranks.push_back(owned.back().get());
+      }
+      expect_sums_match(want, testing::split_pass_in_one_process(ranks, data, theta, plan, {data.N / 3, data.N}),
+                        data.N);
+      const auto single = make_single_communicator();
+      expect_sums_match(want, sharded_pass(data, theta, plan, "hidden", *owned[0], *single), data.N);
+    }
 }
 
 // Review R1: the seed's orders (K = 32–64) at its width (H = 2048), where the
@@ -210,6 +260,7 @@ TEST(CudaVsCpu, CudaRunsAreBitwiseReproducible) {
   EXPECT_TRUE(same_bits(a.jet, b.jet));
   EXPECT_TRUE(same_bits(a.direct, b.direct));
   EXPECT_TRUE(same_bits(a.class_power, b.class_power));
+  EXPECT_TRUE(same_bits(a.class_sum, b.class_sum));
 }
 
 TEST(CudaVsCpu, CudaRefusesMoreThan64Classes) {

@@ -2,12 +2,18 @@
 // through the CPU backend.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/dominance.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "split_stages.hpp"
 #include "test_support.hpp"
 
 using namespace taylorscope;
@@ -115,6 +121,136 @@ TEST(Expansion, DominantD2EqualsJUWTermAndD3EqualsJUWW) {
   EXPECT_EQ(r.dominant.size(), 4u);
 }
 
+// The pass reads the class sums of z off the rows (seed_terms' first moments
+// come from them, not from Z), and the power-sum-only plan runs neither
+// stage yet gives the full pass's class power sums, class sums and counts.
+TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {
+  const Dataset d = synthetic_data({7, 9, 5}, 6, 31);
+  const Params p = random_params(3, 5, 6, 0.7, 32);
+  PassPlan plan;
+  plan.act = parse_activation("silu");
+  plan.order = 5;
+  plan.taylor = activation_taylor(plan.act, 5);
+  plan.max_power = 4;
+  plan.t_values = {0.5, 1.0};
+  auto backend = make_cpu_backend();
+  backend->upload(d);
+  const PassSums full = backend->run(p, plan);
+  PassPlan only;
+  only.power_sums_only = true;
+  only.max_power = 4;
+  const PassSums sums = backend->run(p, only);
+  EXPECT_TRUE(sums.jet.empty());
+  EXPECT_TRUE(sums.direct.empty());
+  EXPECT_EQ(sums.class_power, full.class_power);  // the same products in the same order
+  EXPECT_EQ(sums.class_sum, full.class_sum);
+  EXPECT_EQ(sums.class_count, full.class_count);
+  ASSERT_EQ(full.class_sum.size(), 3u * 6u);
+  for (int a = 0; a < 3; ++a)
+    for (int g = 0; g < 6; ++g) {
+      double want = 0;  // rows in file order, as the pass adds them
+      for (int64_t s = 0; s < d.N; ++s)
+        if (d.labels[s] == a) want += d.Z[s * 6 + g];
+      EXPECT_EQ(full.class_sum[a * 6 + g], want) << "class " << a << " feature " << g;
+    }
+}
+
+// |a − b| ≤ rel · max(|a|, |b|, floor) element by element.
+static void expect_all_close(const std::vector<double>& a, const std::vector<double>& b, double rel, double floor,
+                      const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_LE(std::fabs(a[i] - b[i]), rel * std::max({std::fabs(a[i]), std::fabs(b[i]), floor}))
+        << what << "[" << i << "]: " << a[i] << " vs " << b[i];
+}
+
+// Tolerance of a split pass against the whole one: the split adds G's
+// hidden-unit shares (and the ranks' row sums) in another grouping, a few
+// ulps of each term. The jets of these θ are O(1) per sample and some
+// orders cancel across samples (S_1 on nearly balanced data), so the
+// relative test has a floor of 1e-3 per sample, as test_cuda_vs_cpu's does;
+// 1e-12 · that floor is still 10^4 ulps below any real error. Measured
+// with these floors: ≤ 1.6e-14 relative (class_power: the row shares of a
+// power sum added in another grouping), ≤ 1e-15 elsewhere.
+static void expect_split_matches_whole(const PassSums& whole, const PassSums& split, int64_t N) {
+  ASSERT_EQ(split.H, whole.H);
+  ASSERT_EQ(split.E, whole.E);
+  EXPECT_EQ(split.class_count, whole.class_count);
+  expect_all_close(whole.jet, split.jet, 1e-12, 1e-3 * static_cast<double>(N), "jet");
+  expect_all_close(whole.direct, split.direct, 1e-12, 1e-3 * static_cast<double>(N), "direct");
+  // Class power sums and class sums: the same products, their rows grouped
+  // by block and by rank; odd powers of a centred a cancel, hence the floor
+  // at the power's scale.
+  double scale = 0;
+  for (double v : whole.class_power) scale = std::max(scale, std::fabs(v));
+  expect_all_close(whole.class_power, split.class_power, 1e-12, 1e-6 * scale, "class_power");
+  scale = 0;
+  for (double v : whole.class_sum) scale = std::max(scale, std::fabs(v));
+  expect_all_close(whole.class_sum, split.class_sum, 1e-12, 1e-6 * scale, "class_sum");
+}
+
+static PassPlan split_test_plan() {
+  PassPlan plan;
+  plan.act = parse_activation("silu");
+  plan.order = 8;
+  plan.taylor = activation_taylor(plan.act, 8);
+  plan.max_power = 7;
+  plan.t_values = {0.5, 1.0, 2.0};
+  return plan;
+}
+
+// The library's split pass on one rank (make_single_communicator): --shard
+// rows is the whole pass bit for bit; --shard hidden runs the two stages
+// with G handed across between them and agrees with the whole pass.
+TEST(ExpansionSplit, ShardedPassOnOneRankEqualsTheWholePass) {
+  const Dataset d = synthetic_data({40, 33, 27, 51}, 19, 41);
+  const Params p = random_params(4, 37, 19, 0.3, 42);
+  const auto single = make_single_communicator();
+  for (const bool power_sums_only : {false, true}) {
+    SCOPED_TRACE(power_sums_only ? "power sums only" : "full plan");
+    PassPlan plan = split_test_plan();
+    plan.power_sums_only = power_sums_only;
+    auto backend = make_cpu_backend();
+    backend->upload(d);
+    const PassSums whole = backend->run(p, plan);
+    const PassSums rows = sharded_pass(d, p, plan, "rows", *backend, *single);
+    EXPECT_EQ(rows.jet, whole.jet);
+    EXPECT_EQ(rows.direct, whole.direct);
+    EXPECT_EQ(rows.class_power, whole.class_power);
+    EXPECT_EQ(rows.class_sum, whole.class_sum);
+    EXPECT_EQ(rows.class_count, whole.class_count);
+    expect_split_matches_whole(whole, sharded_pass(d, p, plan, "hidden", *backend, *single), d.N);
+  }
+  auto backend = make_cpu_backend();
+  EXPECT_THROW(sharded_pass(d, p, split_test_plan(), "columns", *backend, *single), InputError);
+}
+
+// R ranks simulated in one process with the stage API
+// (split_stages.hpp), as sharded_pass runs them under mpirun. H = 2 < R = 3
+// leaves one rank without a unit (its share of G is 0).
+TEST(ExpansionSplit, StagesSplitAcrossHiddenUnitsEqualTheWholePass) {
+  const Dataset d = synthetic_data({25, 31, 22}, 13, 43);
+  for (const int64_t H : {29, 2})
+    for (const int ranks : {2, 3}) {
+      SCOPED_TRACE("H=" + std::to_string(H) + " R=" + std::to_string(ranks));
+      const Params p = random_params(3, H, 13, 0.4, 44);
+      const PassPlan plan = split_test_plan();
+      auto whole_backend = make_cpu_backend();
+      whole_backend->upload(d);
+      const PassSums whole = whole_backend->run(p, plan);
+
+      std::vector<std::unique_ptr<ExpansionBackend>> owned;
+      std::vector<ExpansionBackend*> rank_backend;
+      for (int r = 0; r < ranks; ++r) {
+        owned.push_back(make_cpu_backend());
+        rank_backend.push_back(owned.back().get());
+      }
+      // Two blocks of rows, so the stages are called more than once.
+      const PassSums split = taylorscope::testing::split_pass_in_one_process(rank_backend, d, p, plan, {41, d.N});
+      expect_split_matches_whole(whole, split, d.N);
+    }
+}
+
 // ⟨J^(n), T^(n)⟩ by the power-sum identity against the literal tensor sum
 // over α and γ1..γn (docs/math.md §3 definitions), n = 1..4.
 TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
@@ -165,7 +301,12 @@ TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
 TEST(Expansion, SubtermCountsMatchSeedNumbersAtFashionMnistPad32Size) {
   const Dataset d = synthetic_data(std::vector<int64_t>(10, 1), 1024, 23);
   const Params p = random_params(10, 2048, 1024, 0.01, 24);
-  const SeedTerms t = seed_terms(d, p, activation_derivatives_at_zero(parse_activation("silu"), 3), 0.0);
+  PassPlan plan;
+  plan.power_sums_only = true;
+  auto pass = make_cpu_backend();
+  pass->upload(d);
+  const FirstMoments mom = first_moments(pass->run(p, plan), d.spec);
+  const SeedTerms t = seed_terms(mom, p, activation_derivatives_at_zero(parse_activation("silu"), 3), 0.0);
   EXPECT_DOUBLE_EQ(t.at("cc").count, 100.0);
   EXPECT_DOUBLE_EQ(t.at("J_UW").count, 10.0 * 1024 * 2048);
   EXPECT_DOUBLE_EQ(t.at("ccc").count, 1.0e3);

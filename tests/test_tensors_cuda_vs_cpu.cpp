@@ -229,6 +229,52 @@ TEST(CudaTensorsVsCpu, SweepsAreBitwiseReproducibleAndReplayEqualsRecompute) {
   }
 }
 
+// What R ranks do under mpirun (tensor_statistics), on one GPU: each share
+// of tile_partition swept alone (a plan over that run of the tile order),
+// the moments merged in rank order, the histograms over the merged range
+// summed. The result matches the CPU's whole sweep as a one-GPU sweep does;
+// the element cache serves only the histogram sweep of the tiles it holds.
+TEST(CudaTensorsVsCpu, TileSharesMergeToTheCpuStatistics) {
+  SKIP_WITHOUT_GPU();
+  const Dataset data = with_zero_feature(synthetic_data({23, 14, 19}, 21, 7));
+  const Params theta = with_zero_input(random_params(3, 17, 21, 0.4, 8));
+  const TensorSources sources{&data, &theta};
+  auto cpu = make_cpu_tensor_backend();
+  auto gpu = make_cuda_tensor_backend(0);
+  cpu->upload(sources);
+  gpu->upload(sources);
+  ASSERT_EQ(gpu->E(), 21);
+  const int bins = 24;
+  for (int n = 1; n <= 4; ++n)
+    for (int R : {2, 3}) {
+      const std::string what = "n=" + std::to_string(n) + " R=" + std::to_string(R);
+      SCOPED_TRACE(what);
+      const TensorStatistics want = tensor_statistics(*cpu, n, bins);
+      TensorSweep moments;
+      for (int r = 0; r < R; ++r) {
+        const TensorSweep part = gpu->sweep(n, nullptr, {}, tile_share(21, n, r, R));
+        for (int k = 0; k < 3; ++k) moments_merge(moments.acc[k], part.acc[k]);
+      }
+      ElementStats got[3];
+      HistogramRange ranges[3];
+      for (int k = 0; k < 3; ++k) {
+        got[k] = finish_stats(moments.acc[k]);
+        ranges[k] = histogram_range(got[k], bins);
+        got[k].histogram.counts.assign(bins, 0);
+        for (int b = 0; b <= bins; ++b)
+          got[k].histogram.edges.push_back(ranges[k].lo + (ranges[k].hi - ranges[k].lo) * b / bins);
+      }
+      for (int r = 0; r < R; ++r) {  // the cache holds the last share's elements: it serves r = R − 1 only
+        const TensorSweep part = gpu->sweep(n, ranges, {}, tile_share(21, n, r, R));
+        for (int k = 0; k < 3; ++k)
+          for (int b = 0; b < bins; ++b) got[k].histogram.counts[b] += part.histogram[k][b];
+      }
+      expect_stats_match(want.J, got[kStreamJ], n, what + " J");
+      expect_stats_match(want.T, got[kStreamT], n, what + " T");
+      expect_stats_match(want.JT, got[kStreamJT], n, what + " JT");
+    }
+}
+
 TEST(CudaTensorsVsCpu, ProgressCountsEveryPrefixOnce) {
   SKIP_WITHOUT_GPU();
   const Params theta = random_params(2, 9, 40, 0.3, 3);

@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "flag_checks.hpp"
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/created_outputs.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
@@ -31,6 +32,7 @@ struct ExpandArgs : ModelFlags {
   std::string save_precision;
   std::vector<double> t_values = ExpansionOptions{}.t_values;
   bool quiet = false;
+  std::string shard = "rows";
 };
 
 int run_expand(const ExpandArgs& a) {
@@ -42,6 +44,9 @@ int run_expand(const ExpandArgs& a) {
   const Activation act = parse_activation(a.activation, a.omega, a.iota);
   if (a.params_dir.empty() && a.init != "gaussian" && a.init != "glorot")
     throw InputError("--init must be gaussian or glorot, got '" + a.init + "'");
+  if (a.shard != "rows" && a.shard != "hidden")
+    throw InputError("--shard must be rows or hidden, got '" + a.shard + "'");
+  Communicator& comm = world();
   auto backend = make_backend(a.device);
 
   const Dataset data = load_data(a.data);
@@ -69,8 +74,11 @@ int run_expand(const ExpandArgs& a) {
   ExpansionOptions options;
   options.order = a.order;
   options.t_values = a.t_values;
+  options.shard = a.shard;
   flush_warnings();  // the inputs are all checked: what remains is the computation
-  const ExpansionResult r = expand(data, theta, act, options, *backend);
+  const ExpansionResult r = expand(data, theta, act, options, *backend, comm);
+  // Every rank holds the same result; rank 0 alone prints and writes.
+  if (!comm.is_root()) return 0;
 
   const ReportContext ctx{data, theta, act, source};
   if (!a.quiet) print_expansion_table(std::cout, r, ctx);
@@ -116,6 +124,9 @@ Command add_expand_command(CLI::App& app) {
              ->delimiter(',')
              ->capture_default_str());
   cmd->add_flag("--quiet", args->quiet, "no table on stdout");
+  cmd->add_option("--shard", args->shard,
+                  "under mpirun: split the pass by rows, or by hidden units (H too large for one device)")
+      ->capture_default_str();
   return {cmd, [args] { return run_expand(*args); }};
 }
 

@@ -15,6 +15,7 @@
 #include "report/report_plots.hpp"
 #include "tensors/cpu_tiles.hpp"
 #include "taylorscope/atomic_file.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/created_outputs.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
@@ -63,9 +64,14 @@ int run_tensors(const TensorsArgs& a) {
   if (!a.only.empty() && a.only != "J" && a.only != "T") throw InputError("--only must be J or T");
   if (a.only == "T" && a.params_dir.empty()) throw InputError("--only T needs --params");
   const std::string plot = plot_path(a);
-  if (!a.report.empty()) check_output_file(a.report, "--report");
-  if (!plot.empty()) check_output_file(plot, a.plot.empty() ? "--report's plot" : "--plot");
-  if (!a.dump.empty()) check_output_dir(a.dump, "--dump");
+  // Under mpirun rank 0 alone writes (INTERFACES.md "Several processes"):
+  // the output paths are its to check; a refusal there ends the job.
+  Communicator& comm = world();
+  if (comm.is_root()) {
+    if (!a.report.empty()) check_output_file(a.report, "--report");
+    if (!plot.empty()) check_output_file(plot, a.plot.empty() ? "--report's plot" : "--plot");
+    if (!a.dump.empty()) check_output_dir(a.dump, "--dump");
+  }
   auto backend = make_tensor_backend(a.device);
   const bool with_dot = a.only.empty() && !a.params_dir.empty();
   std::unique_ptr<ExpansionBackend> pass;
@@ -83,7 +89,7 @@ int run_tensors(const TensorsArgs& a) {
   if (a.only != "T") src.data = &data;
   if (!a.params_dir.empty() && a.only != "J") src.theta = &theta;
   const int streams = (src.data ? 1 : 0) + (src.theta ? 1 : 0) + (src.data && src.theta ? 1 : 0);
-  if (!a.dump.empty()) check_dump_size(a, data.M, data.E, streams);
+  if (!a.dump.empty() && comm.is_root()) check_dump_size(a, data.M, data.E, streams);
   flush_warnings();  // the inputs are all checked: what remains is the computation
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -91,15 +97,16 @@ int run_tensors(const TensorsArgs& a) {
   const double upload_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   TensorStatistics stats;
   {
-    TaskProgress bar("tiles", a.quiet);
-    stats = tensor_statistics(*backend, a.order, a.bins,
-                              [&bar](int64_t done, int64_t total) { bar.update(done, total); });
+    TaskProgress bar("tiles", a.quiet || !comm.is_root());
+    stats = tensor_statistics(
+        *backend, a.order, a.bins, [&bar](int64_t done, int64_t total) { bar.update(done, total); }, "", comm);
   }
   stats.timing_ms.insert(stats.timing_ms.begin(), {"upload", upload_ms});
 
   TensorReportContext ctx{src.data, src.theta, a.params_dir, std::numeric_limits<double>::quiet_NaN()};
   if (with_dot) ctx.dot_power_sum = power_sum_contractions(data, theta, a.order, *pass).at(a.order - 1);
   if (!a.quiet) print_tensor_table(std::cout, stats, ctx);
+  if (!comm.is_root()) return 0;  // the statistics are rank 0's to write; --dump too
 
   // The outputs are written together: should one fail (a full disk), what
   // this run wrote is removed and the command fails as a whole.

@@ -20,7 +20,118 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// Rows [r.begin, r.end) of `data` as a data set of their own (this rank's
+// share under --shard rows); class_counts are the share's.
+Dataset slice_rows(const Dataset& data, ShardRange r) {
+  Dataset s;
+  s.spec = data.spec;
+  s.sources = data.sources;
+  s.preprocessing = data.preprocessing;
+  s.N = r.size();
+  s.E = data.E;
+  s.M = data.M;
+  s.Z.assign(data.Z.begin() + r.begin * data.E, data.Z.begin() + r.end * data.E);
+  s.labels.assign(data.labels.begin() + r.begin, data.labels.begin() + r.end);
+  count_classes(s);
+  return s;
+}
+
+// Rows of G exchanged at a time under --shard hidden: G is rows × C × M
+// doubles, and a fixed budget (not R, not free memory) keeps the blocks —
+// and so the sums' grouping — a function of the shape alone.
+constexpr size_t kHiddenBlockBytes = size_t{64} << 20;
+
+PassSums hidden_sharded_pass(const Dataset& data, const Params& theta, const PassPlan& plan,
+                             ExpansionBackend& backend, Communicator& comm, double* upload_ms) {
+  const int rank = comm.rank(), ranks = comm.size();
+  auto t0 = Clock::now();
+  backend.upload(data);  // every rank holds every row: stage 1 needs them all
+  if (upload_ms) *upload_ms = ms_since(t0);
+  const ShardRange hidden = shard_range(theta.H, rank, ranks);
+  backend.begin_stages(theta, plan, hidden);
+  const int64_t C = plan.channels(), M = data.M;
+  const int64_t block =
+      C > 0 ? std::max<int64_t>(1, static_cast<int64_t>(kHiddenBlockBytes / (sizeof(double) * C * M))) : data.N;
+  std::vector<double> G(static_cast<size_t>(std::min(block, data.N) * C * M));
+  for (int64_t r0 = 0; r0 < data.N; r0 += block) {
+    const ShardRange rows{r0, std::min(data.N, r0 + block)};
+    backend.hidden_stage(rows, G.data());
+    // G is a sum over hidden units: the slices' shares added in rank order.
+    if (C > 0) comm.allreduce_sum(G.data(), static_cast<size_t>(rows.size() * C * M));
+    // Every rank now holds the block's whole G; stage 2 is split by rows.
+    const ShardRange mine = shard_range(rows.size(), rank, ranks);
+    backend.sample_stage({r0 + mine.begin, r0 + mine.end}, G.data() + mine.begin * C * M);
+  }
+  PassSums part = backend.end_stages();
+
+  // Class power sums per hidden unit: each rank's units, concatenated along β
+  // (an exact gather, no arithmetic).
+  std::vector<double> class_power(static_cast<size_t>(plan.max_power) * M * theta.H, 0.0);
+  const std::string bytes(reinterpret_cast<const char*>(part.class_power.data()),
+                          part.class_power.size() * sizeof(double));
+  const std::vector<std::string> all = comm.allgather(bytes);
+  const int P = plan.max_power;
+  for (int r = 0; r < ranks; ++r) {
+    const ShardRange h = shard_range(theta.H, r, ranks);
+    if (all[r].size() != static_cast<size_t>(P) * M * h.size() * sizeof(double))
+      throw std::logic_error("hidden_sharded_pass: rank " + std::to_string(r) + " sent class power sums of another shape");
+    const double* src = reinterpret_cast<const double*>(all[r].data());
+    for (int64_t nm = 0; nm < P * M; ++nm)
+      std::copy_n(src + nm * h.size(), h.size(), &class_power[nm * theta.H + h.begin]);
+  }
+  // Everything else is a sum over the rows each rank took in stage 2 (the
+  // gathered class power sums, the same on every rank, stay out of it).
+  part.class_power.clear();
+  allreduce_pass_sums(part, comm);
+  part.H = theta.H;
+  part.class_power = std::move(class_power);
+  return part;
+}
+
 }  // namespace
+
+void allreduce_pass_sums(PassSums& s, Communicator& comm) {
+  std::vector<double> buf;
+  buf.reserve(s.jet.size() + s.direct.size() + s.class_power.size() + s.class_sum.size() + s.class_count.size());
+  buf.insert(buf.end(), s.jet.begin(), s.jet.end());
+  buf.insert(buf.end(), s.direct.begin(), s.direct.end());
+  buf.insert(buf.end(), s.class_power.begin(), s.class_power.end());
+  buf.insert(buf.end(), s.class_sum.begin(), s.class_sum.end());
+  // Counts travel as doubles: exact below 2^53 samples.
+  for (int64_t n : s.class_count) buf.push_back(static_cast<double>(n));
+  comm.allreduce_sum(buf.data(), buf.size());
+  auto it = buf.begin();
+  for (std::vector<double>* v : {&s.jet, &s.direct, &s.class_power, &s.class_sum}) {
+    std::copy_n(it, v->size(), v->begin());
+    it += static_cast<std::ptrdiff_t>(v->size());
+  }
+  for (int64_t& n : s.class_count) n = static_cast<int64_t>(*it++);
+}
+
+PassSums sharded_pass(const Dataset& data, const Params& theta, const PassPlan& plan, const std::string& shard,
+                      ExpansionBackend& backend, Communicator& comm, double* upload_ms) {
+  if (shard != "rows" && shard != "hidden")
+    throw InputError("--shard must be rows or hidden, got '" + shard + "'");
+  // On the whole data first: a rank whose share is empty must refuse what
+  // the others refuse.
+  check_pass_inputs(data, theta, plan);
+  if (shard == "hidden") return hidden_sharded_pass(data, theta, plan, backend, comm, upload_ms);
+  const ShardRange rows = shard_range(data.N, comm.rank(), comm.size());
+  PassSums sums = PassSums::zeros(plan, data.M, theta.H, data.E);
+  auto t0 = Clock::now();
+  if (rows.size() > 0) {
+    // The slice lives until run() returns; the backend is uploaded again
+    // before its next pass (expand, power_sum_contractions).
+    const Dataset mine = slice_rows(data, rows);
+    backend.upload(mine);
+    if (upload_ms) *upload_ms = ms_since(t0);
+    sums = backend.run(theta, plan);
+  } else if (upload_ms) {
+    *upload_ms = 0.0;
+  }
+  allreduce_pass_sums(sums, comm);
+  return sums;
+}
 
 std::vector<double> contractions_from_power_sums(const PassSums& sums, const Params& th) {
   const int M = sums.M;
@@ -46,22 +157,22 @@ std::vector<double> contractions_from_power_sums(const PassSums& sums, const Par
 }
 
 std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
-                                           ExpansionBackend& backend) {
-  // The smallest plan the pass runs as `expand` runs it: a jet of order 2
-  // and the direct action at t = 1, which this caller ignores.
+                                           ExpansionBackend& backend, Communicator& comm) {
+  // The class power sums alone: neither stage of the pass runs.
   PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 2;
-  plan.taylor = activation_taylor(plan.act, 3);
+  plan.power_sums_only = true;
   plan.max_power = max_n;
-  plan.t_values = {1.0};
+  if (comm.size() > 1) return contractions_from_power_sums(sharded_pass(data, theta, plan, "rows", backend, comm), theta);
   backend.upload(data);
   return contractions_from_power_sums(backend.run(theta, plan), theta);
 }
 
 ExpansionResult expand(const Dataset& data, const Params& theta, const Activation& act,
-                       const ExpansionOptions& options, ExpansionBackend& backend) {
+                       const ExpansionOptions& options, ExpansionBackend& backend, Communicator& comm) {
   const auto t_start = Clock::now();
+  const double comm_ms_start = comm.collective_ms();
+  if (options.shard != "rows" && options.shard != "hidden")
+    throw InputError("--shard must be rows or hidden, got '" + options.shard + "'");
   const int K = options.order;
   if (K < 1 || K > kMaxOrder)
     throw InputError("--order must be in 1.." + std::to_string(kMaxOrder) + ", got " +
@@ -82,6 +193,9 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
   ExpansionResult r;
   r.K = K;
   r.device = backend.device_name();
+  r.ranks = comm.size();
+  r.shard = options.shard;
+  r.devices = comm.size() > 1 ? comm.allgather(r.device) : std::vector<std::string>{r.device};
   // Orders up to 2 are always needed by the S_2/S_3 closed forms.
   const int coeffs = std::max(K + 1, 3);
   const std::vector<double> derivs = activation_derivatives_at_zero(act, coeffs);
@@ -99,11 +213,19 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
   std::sort(plan.t_values.begin(), plan.t_values.end());
 
   auto t0 = Clock::now();
-  backend.upload(data);
-  r.timing_ms.emplace_back("upload", ms_since(t0));
-  t0 = Clock::now();
-  const PassSums sums = backend.run(theta, plan);
-  r.timing_ms.emplace_back("pass", ms_since(t0));
+  PassSums sums;
+  if (comm.size() == 1) {
+    backend.upload(data);
+    r.timing_ms.emplace_back("upload", ms_since(t0));
+    t0 = Clock::now();
+    sums = backend.run(theta, plan);
+    r.timing_ms.emplace_back("pass", ms_since(t0));
+  } else {
+    double upload_ms = 0;
+    sums = sharded_pass(data, theta, plan, options.shard, backend, comm, &upload_ms);
+    r.timing_ms.emplace_back("upload", upload_ms);
+    r.timing_ms.emplace_back("pass", ms_since(t0) - upload_ms);
+  }
 
   t0 = Clock::now();
   const double N = static_cast<double>(data.N);
@@ -142,11 +264,12 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
   r.timing_ms.emplace_back("assemble", ms_since(t0));
 
   t0 = Clock::now();
-  r.terms = seed_terms(data, theta, derivs, JT[1]);
+  r.terms = seed_terms(first_moments(sums, data.spec), theta, derivs, JT[1]);
   set_term_shares(r.terms, r.S_k);
   r.timing_ms.emplace_back("seed_terms", ms_since(t0));
   // S_1 = Σ_α (1/M − p_α) c'_α: exactly 0 on balanced classes, whatever the jets' rounding says.
   r.radius = estimate_radius(r.S_k, data.balanced ? std::vector<int>{1} : std::vector<int>{});
+  if (comm.size() > 1) r.timing_ms.emplace_back("allreduce", comm.collective_ms() - comm_ms_start);
   r.timing_ms.emplace_back("total", ms_since(t_start));
   for (const std::string& w : expansion_warnings(r)) {
     r.warnings.push_back(options.warning_context + w);

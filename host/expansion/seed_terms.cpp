@@ -1,5 +1,5 @@
 // The closed forms of S_2 and S_3 (docs/math.md §3) with the corrected Taylor
-// multiplicities, computed from the data's first moments and θ alone — an
+// multiplicities, computed from the data's first moments (the pass's class sums) and θ alone — an
 // independent route to the numbers the jets produce, which is what makes
 // "the seven terms sum to S_2 and S_3" a meaningful test.
 #include <cmath>
@@ -30,7 +30,7 @@ double centred_dot(const std::vector<double>& x, const std::vector<double>& y) {
 
 }  // namespace
 
-SeedTerms seed_terms(const Dataset& data, const Params& th, const std::vector<double>& sigma_derivs,
+SeedTerms seed_terms(const FirstMoments& mom, const Params& th, const std::vector<double>& sigma_derivs,
                      double JT2) {
   const int64_t M = th.M, H = th.H, E = th.E;
   const double s0 = sigma_derivs.at(0), s1 = sigma_derivs.at(1), s2 = sigma_derivs.at(2);
@@ -40,7 +40,6 @@ SeedTerms seed_terms(const Dataset& data, const Params& th, const std::vector<do
   std::vector<double> c(M), Ub(M, 0.0), UWZ(M, 0.0);
   order1_logits(th.U.data(), th.c.data(), s0, M, H, c.data());
 
-  const FirstMoments mom = first_moments(data);
   std::vector<double> Y(M * H), V(H);  // Y = J^(1) Wᵀ (M×H), V = W Z̄ (H)
   cpu::gemm_abt(M, H, E, mom.J1.data(), th.W.data(), Y.data());
   cpu::gemm_abt(1, H, E, mom.mean.data(), th.W.data(), V.data());

@@ -84,7 +84,14 @@ nlohmann::json expansion_report(const ExpansionResult& r, const ReportContext& c
   j["validity"] = val;
   // Every null above is named here, with why (expansion_warnings).
   j["warnings"] = r.warnings;
-  j["device"] = r.device;
+  // INTERFACES.md "Several processes": one device name for one process, the
+  // ranks' in rank order for several; how the pass was split.
+  j["ranks"] = r.ranks;
+  if (r.ranks > 1)
+    j["device"] = r.devices;
+  else
+    j["device"] = r.device;
+  j["shard"] = r.shard;
   j["precision"] = "float64 (data, GEMMs, jets and accumulation)";
   json timing = json::object();
   for (const auto& [phase, ms] : r.timing_ms) timing[phase] = ms;

@@ -56,7 +56,14 @@ void print_expansion_table(std::ostream& out, const ExpansionResult& r, const Re
   out << "taylorscope expand: " << d.spec << "  N=" << d.N << " E=" << d.E << " M=" << d.M
       << (d.balanced ? " (balanced)" : " (NOT balanced: S_1 ≠ 0 and the §3 closed forms do not apply)")
       << "\n  model H=" << ctx.theta.H << " " << activation_name(ctx.act) << ", θ: " << ctx.params_source
-      << "\n  device " << r.device << ", float64 throughout\n\n";
+      << "\n  ";
+  if (r.ranks > 1) {
+    out << r.ranks << " ranks (--shard " << r.shard << "), devices ";
+    for (size_t i = 0; i < r.devices.size(); ++i) out << (i ? "; " : "") << r.devices[i];
+  } else {
+    out << "device " << r.device;
+  }
+  out << ", float64 throughout\n\n";
 
   out << "  k  S_k                  Σ_{j≤k} S_j          D_k (seed's dominant part)  D_k/S_k\n";
   for (int k = 0; k <= r.K; ++k) {

@@ -71,7 +71,13 @@ nlohmann::json tensor_report(const TensorStatistics& s, const TensorReportContex
   if (s.has_J && s.has_T && !std::isfinite(ctx.dot_power_sum))
     warnings.push_back(std::string("dot_power_sum: ") + kNotFinite);
   j["warnings"] = warnings;
-  j["device"] = s.device;
+  // INTERFACES.md "Several processes": one device as today, every rank's
+  // device in rank order when several processes swept the tiles.
+  j["ranks"] = s.ranks;
+  if (s.ranks > 1)
+    j["device"] = s.devices;
+  else
+    j["device"] = s.device;
   j["precision"] = "float64";
   j["gemm_flops"] = s.gemm_flops;
   json t = json::object();
@@ -89,9 +95,11 @@ void print_tensor_table(std::ostream& out, const TensorStatistics& s, const Tens
   out << line << "\n";
   if (ctx.data) out << "  J^(n) from " << ctx.data->spec << " (N = " << ctx.data->N << ")\n";
   if (ctx.theta) out << "  T^(n) from θ: " << ctx.params_source << " (H = " << ctx.theta->H << ")\n";
+  // Rank 0 prints: its device, and how many ranks shared the tiles.
+  const std::string device = s.ranks > 1 ? s.device + " on rank 0 of " + std::to_string(s.ranks) : s.device;
   std::snprintf(line, sizeof line, "  %.4g elements (%.4g distinct in packed storage), device %s, float64\n",
                 static_cast<double>(M) * std::pow(static_cast<double>(E), s.order),
-                static_cast<double>(M) * packed_size(E, s.order), s.device.c_str());
+                static_cast<double>(M) * packed_size(E, s.order), device.c_str());
   out << line;
   std::snprintf(line, sizeof line, "  %-6s %12s %12s %12s %12s %10s %10s %8s %8s\n", "tensor", "min", "max", "mean",
                 "std", "skewness", "ex.kurt", "frac<0", "frac=0");

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "taylorscope/activation.hpp"
+#include "taylorscope/class_moments.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/expansion_pass.hpp"
 #include "taylorscope/params.hpp"
@@ -17,6 +19,13 @@ struct ExpansionOptions {
   int order = 8;                                         // K
   std::vector<double> t_values = {0.25, 0.5, 1.0, 1.5, 2.0};  // where S(tθ) is compared
   std::string warning_context;  // put before each warning ("H = 64: "): a caller expanding several θ
+  // How the ranks of a communicator of R > 1 split the pass (one rank runs
+  // the whole pass whatever this says):
+  //   "rows"   — each rank the rows shard_range gives it; PassSums all-reduced;
+  //   "hidden" — each rank a slice of the hidden units for stage 1 (H too
+  //              large for one device), G all-reduced between the stages,
+  //              stage 2 over each rank's share of the rows.
+  std::string shard = "rows";
 };
 
 // One of the seven named terms of S_2 and S_3 (docs/math.md §3, multiplicities
@@ -72,7 +81,10 @@ struct ValidityPoint {
 };
 
 struct ExpansionResult {
-  std::string device;
+  std::string device;                // this rank's
+  int ranks = 1;                     // processes that made it
+  std::vector<std::string> devices;  // every rank's device, in rank order
+  std::string shard = "rows";        // ExpansionOptions::shard
   int K = 0;
   std::vector<double> sigma_derivs;  // σ^(k)(0), k = 0..K
   double S_direct = 0;               // S(θ) evaluated directly
@@ -92,8 +104,27 @@ struct ExpansionResult {
 // Refuses (InputError) fewer than 2 classes and non-finite data or θ, so
 // anything not finite in the result is float64 overflowing: those numbers
 // stay NaN/Inf in the result, and r.warnings names them.
+// Every rank of `comm` calls it with the same data, θ and options; the pass
+// is split as options.shard says (sharded_pass) and everything after it is
+// computed from the same reduced sums, so every rank returns the same result
+// (`device` aside). With comm.size() == 1 it is the single-process pass.
 ExpansionResult expand(const Dataset& data, const Params& theta, const Activation& act,
-                       const ExpansionOptions& options, ExpansionBackend& backend);
+                       const ExpansionOptions& options, ExpansionBackend& backend, Communicator& comm = world());
+
+// The pass over all of `data`, split across the ranks of `comm` by `shard`
+// ("rows" or "hidden", ExpansionOptions::shard), uploading what each rank
+// needs: the same PassSums on every rank, summed in rank order (bitwise
+// reproducible for a fixed R and backend). With "rows" the backend holds
+// this rank's rows afterwards (upload again before another run). Any R,
+// including 1 (the split then runs on one rank: what tests compare with
+// run()); *upload_ms gets the time spent uploading.
+PassSums sharded_pass(const Dataset& data, const Params& theta, const PassPlan& plan, const std::string& shard,
+                      ExpansionBackend& backend, Communicator& comm, double* upload_ms = nullptr);
+
+// Element-wise sum of every rank's PassSums in rank order (one
+// Communicator::allreduce_sum): jets, direct losses, class power sums, class
+// sums and class counts.
+void allreduce_pass_sums(PassSums& sums, Communicator& comm);
 
 // One line per report key of `r` that is not a finite number ("S_k[3..8]: not
 // finite (overflow in float64)"), or a share or ratio with no whole to divide by.
@@ -105,13 +136,15 @@ std::vector<double> contractions_from_power_sums(const PassSums& sums, const Par
 
 // ⟨J^(n), T^(n)⟩ for n = 1..max_n by one pass of `backend` over `data`: the
 // check beside the streamed tensors of moment_tensors.hpp.
+// Under R > 1 ranks each takes its rows (shard "rows").
 std::vector<double> power_sum_contractions(const Dataset& data, const Params& theta, int max_n,
-                                           ExpansionBackend& backend);
+                                           ExpansionBackend& backend, Communicator& comm = world());
 
-// The closed forms of docs/math.md §3 from the data's first moments, θ and
-// ⟨J^(2),T^(2)⟩, with their product counts (§5); shares are left for
-// set_term_shares, which needs the exact coefficients.
-SeedTerms seed_terms(const Dataset& data, const Params& theta, const std::vector<double>& sigma_derivs,
+// The closed forms of docs/math.md §3 from the data's first moments
+// (first_moments of the pass's class sums), θ and ⟨J^(2),T^(2)⟩, with their
+// product counts (§5); shares are left for set_term_shares, which needs the
+// exact coefficients.
+SeedTerms seed_terms(const FirstMoments& moments, const Params& theta, const std::vector<double>& sigma_derivs,
                      double JT2);
 
 // Fills abs_share and of_exact (see SeedTerm) from the values and S_k, k = 0..K.

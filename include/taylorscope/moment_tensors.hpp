@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/element_stats.hpp"
 #include "taylorscope/packed_tiles.hpp"
@@ -55,9 +56,15 @@ class TensorBackend {
   // Copies what the sweeps need (the data sorted by class; U and W). Throws
   // InputError when θ does not fit the data or a class of the data is empty.
   virtual void upload(const TensorSources& sources) = 0;
-  // One pass over every packed element of order n (1..4). With `ranges` (an
+  // E of what the last upload() made resident (0 before one): the shape the
+  // tiles of packed_tiles.hpp, and their partition among ranks, depend on.
+  virtual int64_t E() const = 0;
+  // One pass over the packed elements of order n (1..4) of the tiles
+  // `tiles` of tile_prefixes(E, n) — every tile by default. With `ranges` (an
   // array of 3), also counts each stream's histogram over its range.
-  virtual TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress) = 0;
+  // Progress counts the tiles of the range.
+  virtual TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress,
+                            const TileRange& tiles = {}) = 0;
 };
 
 std::unique_ptr<TensorBackend> make_cpu_tensor_backend();
@@ -72,7 +79,9 @@ std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int device);
 
 struct TensorStatistics {
   int order = 0;
-  std::string device;
+  std::string device;                // this rank's
+  int ranks = 1;                     // the processes that swept the tiles
+  std::vector<std::string> devices;  // every rank's device, in rank order
   bool has_J = false, has_T = false;
   ElementStats J, T, JT;
   double dot = 0;        // ⟨J^(n), T^(n)⟩ = Σ of J∘T with multiplicities
@@ -87,8 +96,16 @@ struct TensorStatistics {
 // min and max first; then the histograms over [min, max]. Uploading is the
 // caller's, so several orders of the same sources share one upload.
 // `warning_context` goes before each warning ("H = 64, n = 2: ").
+//
+// Collective over `comm`: every rank uploads the same sources and sweeps its
+// share of the tiles (tile_share: contiguous, balanced by tile_cost). The
+// ranks' moment accumulators are gathered and merged in rank order before
+// the histogram sweep, so every rank holds the same global min and max and
+// bins every element as one process would; the counts are then summed. Every
+// rank returns the same statistics; with one rank the sweeps cover every
+// tile and nothing is exchanged (the single-process result, bit for bit).
 TensorStatistics tensor_statistics(TensorBackend& backend, int order, int bins, const SweepProgress& progress = {},
-                                   const std::string& warning_context = "");
+                                   const std::string& warning_context = "", Communicator& comm = world());
 
 // One line per statistic of `s` that is not a finite number, naming its
 // report key ("J.{std, skewness}: not finite (overflow in float64)").

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <climits>
 #include <vector>
 
 #include "taylorscope/hd.hpp"
@@ -29,6 +30,32 @@ std::vector<TilePrefix> tile_prefixes(int64_t E, int n);
 
 // Distinct elements per class, C(E+n−1, n), as a double (exact below 2^53).
 double packed_size(int64_t E, int n);
+
+// ---- tiles shared among the ranks of a run (docs/scaling.md) ----
+
+// The work of a tile relative to the others of its sweep: rows·cols of its
+// square, (E − L)² (E for n = 1). Every class GEMM of the tile costs
+// 2·rows·cols FLOPs per GEMM row (N rows of data for J, M·H for T), and the
+// elements it reduces are ~rows·cols/2 per class, so one number ranks the
+// tiles whatever the sources. It depends on the shape alone.
+double tile_cost(int64_t E, int n, const TilePrefix& p);
+
+// A contiguous run [begin, end) of the tile order of tile_prefixes(E, n).
+// The default is every tile (end is clamped to the count).
+struct TileRange {
+  int64_t begin = 0;
+  int64_t end = INT64_MAX;
+};
+
+// The tiles of order n cut into `ranks` contiguous runs in tile order, with
+// summed tile_cost as equal as whole tiles allow: boundary r (0 < r < ranks)
+// is the tile boundary whose cost before it is nearest r/ranks of the total,
+// so each run's cost is within the largest tile's cost of total/ranks.
+// Returns ranks + 1 boundaries, 0 first and the tile count last; run r is
+// [b_r, b_{r+1}), possibly empty (n ≤ 2 has one tile). It depends on E, n
+// and ranks alone, so every rank computes the same cut.
+std::vector<int64_t> tile_partition(int64_t E, int n, int ranks);
+TileRange tile_share(int64_t E, int n, int rank, int ranks);
 
 TS_HD double small_factorial(int k) {
   double f = 1;

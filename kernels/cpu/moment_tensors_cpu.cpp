@@ -133,14 +133,19 @@ class TileWalker {
 
   double gemm_flops() const { return flops_; }
 
-  void walk(const std::function<void(const TileView&, const double* S)>& visit, const SweepProgress& progress) {
+  // The tiles [tiles.begin, tiles.end) of the tile order, in that order.
+  void walk(const std::function<void(const TileView&, const double* S)>& visit, const SweepProgress& progress,
+            const TileRange& tiles = {}) {
     const std::vector<TilePrefix> prefixes = tile_prefixes(in_.E, n_);
     const int M = in_.M;
-    const int64_t total = static_cast<int64_t>(prefixes.size());
+    const int64_t count = static_cast<int64_t>(prefixes.size());
+    const int64_t first = tiles.begin, last = std::min(tiles.end, count);
+    if (first < 0 || first > last) throw std::invalid_argument("tensor sweep: tile range outside the tile order");
+    const int64_t total = last - first;
     for (int64_t t = 0; t < total; ++t) {
       TileView v;
       v.n = n_;
-      v.prefix = prefixes[t];
+      v.prefix = prefixes[first + t];
       v.cols = in_.E - v.prefix.L;
       v.rows = n_ == 1 ? 1 : v.cols;
       const int64_t block = v.rows * v.cols;
@@ -188,13 +193,16 @@ class CpuTensorBackend final : public TensorBackend {
     return "cpu (" + std::to_string(omp_get_max_threads()) + " threads, BLAS)";
   }
   void upload(const TensorSources& sources) override { in_ = prepare_inputs(sources); }
-  TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress) override;
+  int64_t E() const override { return in_.E; }
+  TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress,
+                    const TileRange& tiles) override;
 
  private:
   CpuTensorInputs in_;
 };
 
-TensorSweep CpuTensorBackend::sweep(int n, const HistogramRange* ranges, const SweepProgress& progress) {
+TensorSweep CpuTensorBackend::sweep(int n, const HistogramRange* ranges, const SweepProgress& progress,
+                                    const TileRange& tiles) {
   if (!in_.has_J && !in_.has_T) throw std::logic_error("CpuTensorBackend::sweep before upload");
   TileWalker walker(in_, n);
   const int threads = omp_get_max_threads();
@@ -251,7 +259,7 @@ TensorSweep CpuTensorBackend::sweep(int n, const HistogramRange* ranges, const S
           }
         }
       },
-      progress);
+      progress, tiles);
 
   TensorSweep out;
   for (int th = 0; th < threads; ++th)

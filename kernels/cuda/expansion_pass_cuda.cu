@@ -9,8 +9,10 @@
 // one stream:
 //   A0 = Z_chunk Wᵀ                  cublasDgemm                (R×H)
 //   class power sums of A0           class_power_sums.cu        (no bias)
+//   class sums of Z_chunk            class_power_sums.cu at P = 1 over E
 //   stage 1: G = hidden contraction  hidden_contraction.cu      (R×C×M)
 //   stage 2: per-sample jets, sums   sample_action_kernel.cu
+// (a power_sums_only plan runs neither stage).
 // The sums accumulate on the device in chunk order and come back once at
 // the end. Nothing uses atomics, so a run is bitwise reproducible — on any
 // GPU with the same options, whatever else holds its memory (a run that
@@ -51,8 +53,9 @@ void to_device(DeviceBuffer<T>& buffer, const T* host, size_t n, cudaStream_t st
     TS_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
 }
 
-// How run() walks the sorted rows: `count` chunks of `rows` rows (the last
-// may be shorter), each cut into segments of ≤ kSegmentRows rows of one class.
+// How run() (or a stage) walks sorted rows [begin, end): `count` chunks of
+// `rows` rows (the last may be shorter), each cut into segments of ≤
+// kSegmentRows rows of one class.
 struct ChunkPlan {
   int64_t rows = 0, count = 0;
   std::vector<cuda::RowSegment> segments;  // chunk-local rows, chunk after chunk
@@ -61,14 +64,14 @@ struct ChunkPlan {
   int max_segments = 0;                    // most segments in one chunk
 };
 
-ChunkPlan plan_chunks(int64_t N, int64_t rows, const std::vector<int64_t>& class_begin) {
+ChunkPlan plan_chunks(int64_t begin, int64_t end, int64_t rows, const std::vector<int64_t>& class_begin) {
   const int M = static_cast<int>(class_begin.size()) - 1;
   ChunkPlan cp;
   cp.rows = rows;
-  cp.count = (N + rows - 1) / rows;
+  cp.count = (end - begin + rows - 1) / rows;
   cp.seg_first.push_back(0);
   for (int64_t c = 0; c < cp.count; ++c) {
-    const int64_t r0 = c * rows, r1 = std::min(N, r0 + rows);
+    const int64_t r0 = begin + c * rows, r1 = std::min(end, r0 + rows);
     const int first = static_cast<int>(cp.segments.size());
     for (int a = 0; a < M; ++a) {
       cp.class_first.push_back(static_cast<int>(cp.segments.size()) - first);
@@ -96,7 +99,32 @@ class CudaExpansionBackend final : public ExpansionBackend {
   void upload(const Dataset& data) override;
   PassSums run(const Params& theta, const PassPlan& plan) override;
 
+  void begin_stages(const Params& theta, const PassPlan& plan, ShardRange hidden) override;
+  void hidden_stage(ShardRange rows, double* G) override;
+  void sample_stage(ShardRange rows, const double* G) override;
+  PassSums end_stages() override;
+
  private:
+  // The checks every pass makes of θ and the plan against the resident data.
+  void check_run(const Params& theta, const PassPlan& plan) const;
+  // θ's hidden units [hidden.begin, hidden.end) (W rows, U columns
+  // transposed and padded to maxm classes, b) and the whole θ's c and c′
+  // onto the device, with the plan's Taylor coefficients (k < K) and t's.
+  void upload_theta(const Params& theta, const PassPlan& plan, ShardRange hidden, int K);
+  // A0 (rows×H) = Z[r0, r0+rows) W_ᵀ for the W_ on the device.
+  void gemm_A0(int64_t r0, int rows, int H);
+  // Stage 1 on the chunk in A0_ (rows × H units of W_, U_padded_, b_) into G_.
+  void contract(int rows, int H, const Activation& act, int Kp, int T);
+  // Stage 2 on the chunk of sorted rows [r0, r0+rows) whose G is in G_,
+  // added into sample_sums_.
+  void sample(int64_t r0, int rows, int K, int Kp, int T);
+  // The chunk's class segments and their class index onto the device.
+  void upload_segments(const ChunkPlan& chunks);
+  // Class power sums of A0 (units H) or class sums of Z (P = 1 over E) for
+  // chunk `chunk` of `chunks`, into `totals`.
+  void class_sums_of(const double* X, int H, int P, const ChunkPlan& chunks, int64_t chunk, double* partials,
+                     double* totals);
+
   int64_t chunk_rows(int64_t H, int C, int M, int P) const;
   void require_fits(size_t need, size_t held, int64_t rows, int64_t H, int K) const;
 
@@ -116,11 +144,24 @@ class CudaExpansionBackend final : public ExpansionBackend {
   // θ and the plan of the current run.
   DeviceBuffer<double> W_, U_padded_, b_, c_, c_shift_, taylor_, t_values_;
   // Chunk workspace, kept across runs.
-  DeviceBuffer<double> A0_, G_, seg_partials_, block_partials_;
+  DeviceBuffer<double> A0_, G_, seg_partials_, zseg_partials_, block_partials_;
   DeviceBuffer<cuda::RowSegment> segments_;
   DeviceBuffer<int> class_first_;
-  // Running totals: sample sums (jet[0..K], direct[0..T)) and class powers.
-  DeviceBuffer<double> sample_sums_, class_power_;
+  // Running totals: sample sums (jet[0..K], direct[0..T)), class powers and
+  // class sums of Z.
+  DeviceBuffer<double> sample_sums_, class_power_, class_sum_;
+
+  // The sorted labels on the host (the stages count their rows' classes).
+  std::vector<int32_t> host_labels_;
+  // Between begin_stages and end_stages.
+  struct Staged {
+    bool active = false;
+    bool stages = true;  // !plan.power_sums_only
+    int M = 0, H = 0, K = 0, P = 0, Kp = 0, T = 0, C = 0;
+    int64_t rows = 0;  // rows per chunk
+    std::vector<int64_t> class_count;
+  } staged_;
+  PassPlan stage_plan_;
 };
 
 CudaExpansionBackend::CudaExpansionBackend(const CudaBackendOptions& options)
@@ -169,6 +210,8 @@ void CudaExpansionBackend::upload(const Dataset& data) {
   }
   to_device(labels_, sorted_labels.data(), sorted_labels.size(), stream_);
   TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  host_labels_ = std::move(sorted_labels);
+  staged_ = Staged{};
 
   shape_ = Dataset{};
   shape_.spec = data.spec;
@@ -178,17 +221,18 @@ void CudaExpansionBackend::upload(const Dataset& data) {
   uploaded_ = true;
 }
 
-// Rows per chunk: A0 (H doubles a row), G (C·M) and the class-power
-// partials (P·H per segment: one per kSegmentRows rows plus up to M+1 more
-// per chunk) within options_.chunk_bytes. A function of the shape and the
+// Rows per chunk: A0 (H doubles a row), G (C·M) and the class-power and
+// class-sum partials (P·H + E per segment: one per kSegmentRows rows plus up
+// to M+1 more per chunk) within options_.chunk_bytes. A function of the shape and the
 // options alone (review N1: sizing it by the free memory made the bits of
 // the sums depend on what else held the GPU).
 int64_t CudaExpansionBackend::chunk_rows(int64_t H, int C, int M, int P) const {
   const size_t budget = options_.chunk_bytes;
+  const size_t E = static_cast<size_t>(shape_.E);
   const size_t per_row = sizeof(double) * (H + static_cast<size_t>(C) * M +
-                                           (static_cast<size_t>(P) * H + cuda::kSegmentRows - 1) /
+                                           (static_cast<size_t>(P) * H + E + cuda::kSegmentRows - 1) /
                                                cuda::kSegmentRows);
-  const size_t fixed = sizeof(double) * static_cast<size_t>(P) * H * (M + 1);
+  const size_t fixed = sizeof(double) * (static_cast<size_t>(P) * H + E) * (M + 1);
   int64_t rows = budget > fixed ? static_cast<int64_t>((budget - fixed) / per_row) : 0;
   rows = std::clamp(rows, kMinChunkRows, kMaxChunkRows);
   if (options_.max_chunk_rows > 0) rows = std::min(rows, options_.max_chunk_rows);
@@ -210,8 +254,8 @@ void CudaExpansionBackend::require_fits(size_t need, size_t held, int64_t rows, 
                    " free; free the GPU or use --device cpu");
 }
 
-PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
-  if (!uploaded_) throw std::logic_error("CudaExpansionBackend::run before upload");
+void CudaExpansionBackend::check_run(const Params& theta, const PassPlan& plan) const {
+  if (!uploaded_) throw std::logic_error("CudaExpansionBackend: a pass before upload");
   check_pass_inputs(shape_, theta, plan);
   const int M = shape_.M;
   if (M > cuda::kMaxClasses)
@@ -219,135 +263,299 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
                      std::to_string(cuda::kMaxClasses) + " classes; the data set has " +
                      std::to_string(M));
   if (theta.H > INT_MAX / 2) throw InputError(name_ + ": H is too large for the CUDA backend");
-  const int64_t N = shape_.N;
-  const int H = static_cast<int>(theta.H), E = static_cast<int>(shape_.E);
-  const int K = plan.order, P = plan.max_power, Kp = plan.power_channels();
-  const int T = static_cast<int>(plan.t_values.size()), C = plan.channels();
-  if (theta.U.size() != static_cast<size_t>(M) * H || theta.W.size() != static_cast<size_t>(H) * E ||
-      theta.b.size() != static_cast<size_t>(H) || theta.c.size() != static_cast<size_t>(M))
+  const size_t H = static_cast<size_t>(theta.H), E = static_cast<size_t>(shape_.E);
+  if (theta.U.size() != static_cast<size_t>(M) * H || theta.W.size() != H * E || theta.b.size() != H ||
+      theta.c.size() != static_cast<size_t>(M))
     throw InputError(name_ + ": θ's arrays do not match M, H, E");
+}
 
-  PassSums sums = PassSums::zeros(plan, M, H);
-  sums.class_count = class_count_;
+void CudaExpansionBackend::upload_theta(const Params& theta, const PassPlan& plan, ShardRange hidden, int K) {
+  const int M = shape_.M;
+  const int64_t H = theta.H, E = shape_.E, Hs = hidden.size();
   TS_CUDA_CHECK(cudaSetDevice(options_.device));
-
-  // θ and the plan. U goes transposed and padded to maxm classes (zeros), the
-  // layout the hidden contraction stages tile by tile.
+  // U goes transposed and padded to maxm classes (zeros), the layout the
+  // hidden contraction stages tile by tile.
   const int maxm = cuda::hidden_contraction_maxm(M);
-  std::vector<double> U_padded(static_cast<size_t>(H) * maxm, 0.0), c_shift(M);
+  std::vector<double> U_padded(static_cast<size_t>(Hs) * maxm, 0.0), c_shift(M);
   for (int a = 0; a < M; ++a)
-    for (int h = 0; h < H; ++h) U_padded[static_cast<size_t>(h) * maxm + a] = theta.U[static_cast<size_t>(a) * H + h];
+    for (int64_t h = 0; h < Hs; ++h)
+      U_padded[static_cast<size_t>(h) * maxm + a] = theta.U[static_cast<size_t>(a) * H + hidden.begin + h];
+  // c′ sums U over every unit: the logits are the whole θ's.
   order1_logits(theta.U.data(), theta.c.data(), K > 0 ? plan.taylor[0] : 0.0, M, H, c_shift.data());
-  to_device(W_, theta.W.data(), theta.W.size(), stream_);
+  to_device(W_, theta.W.data() + hidden.begin * E, static_cast<size_t>(Hs * E), stream_);
   to_device(U_padded_, U_padded.data(), U_padded.size(), stream_);
-  to_device(b_, theta.b.data(), theta.b.size(), stream_);
+  to_device(b_, theta.b.data() + hidden.begin, static_cast<size_t>(Hs), stream_);
   to_device(c_, theta.c.data(), theta.c.size(), stream_);
   to_device(c_shift_, c_shift.data(), c_shift.size(), stream_);
   to_device(taylor_, plan.taylor.data(), static_cast<size_t>(K), stream_);
-  to_device(t_values_, plan.t_values.data(), plan.t_values.size(), stream_);
+  to_device(t_values_, plan.t_values.data(), plan.power_sums_only ? 0 : plan.t_values.size(), stream_);
+}
+
+void CudaExpansionBackend::gemm_A0(int64_t r0, int rows, int H) {
+  // A0 (rows×H, row-major) = Z_chunk Wᵀ. In cuBLAS's column-major terms
+  // A0ᵀ (H×rows) = Wᵀᵀ·Zᵀ, where W row-major is Wᵀ (E×H, ld E) and the Z
+  // chunk row-major is Zᵀ (E×rows, ld E).
+  const int E = static_cast<int>(shape_.E);
+  if (H == 0 || rows == 0) return;
+  if (E > 0) {
+    const double one = 1.0, zero = 0.0;
+    TS_CUBLAS_CHECK(cublasDgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, E, &one, W_.data(), E,
+                                Z_.data() + r0 * E, E, &zero, A0_.data(), H));
+    TS_CUDA_LAUNCHED(stream_, "cublasDgemm A0 = Z Wᵀ");
+  } else {
+    TS_CUDA_CHECK(cudaMemsetAsync(A0_.data(), 0, static_cast<size_t>(rows) * H * sizeof(double), stream_));
+  }
+}
+
+void CudaExpansionBackend::upload_segments(const ChunkPlan& chunks) {
+  to_device(segments_, chunks.segments.data(), chunks.segments.size(), stream_);
+  to_device(class_first_, chunks.class_first.data(), chunks.class_first.size(), stream_);
+}
+
+void CudaExpansionBackend::class_sums_of(const double* X, int H, int P, const ChunkPlan& chunks, int64_t chunk,
+                                         double* partials, double* totals) {
+  cuda::ClassPowerArgs cp;
+  cp.A0 = X;
+  cp.H = H;
+  cp.M = shape_.M;
+  cp.P = P;
+  cp.segments = segments_.data() + chunks.seg_first[chunk];
+  cp.nseg = chunks.seg_first[chunk + 1] - chunks.seg_first[chunk];
+  cp.class_first_seg = class_first_.data() + chunk * (shape_.M + 1);
+  cp.seg_partials = partials;
+  cp.class_power = totals;
+  cuda::class_power_sums(cp, stream_);
+}
+
+void CudaExpansionBackend::contract(int rows, int H, const Activation& act, int Kp, int T) {
+  cuda::HiddenContractionArgs hc;
+  hc.A0 = A0_.data();
+  hc.bias = b_.data();
+  hc.U_padded = U_padded_.data();
+  hc.t_values = t_values_.data();
+  hc.act = act;
+  hc.R = rows;
+  hc.H = H;
+  hc.M = shape_.M;
+  hc.maxm = cuda::hidden_contraction_maxm(shape_.M);
+  hc.powers = Kp;
+  hc.T = T;
+  hc.G = G_.data();
+  cuda::hidden_contraction(hc, stream_);
+}
+
+void CudaExpansionBackend::sample(int64_t r0, int rows, int K, int Kp, int T) {
+  cuda::SampleActionArgs sa;
+  sa.G = G_.data();
+  sa.labels = labels_.data() + r0;
+  sa.c_shift = c_shift_.data();
+  sa.c = c_.data();
+  sa.taylor = taylor_.data();
+  sa.t_values = t_values_.data();
+  sa.R = rows;
+  sa.K = K;
+  sa.M = shape_.M;
+  sa.powers = Kp;
+  sa.T = T;
+  sa.block_partials = block_partials_.data();
+  sa.sums = sample_sums_.data();
+  cuda::sample_action(sa, stream_);
+}
+
+PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
+  // The running totals and θ on the device are the stages' until end_stages.
+  if (staged_.active) throw std::logic_error("CudaExpansionBackend::run between begin_stages and end_stages");
+  check_run(theta, plan);
+  const int M = shape_.M;
+  const int64_t N = shape_.N;
+  const int H = static_cast<int>(theta.H), E = static_cast<int>(shape_.E);
+  const bool stages = !plan.power_sums_only;
+  const int K = stages ? plan.order : 0, P = plan.max_power, Kp = plan.power_channels();
+  const int T = stages ? static_cast<int>(plan.t_values.size()) : 0, C = plan.channels();
+
+  PassSums sums = PassSums::zeros(plan, M, H, E);
+  sums.class_count = class_count_;
+  upload_theta(theta, plan, ShardRange{0, theta.H}, K);
 
   // Chunks, their class segments, workspace and zeroed running totals.
-  const ChunkPlan chunks = plan_chunks(N, chunk_rows(H, C, M, P), class_begin_);
+  const ChunkPlan chunks = plan_chunks(0, N, chunk_rows(H, C, M, P), class_begin_);
   const size_t R = static_cast<size_t>(chunks.rows);
   {
     const size_t nss = static_cast<size_t>(K) + 1 + T;
-    const size_t need = sizeof(double) * (R * H + R * C * M + static_cast<size_t>(chunks.max_segments) * P * H +
+    const size_t need = sizeof(double) * (R * H + R * C * M + static_cast<size_t>(chunks.max_segments) * (P * H + E) +
                                           cuda::sample_action_partials_size(static_cast<int>(R), K, T) +
-                                          nss + sums.class_power.size());
-    const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + block_partials_.bytes() +
-                        sample_sums_.bytes() + class_power_.bytes();
+                                          nss + sums.class_power.size() + sums.class_sum.size());
+    const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + zseg_partials_.bytes() +
+                        block_partials_.bytes() + sample_sums_.bytes() + class_power_.bytes() + class_sum_.bytes();
     require_fits(need, held, chunks.rows, H, K);
   }
   A0_.ensure_size(R * H);
   G_.ensure_size(R * C * M);
   seg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * P * H);
+  zseg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * E);
   block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), K, T));
-  to_device(segments_, chunks.segments.data(), chunks.segments.size(), stream_);
-  to_device(class_first_, chunks.class_first.data(), chunks.class_first.size(), stream_);
-  const size_t nsample_sums = static_cast<size_t>(K) + 1 + T;
+  upload_segments(chunks);
+  const size_t nsample_sums = stages ? static_cast<size_t>(K) + 1 + T : 0;
   sample_sums_.ensure_size(nsample_sums);
   class_power_.ensure_size(sums.class_power.size());
-  TS_CUDA_CHECK(cudaMemsetAsync(sample_sums_.data(), 0, nsample_sums * sizeof(double), stream_));
+  class_sum_.ensure_size(sums.class_sum.size());
+  if (nsample_sums > 0)
+    TS_CUDA_CHECK(cudaMemsetAsync(sample_sums_.data(), 0, nsample_sums * sizeof(double), stream_));
   if (!sums.class_power.empty())
     TS_CUDA_CHECK(cudaMemsetAsync(class_power_.data(), 0, sums.class_power.size() * sizeof(double),
                                   stream_));
+  if (!sums.class_sum.empty())
+    TS_CUDA_CHECK(cudaMemsetAsync(class_sum_.data(), 0, sums.class_sum.size() * sizeof(double), stream_));
 
   for (int64_t chunk = 0; chunk < chunks.count; ++chunk) {
     const int64_t r0 = chunk * chunks.rows;
     const int rows = static_cast<int>(std::min(chunks.rows, N - r0));
 
-    // A0 (rows×H, row-major) = Z_chunk Wᵀ. In cuBLAS's column-major terms
-    // A0ᵀ (H×rows) = Wᵀᵀ·Zᵀ, where W row-major is Wᵀ (E×H, ld E) and the Z
-    // chunk row-major is Zᵀ (E×rows, ld E).
-    if (H > 0) {
-      if (E > 0) {
-        const double one = 1.0, zero = 0.0;
-        TS_CUBLAS_CHECK(cublasDgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, E, &one, W_.data(), E,
-                                    Z_.data() + r0 * E, E, &zero, A0_.data(), H));
-        TS_CUDA_LAUNCHED(stream_, "cublasDgemm A0 = Z Wᵀ");
-      } else {
-        TS_CUDA_CHECK(cudaMemsetAsync(A0_.data(), 0, static_cast<size_t>(rows) * H * sizeof(double),
-                                      stream_));
-      }
-    }
+    gemm_A0(r0, rows, H);
+    class_sums_of(A0_.data(), H, P, chunks, chunk, seg_partials_.data(), class_power_.data());
+    // The class sums of z are the first power of z over E "units": the same
+    // kernels, the same fixed order.
+    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data());
+    if (!stages) continue;
 
-    cuda::ClassPowerArgs cp;
-    cp.A0 = A0_.data();
-    cp.H = H;
-    cp.M = M;
-    cp.P = P;
-    cp.segments = segments_.data() + chunks.seg_first[chunk];
-    cp.nseg = chunks.seg_first[chunk + 1] - chunks.seg_first[chunk];
-    cp.class_first_seg = class_first_.data() + chunk * (M + 1);
-    cp.seg_partials = seg_partials_.data();
-    cp.class_power = class_power_.data();
-    cuda::class_power_sums(cp, stream_);
-
-    // Stage 1: G = Σ_β U g(a). A later multi-GPU version all-reduces G here
-    // across hidden-unit shards.
-    cuda::HiddenContractionArgs hc;
-    hc.A0 = A0_.data();
-    hc.bias = b_.data();
-    hc.U_padded = U_padded_.data();
-    hc.t_values = t_values_.data();
-    hc.act = plan.act;
-    hc.R = rows;
-    hc.H = H;
-    hc.M = M;
-    hc.maxm = maxm;
-    hc.powers = Kp;
-    hc.T = T;
-    hc.G = G_.data();
-    cuda::hidden_contraction(hc, stream_);
-
-    // Stage 2: per-sample jets and direct losses, summed.
-    cuda::SampleActionArgs sa;
-    sa.G = G_.data();
-    sa.labels = labels_.data() + r0;
-    sa.c_shift = c_shift_.data();
-    sa.c = c_.data();
-    sa.taylor = taylor_.data();
-    sa.t_values = t_values_.data();
-    sa.R = rows;
-    sa.K = K;
-    sa.M = M;
-    sa.powers = Kp;
-    sa.T = T;
-    sa.block_partials = block_partials_.data();
-    sa.sums = sample_sums_.data();
-    cuda::sample_action(sa, stream_);
+    contract(rows, H, plan.act, Kp, T);  // stage 1: G = Σ_β U g(a)
+    sample(r0, rows, K, Kp, T);          // stage 2: per-sample jets and direct losses, summed
   }
 
   std::vector<double> sample_sums(nsample_sums);
-  TS_CUDA_CHECK(cudaMemcpyAsync(sample_sums.data(), sample_sums_.data(), nsample_sums * sizeof(double),
-                                cudaMemcpyDeviceToHost, stream_));
+  if (nsample_sums > 0)
+    TS_CUDA_CHECK(cudaMemcpyAsync(sample_sums.data(), sample_sums_.data(), nsample_sums * sizeof(double),
+                                  cudaMemcpyDeviceToHost, stream_));
   if (!sums.class_power.empty())
     TS_CUDA_CHECK(cudaMemcpyAsync(sums.class_power.data(), class_power_.data(),
                                   sums.class_power.size() * sizeof(double), cudaMemcpyDeviceToHost,
                                   stream_));
+  if (!sums.class_sum.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(sums.class_sum.data(), class_sum_.data(), sums.class_sum.size() * sizeof(double),
+                                  cudaMemcpyDeviceToHost, stream_));
   TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  std::copy_n(sample_sums.begin(), K + 1, sums.jet.begin());
-  std::copy_n(sample_sums.begin() + K + 1, T, sums.direct.begin());
+  if (stages) {
+    std::copy_n(sample_sums.begin(), K + 1, sums.jet.begin());
+    std::copy_n(sample_sums.begin() + K + 1, T, sums.direct.begin());
+  }
+  return sums;
+}
+
+void CudaExpansionBackend::begin_stages(const Params& theta, const PassPlan& plan, ShardRange hidden) {
+  check_run(theta, plan);
+  if (hidden.begin < 0 || hidden.end > theta.H || hidden.begin > hidden.end)
+    throw std::logic_error("CudaExpansionBackend::begin_stages: hidden units outside 0..H");
+  Staged st;
+  st.stages = !plan.power_sums_only;
+  st.M = shape_.M;
+  st.H = static_cast<int>(hidden.size());
+  st.K = st.stages ? plan.order : 0;
+  st.P = plan.max_power;
+  st.Kp = plan.power_channels();
+  st.T = st.stages ? static_cast<int>(plan.t_values.size()) : 0;
+  st.C = plan.channels();
+  st.rows = chunk_rows(st.H, st.C, st.M, st.P);
+  st.class_count.assign(st.M, 0);
+  const int E = static_cast<int>(shape_.E);
+  const size_t R = static_cast<size_t>(st.rows);
+  // A chunk has at most one partial segment per class beyond its full ones.
+  const size_t max_segments = (R + cuda::kSegmentRows - 1) / cuda::kSegmentRows + st.M;
+  const size_t nss = st.stages ? static_cast<size_t>(st.K) + 1 + st.T : 0;
+  const size_t npower = static_cast<size_t>(st.P) * st.M * st.H, nsum = static_cast<size_t>(st.M) * E;
+  {
+    const size_t need = sizeof(double) * (R * st.H + R * st.C * st.M + max_segments * (st.P * st.H + E) +
+                                          cuda::sample_action_partials_size(static_cast<int>(R), st.K, st.T) +
+                                          nss + npower + nsum);
+    const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + zseg_partials_.bytes() +
+                        block_partials_.bytes() + sample_sums_.bytes() + class_power_.bytes() + class_sum_.bytes();
+    require_fits(need, held, st.rows, st.H, st.K);
+  }
+  upload_theta(theta, plan, hidden, st.K);
+  A0_.ensure_size(R * st.H);
+  G_.ensure_size(R * st.C * st.M);
+  seg_partials_.ensure_size(max_segments * st.P * st.H);
+  zseg_partials_.ensure_size(max_segments * E);
+  block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), st.K, st.T));
+  sample_sums_.ensure_size(nss);
+  class_power_.ensure_size(npower);
+  class_sum_.ensure_size(nsum);
+  if (nss > 0) TS_CUDA_CHECK(cudaMemsetAsync(sample_sums_.data(), 0, nss * sizeof(double), stream_));
+  if (npower > 0) TS_CUDA_CHECK(cudaMemsetAsync(class_power_.data(), 0, npower * sizeof(double), stream_));
+  if (nsum > 0) TS_CUDA_CHECK(cudaMemsetAsync(class_sum_.data(), 0, nsum * sizeof(double), stream_));
+  st.active = true;
+  staged_ = std::move(st);
+  stage_plan_ = plan;
+}
+
+void CudaExpansionBackend::hidden_stage(ShardRange rows, double* G) {
+  if (!staged_.active) throw std::logic_error("CudaExpansionBackend::hidden_stage outside begin_stages/end_stages");
+  if (rows.begin < 0 || rows.end > shape_.N || rows.begin > rows.end)
+    throw std::logic_error("CudaExpansionBackend::hidden_stage: rows outside the data");
+  const Staged& st = staged_;
+  TS_CUDA_CHECK(cudaSetDevice(options_.device));
+  const ChunkPlan chunks = plan_chunks(rows.begin, rows.end, st.rows, class_begin_);
+  upload_segments(chunks);
+  for (int64_t chunk = 0; chunk < chunks.count; ++chunk) {
+    const int64_t r0 = rows.begin + chunk * chunks.rows;
+    const int n = static_cast<int>(std::min(chunks.rows, rows.end - r0));
+    gemm_A0(r0, n, st.H);
+    class_sums_of(A0_.data(), st.H, st.P, chunks, chunk, seg_partials_.data(), class_power_.data());
+    if (st.C == 0) continue;
+    contract(n, st.H, stage_plan_.act, st.Kp, st.T);
+    // This rank's share of G goes to the host for the all-reduce between the stages.
+    TS_CUDA_CHECK(cudaMemcpyAsync(G + (r0 - rows.begin) * st.C * st.M, G_.data(),
+                                  static_cast<size_t>(n) * st.C * st.M * sizeof(double), cudaMemcpyDeviceToHost,
+                                  stream_));
+  }
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // G is the caller's once this returns
+}
+
+void CudaExpansionBackend::sample_stage(ShardRange rows, const double* G) {
+  if (!staged_.active) throw std::logic_error("CudaExpansionBackend::sample_stage outside begin_stages/end_stages");
+  if (rows.begin < 0 || rows.end > shape_.N || rows.begin > rows.end)
+    throw std::logic_error("CudaExpansionBackend::sample_stage: rows outside the data");
+  Staged& st = staged_;
+  const int E = static_cast<int>(shape_.E);
+  TS_CUDA_CHECK(cudaSetDevice(options_.device));
+  const ChunkPlan chunks = plan_chunks(rows.begin, rows.end, st.rows, class_begin_);
+  upload_segments(chunks);
+  for (int64_t chunk = 0; chunk < chunks.count; ++chunk) {
+    const int64_t r0 = rows.begin + chunk * chunks.rows;
+    const int n = static_cast<int>(std::min(chunks.rows, rows.end - r0));
+    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data());
+    if (!st.stages) continue;
+    if (st.C > 0)
+      TS_CUDA_CHECK(cudaMemcpyAsync(G_.data(), G + (r0 - rows.begin) * st.C * st.M,
+                                    static_cast<size_t>(n) * st.C * st.M * sizeof(double), cudaMemcpyHostToDevice,
+                                    stream_));
+    sample(r0, n, st.K, st.Kp, st.T);
+  }
+  for (int64_t r = rows.begin; r < rows.end; ++r) ++st.class_count[host_labels_[r]];
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // G may be refilled once this returns
+}
+
+PassSums CudaExpansionBackend::end_stages() {
+  if (!staged_.active) throw std::logic_error("CudaExpansionBackend::end_stages without begin_stages");
+  Staged st = std::move(staged_);
+  staged_ = Staged{};
+  PassSums sums = PassSums::zeros(stage_plan_, st.M, st.H, shape_.E);
+  sums.class_count = std::move(st.class_count);
+  TS_CUDA_CHECK(cudaSetDevice(options_.device));
+  std::vector<double> sample_sums(st.stages ? static_cast<size_t>(st.K) + 1 + st.T : 0);
+  if (!sample_sums.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(sample_sums.data(), sample_sums_.data(), sample_sums.size() * sizeof(double),
+                                  cudaMemcpyDeviceToHost, stream_));
+  if (!sums.class_power.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(sums.class_power.data(), class_power_.data(),
+                                  sums.class_power.size() * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+  if (!sums.class_sum.empty())
+    TS_CUDA_CHECK(cudaMemcpyAsync(sums.class_sum.data(), class_sum_.data(), sums.class_sum.size() * sizeof(double),
+                                  cudaMemcpyDeviceToHost, stream_));
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (st.stages) {
+    std::copy_n(sample_sums.begin(), st.K + 1, sums.jet.begin());
+    std::copy_n(sample_sums.begin() + st.K + 1, st.T, sums.direct.begin());
+  }
   return sums;
 }
 

@@ -107,7 +107,9 @@ class CudaTensorBackend final : public TensorBackend {
 
   std::string device_name() const override { return name_; }
   void upload(const TensorSources& sources) override;
-  TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress) override;
+  int64_t E() const override { return uploaded_ ? E_ : 0; }
+  TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress,
+                    const TileRange& tiles) override;
 
  private:
   void select_device() const { TS_CUDA_CHECK(cudaSetDevice(device_)); }
@@ -138,9 +140,10 @@ class CudaTensorBackend final : public TensorBackend {
   DeviceBuffer<MomentAccumulator> slots_;
   DeviceBuffer<unsigned long long> hist_;
   // The element cache: J's values, then T's (those present), of the moments
-  // sweep of order cache_order_ (0: none to replay).
+  // sweep of order cache_order_ (0: none to replay) over the tiles cache_tiles_.
   DeviceBuffer<double> cache_;
   int cache_order_ = 0;
+  TileRange cache_tiles_;
 };
 
 CudaTensorBackend::CudaTensorBackend(int device)
@@ -269,7 +272,8 @@ void CudaTensorBackend::run_gemm(const cuda::GemmCall& c) {
   TS_CUDA_LAUNCHED(stream_, "cublasDgemmStridedBatched (tile GEMM)");
 }
 
-TensorSweep CudaTensorBackend::sweep(int n, const HistogramRange* ranges, const SweepProgress& progress) {
+TensorSweep CudaTensorBackend::sweep(int n, const HistogramRange* ranges, const SweepProgress& progress,
+                                     const TileRange& tiles) {
   if (!uploaded_) throw std::logic_error("CudaTensorBackend::sweep before upload");
   check_order(n);
   const bool histogram = ranges != nullptr;
@@ -288,11 +292,13 @@ TensorSweep CudaTensorBackend::sweep(int n, const HistogramRange* ranges, const 
   shape.T = has_T_;
   shape.class_begin = class_begin_;
   shape.H = H_;
+  shape.tiles = tiles;
   const cuda::SweepPlan plan = cuda::plan_sweep(shape, kTileBudgetBytes);
 
   // The cache: written by a moments sweep, replayed by the histogram sweep of
-  // the same order right after it, dropped by anything else.
-  const bool replay = histogram && cache_order_ == n;
+  // the same order and tiles right after it, dropped by anything else.
+  const bool replay = histogram && cache_order_ == n && cache_tiles_.begin == tiles.begin &&
+                      cache_tiles_.end == tiles.end;
   cache_order_ = 0;
   if (!replay) {
     if (histogram) cache_ = DeviceBuffer<double>();
@@ -420,7 +426,10 @@ TensorSweep CudaTensorBackend::sweep(int n, const HistogramRange* ranges, const 
   }
   out.gemm_flops = flops;
   if (replay) cache_ = DeviceBuffer<double>();
-  if (caching) cache_order_ = n;
+  if (caching) {
+    cache_order_ = n;
+    cache_tiles_ = tiles;
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <stdexcept>
 
 #include "taylorscope/packed_tiles.hpp"
 
@@ -50,6 +51,10 @@ void add_squares(std::vector<GemmCall>& calls, GemmCall base, const TileGroup& g
 SweepPlan plan_sweep(const SweepShape& s, size_t budget_bytes) {
   SweepPlan plan;
   std::vector<TilePrefix> order = tile_prefixes(s.E, s.n);
+  const int64_t count = static_cast<int64_t>(order.size());
+  const int64_t first = s.tiles.begin, last = std::min(s.tiles.end, count);
+  if (first < 0 || first > last) throw std::invalid_argument("plan_sweep: tile range outside the tile order");
+  order = std::vector<TilePrefix>(order.begin() + first, order.begin() + last);
   std::stable_sort(order.begin(), order.end(), [](const TilePrefix& a, const TilePrefix& b) { return a.L < b.L; });
   plan.prefixes.reserve(order.size());
   for (const TilePrefix& p : order)

@@ -2,7 +2,8 @@
 // packed_tiles.hpp: the plan is plain host code, so that its index
 // arithmetic is the same wherever it is checked.
 //
-// Groups. The prefixes are taken in order of L (for n = 4 the prefixes that
+// Groups. The prefixes of the shape's tile range (all, or a rank's share:
+// a contiguous run of the tile order) are taken in order of L (for n = 4 the prefixes that
 // share L are then consecutive) and cut into groups. A group computes one
 // padded square per prefix: columns L0..E−1 of X, where L0 is the group's
 // smallest L rounded down to kAlign (aligned GEMM operands), so the K
@@ -37,6 +38,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "taylorscope/packed_tiles.hpp"
+
 namespace taylorscope::cuda {
 
 constexpr int kAlign = 4;                   // doubles: 32-byte aligned L0, ld, ldy
@@ -58,6 +61,7 @@ struct SweepShape {
   bool J = false, T = false;         // which tensors
   std::vector<int64_t> class_begin;  // M+1 offsets into the sorted rows (J)
   int64_t H = 0;                     // hidden units (T)
+  TileRange tiles;                   // the run of tile_prefixes(E, n) to sweep (a rank's share)
 };
 
 struct TileGroup {
