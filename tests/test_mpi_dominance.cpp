@@ -4,8 +4,9 @@
 //
 // Each width's training is data-parallel (train()'s all-reduce of the
 // gradients) and its analysis distributed by expand and tensor_statistics:
-// this test needs those library calls distributed, which their own branches
-// bring.
+// these tests need those library calls distributed, which their own branches
+// bring, and θ* handed over in memory (TrainResult), not read back from
+// rank 0's best/ by every rank.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -67,4 +68,29 @@ TEST(MpiDominance, TwoRanksGiveOneProcesssAnalysisAndWriteOneOut) {
 
   // The same files, and nothing more: the other rank created nothing.
   EXPECT_EQ(tree(dir.path() / "one"), tree(dir.path() / "two"));
+}
+
+// Rank 0 alone writes. Ranks 1 and 2 are given an OUT of their own (mpirun's
+// MPMD form, one command line per group of ranks): had any of them written
+// — a run directory, a checkpoint, dominance.json, a PNG — it would exist.
+TEST(MpiDominance, OnlyRankZeroWritesAndPrints) {
+  TS_SKIP_WITHOUT_MPI();
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const TempDir dir("ts_mpi_dominance_mpmd");
+  const std::string args = "dominance --data fashion-mnist:train --eval fashion-mnist:test --limit 10 "
+                           "--hidden 2 --epochs 1 --batch 20 --lr 0.05 --device cpu --out ";
+  const std::string launcher = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
+                                           "OMPI_MCA_btl_vader_single_copy_mechanism=none ") +
+                               TS_MPIEXEC + " --oversubscribe -np 1";
+  const CliRun r = run_cli_with_prefix(
+      launcher, args + dir.file("rank0") + " : -np 2 " + TS_CLI_PATH + " " + args + dir.file("others"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "rank0" / "dominance.json"));
+  EXPECT_EQ(read_json(dir.file("rank0/dominance.json")).at("ranks"), 3);
+  EXPECT_FALSE(fs::exists(dir.path() / "others")) << "a rank other than 0 created its --out";
+  size_t headers = 0;
+  for (size_t at = r.out.find("taylorscope dominance:"); at != std::string::npos;
+       at = r.out.find("taylorscope dominance:", at + 1))
+    ++headers;
+  EXPECT_EQ(headers, 1u) << r.out;
 }

@@ -37,10 +37,6 @@ std::vector<WidthAnalysis> dominance(const Dataset& train_set, const Dataset& ev
   if (!backends.pass || !backends.tensors || !backends.train)
     throw std::invalid_argument("dominance: needs the expansion, tensor and training backends");
   check_dominance_inputs(train_set, eval_set, o);
-  // Every rank's device, in rank order, for the report (one collective, up
-  // front, so that no rank meets it at a different point of the loop).
-  const std::vector<std::string> devices =
-      comm.size() > 1 ? comm.allgather(backends.pass->device_name()) : std::vector<std::string>{};
 
   std::vector<WidthAnalysis> rows;
   for (int64_t H : o.hidden) {
@@ -57,7 +53,8 @@ std::vector<WidthAnalysis> dominance(const Dataset& train_set, const Dataset& ev
     // values exactly); the barrier lets every rank read it complete.
     comm.barrier();
     const Params theta = load_params((fs::path(dir) / "best").string());
-    WidthAnalysis w = analyse_width(eval_set, theta, c.act, o.order, o.bins, *backends.pass, *backends.tensors);
+    WidthAnalysis w =
+        analyse_width(eval_set, theta, c.act, o.order, o.bins, *backends.pass, *backends.tensors, comm);
     for (const EpochRecord& r : result.records)
       if (r.epoch == result.chosen_epoch) {
         w.train_loss = r.train_loss, w.train_acc = r.train_acc;
@@ -76,7 +73,7 @@ std::vector<WidthAnalysis> dominance(const Dataset& train_set, const Dataset& ev
 
     if (comm.is_root()) {
       write_file_atomically((fs::path(o.out) / "dominance.json").string(),
-                            dominance_report(rows, o.settings, devices).dump(2) + "\n");
+                            dominance_report(rows, o.settings).dump(2) + "\n");
       write_file_atomically((fs::path(o.out) / "dominance.csv").string(), dominance_csv(rows));
     }
   }

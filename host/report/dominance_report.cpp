@@ -44,8 +44,7 @@ std::string csv_number(double v) {
 
 }  // namespace
 
-nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings,
-                                const std::vector<std::string>& devices) {
+nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings) {
   using nlohmann::json;
   json rows = json::array();
   for (const WidthAnalysis& w : widths) {
@@ -73,7 +72,7 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
                     {"dominant", dominant},
                     {"radius", radius_json(r.radius)},
                     {"tensors", tensors},
-                    {"device", devices.size() > 1 ? json(devices) : json(r.device)}});
+                    {"device", r.ranks > 1 ? json(r.devices) : json(r.device)}});
   }
   // Every null in the rows is named here, with its width (expansion_warnings, tensor_warnings).
   json warnings = json::array();
@@ -82,7 +81,7 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
     for (const TensorStatistics& t : w.tensors)
       for (const std::string& line : t.warnings) warnings.push_back(line);
   }
-  const int ranks = devices.empty() ? 1 : static_cast<int>(devices.size());
+  const int ranks = widths.empty() ? 1 : widths.front().expansion.ranks;
   return {{"settings", settings}, {"precision", "float64"}, {"ranks", ranks}, {"widths", rows}, {"warnings", warnings}};
 }
 

@@ -34,9 +34,11 @@ struct WidthAnalysis {
 };
 
 // Everything after training, for one θ* on `eval`. `order` ≥ 5 so that
-// D_{n+1}/S_{n+1} reaches n = 4.
+// D_{n+1}/S_{n+1} reaches n = 4. Collective over `comm` (expand's rows and
+// tensor_statistics' tiles are split across its ranks); every rank returns
+// the same analysis.
 WidthAnalysis analyse_width(const Dataset& eval, const Params& theta_star, const Activation& act, int order,
-                            int bins, ExpansionBackend& pass, TensorBackend& tensors);
+                            int bins, ExpansionBackend& pass, TensorBackend& tensors, Communicator& comm = world());
 
 // ---- the analysis across widths (`taylorscope dominance`) ----
 
@@ -75,7 +77,8 @@ void check_dominance_inputs(const Dataset& train_set, const Dataset& eval_set, c
 // library calls it makes (train, expand, tensor_statistics), every rank ends
 // with the same rows, and rank 0 alone writes (the caller holds OUT's
 // DirectoryLock on rank 0). dominance.json records `ranks`; with R > 1 each
-// width's `device` lists every rank's. Needs backends.pass, .tensors, .train.
+// width's `device` lists every rank's (the expansion's own record of them).
+// Needs backends.pass, .tensors, .train.
 std::vector<WidthAnalysis> dominance(const Dataset& train_set, const Dataset& eval_set,
                                      const DominanceOptions& options, Backends& backends,
                                      const DominanceObserver& observer = {}, Communicator& comm = world());

@@ -10,10 +10,9 @@
 
 namespace taylorscope {
 
-// `devices`: every rank's device in rank order (empty or one: the rows'
-// own device strings stay); `ranks: devices.size()` (1 when empty).
-nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings,
-                                const std::vector<std::string>& devices = {});
+// `ranks`: the processes that analysed the widths (their expansions say);
+// with R > 1 each width's `device` lists every rank's, in rank order.
+nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings);
 std::string dominance_csv(const std::vector<WidthAnalysis>& widths);
 // One line per width for stdout: θ*'s scores, S_2 and S_3 each with its
 // largest term by abs share (SeedTerm), and D_{n+1}/S_{n+1} for n ≤ 4.
