@@ -13,6 +13,7 @@
 
 #include "bench_bounds.hpp"
 #include "bench_data.hpp"
+#include "taylorscope/backends.hpp"
 #include "taylorscope/expansion.hpp"
 
 using namespace taylorscope;

@@ -15,6 +15,7 @@
 
 #include "bench_bounds.hpp"
 #include "bench_data.hpp"
+#include "taylorscope/backends.hpp"
 #include "taylorscope/moment_tensors.hpp"
 
 using namespace taylorscope;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "bench_data.hpp"
+#include "taylorscope/backends.hpp"
 #include "taylorscope/train_backend.hpp"
 #include "taylorscope/training.hpp"
 

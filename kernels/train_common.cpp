@@ -76,9 +76,4 @@ const std::vector<double>* OptimizerState::find(const std::string& name) const {
   return nullptr;
 }
 
-std::unique_ptr<TrainBackend> make_train_backend(const std::string& device) {
-  const int index = resolve_device(device);
-  return index < 0 ? make_cpu_train_backend() : make_cuda_train_backend(index);
-}
-
 }  // namespace taylorscope

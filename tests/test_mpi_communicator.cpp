@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,9 @@ TEST(MpiCommunicator, BroadcastCopiesTheRootsBytesFromAnyRoot) {
     for (size_t i = 0; i < buf.size(); ++i) wrong += buf[i] != static_cast<unsigned char>((i * 31 + root) & 0xff);
     EXPECT_EQ(wrong, 0u) << "root " << root;
   }
+  char byte = 0;
+  EXPECT_THROW(c.broadcast(&byte, 1, c.size()), std::invalid_argument);
+  EXPECT_THROW(c.broadcast(&byte, 1, -1), std::invalid_argument);
 }
 
 TEST(MpiCommunicator, AllgatherReturnsEveryRanksBytesOfItsOwnLengthInRankOrder) {

@@ -17,6 +17,7 @@
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/expansion_report.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "report/report_plots.hpp"
 #include "taylorscope/tensor_report.hpp"
 #include "taylorscope/warnings.hpp"
 #include "test_support.hpp"

@@ -10,6 +10,7 @@
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "tensors/cpu_tiles.hpp"
 #include "taylorscope/warnings.hpp"
 #include "test_support.hpp"
 

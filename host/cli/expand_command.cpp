@@ -20,20 +20,16 @@
 namespace taylorscope::cli {
 namespace {
 
-struct ExpandArgs {
+// The model flags (activation, --hidden, --init, --init-scale, --seed) are
+// the shared group's (commands.hpp), defaults included.
+struct ExpandArgs : ModelFlags {
   DataFlags data;
   std::string params_dir;
   int order = 8;
   std::string device = "auto";
   std::string report;
-  std::string activation = "silu";
-  double omega = 1.0, iota = 0.0;
-  int64_t hidden = 256;
-  std::string init = "gaussian";
-  double init_scale = 0.05;
-  uint64_t seed = 0;
   std::string save_params;
-  std::string save_precision = "f32";
+  std::string save_precision;
   std::vector<double> t_values = ExpansionOptions{}.t_values;
   bool quiet = false;
   std::string shard = "rows";
@@ -117,23 +113,13 @@ Command add_expand_command(CLI::App& app) {
   whole(cmd->add_option("--order", args->order, "highest order K (1.." + std::to_string(kMaxOrder) + ")")
             ->capture_default_str(),
         1, kMaxOrder);
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
+  add_device_flag(cmd, args->device);
   cmd->add_option("--report", args->report, "write the JSON report here");
-  cmd->add_option("--activation", args->activation,
-                  "silu relu tanh sigmoid gelu softplus elu relu_omega")->capture_default_str();
-  positive(cmd->add_option("--omega", args->omega, "ω of relu_omega")->capture_default_str());
-  below_one(cmd->add_option("--iota", args->iota, "ι of relu_omega, in [0, 1)")->capture_default_str());
-  whole(cmd->add_option("--hidden", args->hidden, "H of the random θ")->capture_default_str()->excludes(params),
-        int64_t{1});
-  cmd->add_option("--init", args->init, "random θ: gaussian or glorot")
-      ->capture_default_str()->excludes(params);
-  positive(cmd->add_option("--init-scale", args->init_scale, "std of every entry of the gaussian θ")
-               ->capture_default_str()
-               ->excludes(params));
-  whole(cmd->add_option("--seed", args->seed, "seed of the random θ")->capture_default_str()->excludes(params),
-        uint64_t{0});
+  add_activation_flags(cmd, *args);
+  add_hidden_flag(cmd, args->hidden, "H of the random θ")->excludes(params);
+  add_init_flags(cmd, *args, "seed of the random θ", params);
   cmd->add_option("--save-params", args->save_params, "also write θ to this directory");
-  cmd->add_option("--save-precision", args->save_precision, "f32 or f64")->capture_default_str();
+  add_save_precision_flag(cmd, args->save_precision, "f32");
   finite(cmd->add_option("--t-values", args->t_values, "where to compare S(tθ) with the partial sums")
              ->delimiter(',')
              ->capture_default_str());

@@ -12,6 +12,8 @@
 #include "commands.hpp"
 #include "flag_checks.hpp"
 #include "progress.hpp"
+#include "report/report_plots.hpp"
+#include "tensors/cpu_tiles.hpp"
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/communicator.hpp"
 #include "taylorscope/created_outputs.hpp"
@@ -154,7 +156,7 @@ Command add_tensors_command(CLI::App& app) {
         1, kMaxTensorOrder);
   cmd->add_option("--only", args->only, "stream J or T alone");
   whole(cmd->add_option("--bins", args->bins, "histogram bins (1..100000)")->capture_default_str(), 1, 100000);
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
+  add_device_flag(cmd, args->device);
   cmd->add_option("--report", args->report, "write the JSON report here");
   cmd->add_option("--plot", args->plot, "histogram PNG (default: the report's path with .png)");
   cmd->add_option("--dump", args->dump, "write the dense tensors J.npy, T.npy, JT.npy (float64) into this directory");

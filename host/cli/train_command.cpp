@@ -18,7 +18,7 @@ struct TrainArgs {
   DataFlags data;
   std::string eval_spec;
   std::string out;
-  int64_t hidden = 256;
+  int64_t hidden = kDefaultHidden;
   bool resume = false, quiet = false;
   TrainerFlags trainer;
 };
@@ -73,7 +73,7 @@ Command add_train_command(CLI::App& app) {
   add_data_flags(cmd, args->data);
   cmd->add_option("--eval", args->eval_spec, "evaluation data (same forms as --data)")->required();
   cmd->add_option("--out", args->out, "run directory")->required();
-  whole(cmd->add_option("--hidden", args->hidden, "hidden width H")->capture_default_str(), int64_t{1});
+  add_hidden_flag(cmd, args->hidden, "hidden width H");
   add_trainer_flags(cmd, args->trainer);
   cmd->add_flag("--resume", args->resume, "continue from --out's checkpoint if there is one");
   cmd->add_flag("--quiet", args->quiet, "no progress or per-epoch lines");

@@ -6,12 +6,9 @@
 
 namespace taylorscope::cli {
 
-void add_trainer_flags(CLI::App* cmd, TrainerFlags& f) {
+void add_trainer_flags(CLI::App* cmd, TrainerFlags& f, const std::string& default_precision) {
   TrainConfig& c = f.config;
-  cmd->add_option("--activation", f.activation, "silu relu tanh sigmoid gelu softplus elu relu_omega")
-      ->capture_default_str();
-  positive(cmd->add_option("--omega", f.omega, "ω of relu_omega")->capture_default_str());
-  below_one(cmd->add_option("--iota", f.iota, "ι of relu_omega, in [0, 1)")->capture_default_str());
+  add_activation_flags(cmd, f);
   cmd->add_option("--optimizer", f.optimizer, "sgd, momentum, adam or rngd")->capture_default_str();
   positive(cmd->add_option("--lr", c.opt.lr, "learning rate α (> 0)")->capture_default_str());
   whole(cmd->add_option("--batch", c.batch, "mini-batch size (≥ 1)")->capture_default_str(), int64_t{1});
@@ -27,16 +24,13 @@ void add_trainer_flags(CLI::App* cmd, TrainerFlags& f) {
   positive(cmd->add_option("--rngd-damping", c.opt.rngd_damping, "RNGD: λ in (G + λI)^-1 (> 0)")->capture_default_str());
   positive(cmd->add_option("--rngd-omega", c.opt.rngd_omega, "RNGD: ω of the relu_ω smoothing for relu (> 0)")
                ->capture_default_str());
-  whole(cmd->add_option("--seed", c.seed, "seed of the initialisation and the shuffling")->capture_default_str(),
-        uint64_t{0});
-  cmd->add_option("--init", c.init, "glorot or gaussian")->capture_default_str();
-  positive(cmd->add_option("--init-scale", c.init_scale, "std of the gaussian init (> 0)")->capture_default_str());
+  add_init_flags(cmd, f, "seed of the initialisation and the shuffling");
   cmd->add_option("--early-stop", f.early_stop, "grad-dot, eval-loss or none")->capture_default_str();
   whole(cmd->add_option("--patience", c.patience, "eval-loss: epochs without a new minimum (≥ 1)")
             ->capture_default_str(),
         1);
-  cmd->add_option("--device", f.device, "cpu, cuda, cuda:<i> or auto")->capture_default_str();
-  cmd->add_option("--save-precision", f.save_precision, "f32 or f64")->capture_default_str();
+  add_device_flag(cmd, f.device);
+  add_save_precision_flag(cmd, f.save_precision, default_precision);
 }
 
 NpyPrecision parse_save_precision(const std::string& name) {
@@ -47,7 +41,10 @@ NpyPrecision parse_save_precision(const std::string& name) {
 
 TrainConfig resolve_trainer_flags(const TrainerFlags& f, NpyPrecision* save_precision) {
   TrainConfig c = f.config;
-  c.act = parse_activation(f.activation, f.omega, f.iota);
+  c.act = resolve_activation_flags(f);
+  c.init = f.init;
+  c.init_scale = f.init_scale;
+  c.seed = f.seed;
   c.opt.kind = parse_optimizer(f.optimizer);
   c.early_stop = parse_early_stop(f.early_stop);
   *save_precision = parse_save_precision(f.save_precision);

@@ -1,19 +1,54 @@
-// --device values, shared by every command: "cpu", "cuda", "cuda:i", "auto".
+// --device values, shared by every command (backends.hpp): resolved in
+// resolve_device alone, the backends built by make_backends alone.
+#include "taylorscope/backends.hpp"
+
 #include <string>
 
 #include "taylorscope/errors.hpp"
-#include "taylorscope/expansion_pass.hpp"
-#include "taylorscope/moment_tensors.hpp"
+
+#if TS_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace taylorscope {
+namespace {
 
-int resolve_device(const std::string& device) {
+// GPUs this process sees (0 in a build without CUDA, or on an error that
+// cuda_backend_available will name when a backend is asked for).
+int visible_gpus() {
+#if TS_HAVE_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+#else
+  return 0;
+#endif
+}
+
+// "cuda" and a CUDA "auto": one process takes GPU 0; under mpirun each rank
+// takes the GPU of its node-local rank.
+int gpu_of_rank(const std::string& device, const Communicator& comm) {
+  if (comm.size() == 1) return 0;
+  const int local = comm.local_rank(), gpus = visible_gpus();
+  if (gpus > 0 && local >= gpus)
+    throw InputError("--device " + device + " under mpirun: this rank is number " + std::to_string(local) +
+                     " on its machine, which has " + std::to_string(gpus) +
+                     " GPU(s) (one rank per GPU; or --device cuda:<i> to share one, or --device cpu)");
+  return local;  // with no GPU visible, the backend's own refusal names why
+}
+
+}  // namespace
+
+int resolve_device(const std::string& device, const Communicator& comm) {
   if (device == "cpu") return -1;
   if (device == "auto") {
     std::string why;
-    return cuda_backend_available(&why) ? 0 : -1;
+    return cuda_backend_available(&why) ? gpu_of_rank(device, comm) : -1;
   }
-  if (device == "cuda") return 0;
+  if (device == "cuda") return gpu_of_rank(device, comm);
   if (device.rfind("cuda:", 0) == 0) {
     const std::string idx = device.substr(5);
     if (!idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos && idx.size() < 4)
@@ -22,14 +57,28 @@ int resolve_device(const std::string& device) {
   throw InputError("--device must be cpu, cuda, cuda:<index> or auto, got '" + device + "'");
 }
 
+std::string device_label(int device) { return device < 0 ? "cpu" : "cuda:" + std::to_string(device); }
+
+Backends make_backends(const std::string& device, BackendNeeds needs, Communicator& comm) {
+  Backends b;
+  b.device = resolve_device(device, comm);
+  const bool cpu = b.device < 0;
+  if (needs.pass) b.pass = cpu ? make_cpu_backend() : make_cuda_backend(b.device);
+  if (needs.tensors) b.tensors = cpu ? make_cpu_tensor_backend() : make_cuda_tensor_backend(b.device);
+  if (needs.train) b.train = cpu ? make_cpu_train_backend(comm) : make_cuda_train_backend(b.device, comm);
+  return b;
+}
+
 std::unique_ptr<ExpansionBackend> make_backend(const std::string& device) {
-  const int index = resolve_device(device);
-  return index < 0 ? make_cpu_backend() : make_cuda_backend(index);
+  return make_backends(device, {.pass = true}).pass;
 }
 
 std::unique_ptr<TensorBackend> make_tensor_backend(const std::string& device) {
-  const int index = resolve_device(device);
-  return index < 0 ? make_cpu_tensor_backend() : make_cuda_tensor_backend(index);
+  return make_backends(device, {.tensors = true}).tensors;
+}
+
+std::unique_ptr<TrainBackend> make_train_backend(const std::string& device) {
+  return make_backends(device, {.train = true}).train;
 }
 
 }  // namespace taylorscope

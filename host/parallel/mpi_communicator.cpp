@@ -67,6 +67,11 @@ class MpiCommunicator final : public Communicator {
   }
 
   void broadcast(void* data, size_t bytes, int root) override {
+    // As the single communicator: a root outside the job is the caller's
+    // mistake, said as one, not MPI's error handler aborting every rank.
+    if (root < 0 || root >= size_)
+      throw std::invalid_argument("broadcast: root " + std::to_string(root) + " of " + std::to_string(size_) +
+                                  " ranks");
     const Stopwatch watch(collective_ms_);
     auto* p = static_cast<char*>(data);
     for (size_t at = 0; at < bytes; at += INT_MAX)

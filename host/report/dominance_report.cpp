@@ -11,6 +11,7 @@
 #include "plot/charts.hpp"
 #include "report/json_number.hpp"
 #include "report/not_finite.hpp"
+#include "report/report_plots.hpp"
 #include "taylorscope/tensor_report.hpp"
 
 namespace taylorscope {
@@ -71,7 +72,7 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
                     {"dominant", dominant},
                     {"radius", radius_json(r.radius)},
                     {"tensors", tensors},
-                    {"device", r.device}});
+                    {"device", r.ranks > 1 ? json(r.devices) : json(r.device)}});
   }
   // Every null in the rows is named here, with its width (expansion_warnings, tensor_warnings).
   json warnings = json::array();
@@ -80,7 +81,8 @@ nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const 
     for (const TensorStatistics& t : w.tensors)
       for (const std::string& line : t.warnings) warnings.push_back(line);
   }
-  return {{"settings", settings}, {"precision", "float64"}, {"widths", rows}, {"warnings", warnings}};
+  const int ranks = widths.empty() ? 1 : widths.front().expansion.ranks;
+  return {{"settings", settings}, {"precision", "float64"}, {"ranks", ranks}, {"widths", rows}, {"warnings", warnings}};
 }
 
 namespace {

@@ -7,6 +7,7 @@
 
 #include "taylorscope/memory_budget.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "tensors/cpu_tiles.hpp"
 
 namespace taylorscope {
 

@@ -10,12 +10,13 @@
 
 namespace taylorscope {
 
+// `ranks`: the processes that analysed the widths (their expansions say);
+// with R > 1 each width's `device` lists every rank's, in rank order.
 nlohmann::json dominance_report(const std::vector<WidthAnalysis>& widths, const nlohmann::json& settings);
 std::string dominance_csv(const std::vector<WidthAnalysis>& widths);
 // One line per width for stdout: θ*'s scores, S_2 and S_3 each with its
 // largest term by abs share (SeedTerm), and D_{n+1}/S_{n+1} for n ≤ 4.
 std::string dominance_summary_line(const WidthAnalysis& w);
-// term_magnitudes.png, term_shares.png, subterm_counts.png, dominant_ratio.png in dir.
-void write_dominance_plots(const std::string& dir, const std::vector<WidthAnalysis>& widths);
+// The PNG plots (write_dominance_plots) are host/report/report_plots.hpp's.
 
 }  // namespace taylorscope

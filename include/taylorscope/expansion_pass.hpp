@@ -104,11 +104,7 @@ bool cuda_backend_available(std::string* why);
 // Throws InputError when CUDA is unavailable or `device` does not exist.
 std::unique_ptr<ExpansionBackend> make_cuda_backend(int device);
 
-// A --device value: "cpu" → −1, "cuda" → 0, "cuda:i" → i, "auto" → 0 when
-// CUDA is available, else −1. Throws InputError on anything else.
-int resolve_device(const std::string& device);
-
-// The expansion backend for a --device value (resolve_device).
-std::unique_ptr<ExpansionBackend> make_backend(const std::string& device);
+// --device values: resolve_device, make_backends and make_backend are in
+// backends.hpp.
 
 }  // namespace taylorscope

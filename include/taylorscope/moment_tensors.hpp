@@ -70,22 +70,10 @@ class TensorBackend {
 std::unique_ptr<TensorBackend> make_cpu_tensor_backend();
 // Throws InputError when CUDA is unavailable or `device` does not exist.
 std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int device);
-// For a --device value (resolve_device in expansion_pass.hpp).
-std::unique_ptr<TensorBackend> make_tensor_backend(const std::string& device);
+// For a --device value: make_tensor_backend in backends.hpp.
 
-// The CPU tiles themselves, for --dump and for anything that wants the values:
-// `visit` sees each tile's M class blocks, J and T each (M × rows × cols),
-// row-major, rows = cols = E − L (rows = 1 for n = 1); a pointer is null when
-// its source is absent. Only the upper triangle j ≥ i of a block is meaningful.
-struct TileView {
-  int n = 0;
-  TilePrefix prefix;
-  int64_t rows = 0, cols = 0;
-  const double* J = nullptr;
-  const double* T = nullptr;
-};
-void for_each_cpu_tile(const TensorSources& sources, int order, const std::function<void(const TileView&)>& visit,
-                       const SweepProgress& progress = {});
+// The CPU tiles as values (TileView, for_each_cpu_tile, dense_tensor) are
+// host/tensors/cpu_tiles.hpp's: CPU-only helpers, not the library's API.
 
 // ---- orchestration (host/tensors) ----
 
@@ -122,9 +110,5 @@ TensorStatistics tensor_statistics(TensorBackend& backend, int order, int bins, 
 // One line per statistic of `s` that is not a finite number, naming its
 // report key ("J.{std, skewness}: not finite (overflow in float64)").
 std::vector<std::string> tensor_warnings(const TensorStatistics& s);
-
-// The full M × E × … × E tensor (C order) unpacked from the CPU tiles.
-// `stream` is kStreamJ, kStreamT or kStreamJT.
-std::vector<double> dense_tensor(const TensorSources& sources, int order, int stream);
 
 }  // namespace taylorscope

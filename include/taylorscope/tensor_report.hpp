@@ -24,9 +24,6 @@ struct TensorReportContext {
 
 nlohmann::json tensor_report(const TensorStatistics& s, const TensorReportContext& ctx);
 void print_tensor_table(std::ostream& out, const TensorStatistics& s, const TensorReportContext& ctx);
-// One panel per streamed tensor that has a histogram, each with the Gaussian
-// of its mean and std. Returns false, writing nothing, when none has one
-// (every streamed tensor holds non-finite elements: its warnings say so).
-bool write_tensor_histograms(const std::string& path, const TensorStatistics& s, const std::string& title);
+// The histogram PNG (write_tensor_histograms) is host/report/report_plots.hpp's.
 
 }  // namespace taylorscope

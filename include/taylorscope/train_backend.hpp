@@ -87,8 +87,6 @@ class TrainBackend {
 std::unique_ptr<TrainBackend> make_cpu_train_backend(Communicator& comm = world());
 // Throws InputError when this build has no CUDA or the device does not exist.
 std::unique_ptr<TrainBackend> make_cuda_train_backend(int device, Communicator& comm = world());
-// "cpu", "cuda", "cuda:i" or "auto" (cuda:0 when available, else cpu).
-// "cpu", "cuda", "cuda:i" or "auto" (cuda:0 when available, else cpu).
-std::unique_ptr<TrainBackend> make_train_backend(const std::string& device);
+// For a --device value: make_train_backend in backends.hpp.
 
 }  // namespace taylorscope

@@ -14,6 +14,7 @@
 #include "taylorscope/errors.hpp"
 #include "taylorscope/memory_budget.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "tensors/cpu_tiles.hpp"
 
 namespace taylorscope {
 namespace {
