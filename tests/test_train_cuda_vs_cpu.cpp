@@ -20,6 +20,7 @@
 #include <tuple>
 #include <vector>
 
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
@@ -284,6 +285,48 @@ TEST(TrainCudaVsCpu, GraphReplayEqualsEagerStepsBitwise) {
     ASSERT_EQ(a.arrays.size(), b.arrays.size());
     for (size_t k = 0; k < a.arrays.size(); ++k)
       EXPECT_TRUE(same_bits(a.arrays[k].second, b.arrays[k].second)) << a.arrays[k].first;
+  }
+}
+
+// The data-parallel path on one GPU (issue 10): rows "sharded" over one
+// rank, the gradient all-reduced through NCCL inside the captured graph when
+// the build has NCCL (the host communicator otherwise). One rank's share is
+// the whole batch and a one-rank rank-order sum is a copy, so every step is
+// the plain path's arithmetic: θ and the state must match it bit for bit.
+// RNGD's refresh on this path recomputes the batch's forward pass before the
+// sharded one; the same kernels on the same rows, so bits again — if that
+// ever changes, this is the test that says so.
+TEST(TrainCudaVsCpu, OneRankDataParallelPathEqualsThePlainPath) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  const bool nccl = nccl_available(nullptr);
+  const Problem p = make_problem();
+  auto one_rank = make_single_communicator();
+  for (const std::string optimizer : {"sgd", "momentum", "adam", "rngd"}) {
+    SCOPED_TRACE(optimizer);
+    const OptimizerConfig cfg = make_config(optimizer);
+    CudaTrainCounters ran;
+    CudaTrainOptions options;
+    options.comm = one_rank.get();
+    options.data_parallel_path = true;
+    // With NCCL the all-reduce must be captured; without, steps are eager.
+    options.graphs = nccl ? CudaGraphs::required : CudaGraphs::use;
+    options.counters = &ran;
+    auto parallel = started(make_cuda_train_backend(options), p, "gelu", cfg);
+    auto plain = started(graphed_cuda(), p, "gelu", cfg);
+    for (TrainBackend* b : {parallel.get(), plain.get()}) {
+      first_part(*b);
+      second_part(*b);
+    }
+    if (nccl) EXPECT_GT(ran.graph_steps, 0) << "no step replayed the graph with NCCL's all-reduce in it";
+    EXPECT_TRUE(same_bits(parallel->flat_params(), plain->flat_params())) << "θ";
+    const OptimizerState a = parallel->optimizer_state(), b = plain->optimizer_state();
+    ASSERT_EQ(a.arrays.size(), b.arrays.size());
+    for (size_t k = 0; k < a.arrays.size(); ++k)
+      EXPECT_TRUE(same_bits(a.arrays[k].second, b.arrays[k].second)) << a.arrays[k].first;
+    std::vector<double> ga, gb;
+    const SplitMetrics ma = parallel->evaluate(Split::eval, &ga), mb = plain->evaluate(Split::eval, &gb);
+    EXPECT_EQ(ma.loss, mb.loss);
+    EXPECT_TRUE(same_bits(ga, gb)) << "∇S_E";
   }
 }
 

@@ -60,6 +60,11 @@ struct CudaTrainOptions {
   // The ranks of a data-parallel run (train_backend.hpp); null: world().
   // Must outlive the backend.
   Communicator* comm = nullptr;
+  // Take the data-parallel path — rows sharded, gradient all-reduced through
+  // NCCL (inside the captured graph) when the build has it — even with one
+  // rank, so that a machine with one GPU runs the code a multi-GPU run does
+  // (tests/test_train_cuda_vs_cpu.cpp; scripts/device-check).
+  bool data_parallel_path = false;
 };
 
 std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions& options);

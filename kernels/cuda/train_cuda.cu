@@ -136,7 +136,8 @@ class CudaTrainBackend final : public TrainBackend {
   bool rngd_refresh_due() const;
   // ∇ summed over the ranks: on the stream with NCCL, else through the host.
   void allreduce_gradient();
-  bool parallel() const { return comm_.size() > 1; }
+  // The data-parallel path: several ranks, or one that asked for it.
+  bool parallel() const { return comm_.size() > 1 || data_parallel_path_; }
   void full_batch_step(int64_t batch_size);
   bool capture(int64_t batch_size);
   void drop_graph();
@@ -148,6 +149,7 @@ class CudaTrainBackend final : public TrainBackend {
   int device_;
   std::string name_;  // first: selecting the device before the handles are made
   Communicator& comm_;
+  bool data_parallel_path_;
   std::unique_ptr<DeviceCommunicator> device_comm_;  // NCCL, with several ranks when the build has it
   std::vector<double> host_grad_;                    // the host all-reduce's copy
   CudaGraphs graphs_;
@@ -192,6 +194,7 @@ CudaTrainBackend::CudaTrainBackend(const CudaTrainOptions& options)
     : device_(options.device),
       name_(cuda::select_device_named(options.device)),
       comm_(options.comm ? *options.comm : world()),
+      data_parallel_path_(options.data_parallel_path),
       graphs_(options.graphs),
       counters_(options.counters),
       cublas_(stream_),
