@@ -26,10 +26,15 @@ namespace {
 
 int expected_ranks = 0;  // --ranks R: what mpirun was asked for
 
+// Run by hand without mpirun, the tests skip; started by ctest with
+// --ranks R, a world of one process is a failure (the launcher's
+// environment was not recognised), never a silent pass.
 #define TS_SKIP_WITHOUT_RANKS()                                                                          \
-  if (ts::world().size() < 2)                                                                           \
-  GTEST_SKIP() << "not started by mpirun (world() is one process): run mpirun -np 2 " \
-                  "test_mpi_communicator --ranks 2"
+  if (ts::world().size() < 2) {                                                                         \
+    if (expected_ranks > 1) FAIL() << "--ranks " << expected_ranks << " but world() is one process";    \
+    GTEST_SKIP() << "not started by mpirun (world() is one process): run mpirun -np 2 "                 \
+                    "test_mpi_communicator --ranks 2";                                                  \
+  }
 
 // Rank r's contribution to element i, known to every rank so each can form
 // the rank-order sum itself. Element 0 is chosen so that the association

@@ -214,7 +214,7 @@ TEST(Checkpoint, EveryHeaderFieldAndArrayIsValidatedNamingTheFile) {
   const Checkpoint good = read_checkpoint(ck);
   const double nan = std::nan("");
   const std::vector<Craft> crafts = {
-      {"version 2", [](Checkpoint& c) { c.header["version"] = 2; }, "version"},
+      {"another version", [](Checkpoint& c) { c.header["version"] = kCheckpointVersion + 1; }, "version"},
       {"no version", [](Checkpoint& c) { c.header.erase("version"); }, "version"},
       {"no identity", [](Checkpoint& c) { c.header.erase("identity"); }, "identity"},
       {"identity a number", [](Checkpoint& c) { c.header["identity"] = 5; }, "identity"},

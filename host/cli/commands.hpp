@@ -49,8 +49,8 @@ struct ModelFlags : ActivationFlags, InitFlags {
 void add_device_flag(CLI::App* cmd, std::string& device);
 
 // --save-precision: f32 or f64. The default is the command's: f32 where θ
-// is a result to keep, f64 in dominance, whose θ* is analysed again from
-// best/ (dominance_command.cpp).
+// is a result to keep, f64 in dominance, so that its best/ holds θ* exactly
+// as the analysis saw it (`expand --params H<H>/best` gives its numbers).
 void add_save_precision_flag(CLI::App* cmd, std::string& precision, const std::string& default_precision);
 
 // The data flags every command accepts (INTERFACES.md "Data sets").

@@ -115,7 +115,7 @@ Command add_dominance_command(CLI::App& app) {
   whole(cmd->add_option("--bins", args->bins, "histogram bins of the tensor statistics (1..100000)")
             ->capture_default_str(),
         1, 100000);
-  add_trainer_flags(cmd, args->trainer, "f64");  // θ* is analysed from best/: keep it exact
+  add_trainer_flags(cmd, args->trainer, "f64");  // best/ holds θ*: exact, as the analysis saw it
   cmd->add_flag("--resume", args->resume, "continue each width's training from its checkpoint");
   cmd->add_flag("--quiet", args->quiet, "no progress or summary lines");
   return {cmd, [args] { return run_dominance(*args); }};

@@ -3,6 +3,7 @@
 #include "taylorscope/backends.hpp"
 
 #include <string>
+#include <vector>
 
 #include "taylorscope/errors.hpp"
 
@@ -29,10 +30,13 @@ int visible_gpus() {
 }
 
 // "cuda" and a CUDA "auto": one process takes GPU 0; under mpirun each rank
-// takes the GPU of its node-local rank.
+// takes the GPU of its node-local rank — unless it sees a single GPU, as
+// under per-rank binding (Slurm's --gpus-per-task=1, CUDA_VISIBLE_DEVICES
+// set per rank), where that one is its own.
 int gpu_of_rank(const std::string& device, const Communicator& comm) {
   if (comm.size() == 1) return 0;
   const int local = comm.local_rank(), gpus = visible_gpus();
+  if (gpus == 1) return 0;
   if (gpus > 0 && local >= gpus)
     throw InputError("--device " + device + " under mpirun: this rank is number " + std::to_string(local) +
                      " on its machine, which has " + std::to_string(gpus) +
@@ -62,6 +66,17 @@ std::string device_label(int device) { return device < 0 ? "cpu" : "cuda:" + std
 Backends make_backends(const std::string& device, BackendNeeds needs, Communicator& comm) {
   Backends b;
   b.device = resolve_device(device, comm);
+  if (comm.size() > 1) {
+    // Each rank resolved alone; with "auto" a rank that sees no GPU would
+    // compute on the CPU beside CUDA ranks, whose collectives (NCCL's
+    // bootstrap) and row orders it does not share. One kind per job.
+    const std::vector<std::string> kinds = comm.allgather(b.device < 0 ? "cpu" : "cuda");
+    for (size_t r = 1; r < kinds.size(); ++r)
+      if (kinds[r] != kinds[0])
+        throw InputError("--device " + device + ": rank 0 computes on " + kinds[0] + " but rank " +
+                         std::to_string(r) + " on " + kinds[r] +
+                         "; the ranks of one job compute on one kind of device (give --device cpu or cuda)");
+  }
   const bool cpu = b.device < 0;
   if (needs.pass) b.pass = cpu ? make_cpu_backend() : make_cuda_backend(b.device);
   if (needs.tensors) b.tensors = cpu ? make_cpu_tensor_backend() : make_cuda_tensor_backend(b.device);

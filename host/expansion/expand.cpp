@@ -120,12 +120,18 @@ PassSums sharded_pass(const Dataset& data, const Params& theta, const PassPlan& 
   PassSums sums = PassSums::zeros(plan, data.M, theta.H, data.E);
   auto t0 = Clock::now();
   if (rows.size() > 0) {
-    // The slice lives until run() returns; the backend is uploaded again
-    // before its next pass (expand, power_sum_contractions).
+    // The slice lives until run() returns; then the backend lets go of it
+    // (release), so a later run() without upload() is refused, not UB.
     const Dataset mine = slice_rows(data, rows);
     backend.upload(mine);
     if (upload_ms) *upload_ms = ms_since(t0);
-    sums = backend.run(theta, plan);
+    try {
+      sums = backend.run(theta, plan);
+    } catch (...) {
+      backend.release();
+      throw;
+    }
+    backend.release();
   } else if (upload_ms) {
     *upload_ms = 0.0;
   }

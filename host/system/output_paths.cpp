@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/errors.hpp"
 
 namespace taylorscope {
@@ -32,6 +33,7 @@ fs::path parent_of(const std::string& path) {
 
 void check_output_file(const std::string& path, const std::string& flag) {
   if (path.empty()) throw InputError(flag + ": empty path");
+  if (!world().is_root()) return;  // see output_paths.hpp: rank 0 writes, rank 0 looks
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw InputError(flag + " " + path + ": is a directory");
   const fs::path parent = parent_of(path);
@@ -42,6 +44,7 @@ void check_output_file(const std::string& path, const std::string& flag) {
 
 void check_output_dir(const std::string& path, const std::string& flag) {
   if (path.empty()) throw InputError(flag + ": empty path");
+  if (!world().is_root()) return;
   std::error_code ec;
   fs::path p(path);
   if (fs::exists(p, ec)) {

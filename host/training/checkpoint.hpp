@@ -48,7 +48,9 @@ struct CheckpointState {
   // The optimizer's arrays (train_backend.hpp's OptimizerState), in file order.
   std::vector<std::pair<std::string, std::vector<double>>> optimizer_arrays;
 };
-constexpr int kCheckpointVersion = 1;
+// 2: the identity is training_settings' shape (issue 10); a version-1
+// checkpoint is refused as another build's instead of by a confusing key.
+constexpr int kCheckpointVersion = 2;
 
 // What the model at hand expects; a negative count or an empty list checks nothing.
 struct CheckpointShape {

@@ -19,7 +19,8 @@ namespace taylorscope {
 //   "cpu"    → −1
 //   "cuda:i" → i, on every rank (ranks may share a GPU)
 //   "cuda"   → 0 for one process; under mpirun cuda:<comm.local_rank()>, one
-//              GPU per rank of a machine (INTERFACES.md "Several processes")
+//              GPU per rank of a machine (INTERFACES.md "Several processes"),
+//              or 0 when the rank sees one GPU (per-rank binding)
 //   "auto"   → as "cuda" when this build has CUDA and a GPU is visible,
 //              else −1; under mpirun a rank whose machine has fewer GPUs
 //              than its local rank is refused (not moved to the CPU: the
@@ -48,6 +49,8 @@ struct Backends {
 
 // Resolves `device` once and builds what `needs` asks for on it. Throws
 // InputError when CUDA is asked for and missing, or the device does not exist.
+// With several ranks a collective: every rank calls it, and a job whose ranks
+// resolved to different kinds of device (CPU and CUDA) is refused.
 Backends make_backends(const std::string& device, BackendNeeds needs, Communicator& comm = world());
 
 // One backend for a --device value, through make_backends (the benches and

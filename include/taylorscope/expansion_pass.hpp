@@ -66,6 +66,12 @@ class ExpansionBackend {
   // outlive the backend's use of it, until the next upload). Separate from run() so that benchmarks
   // and repeated expansions pay for the transfer once.
   virtual void upload(const Dataset& data) = 0;
+  // Forgets what upload() made resident when its caller is about to destroy
+  // it (a rank's slice of the rows: expand.cpp's sharded_pass). The CPU
+  // backend, which only refers to the data, then refuses run() until the
+  // next upload() instead of reading freed memory; a backend that copied the
+  // data may keep its copy.
+  virtual void release() {}
   virtual PassSums run(const Params& theta, const PassPlan& plan) = 0;
 
   // The same pass in its two stages, for hidden-unit shards (`expand --shard

@@ -1,6 +1,8 @@
 // Output paths are checked before any computation, so a typo in --report or
 // a read-only --out costs a second, not the whole run (exit 2, one line).
-// Creating nothing: these only look.
+// Creating nothing: these only look. Under mpirun only rank 0 looks, since
+// only rank 0 writes: another rank, maybe on another machine without the
+// same file system, would otherwise refuse a run rank 0 can write.
 #pragma once
 
 #include <string>

@@ -122,6 +122,7 @@ class CpuExpansionBackend final : public ExpansionBackend {
   std::string device_name() const override {
     return "cpu (" + std::to_string(omp_get_max_threads()) + " threads, BLAS)";
   }
+  void release() override { data_ = nullptr; }
   void upload(const Dataset& data) override {
     data_ = &data;
     staged_ = false;

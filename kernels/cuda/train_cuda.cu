@@ -138,6 +138,9 @@ class CudaTrainBackend final : public TrainBackend {
   void allreduce_gradient();
   // The data-parallel path: several ranks, or one that asked for it.
   bool parallel() const { return comm_.size() > 1 || data_parallel_path_; }
+  // Whether two ranks of comm_ compute on one GPU (`--device cuda:0` on
+  // every rank), by the devices' UUIDs. A collective.
+  bool ranks_share_a_gpu() const;
   void full_batch_step(int64_t batch_size);
   bool capture(int64_t batch_size);
   void drop_graph();
@@ -205,13 +208,26 @@ CudaTrainBackend::CudaTrainBackend(const CudaTrainOptions& options)
   TS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data(), cublas_workspace_.bytes()));
   counter_.ensure_size(1);
   rngd_.bind(cublas_, cusolver_, stream_);
-  // Collective: every rank takes the same branch (one build, one --device).
-  if (parallel() && nccl_available(nullptr)) device_comm_ = make_nccl_communicator(comm_, device_);
+  // Collective: every rank takes the same branch (one build, one --device,
+  // and the same allgathered answer to whether two ranks share a GPU: NCCL
+  // refuses two ranks on one device, so those all-reduce through the host).
+  if (parallel() && nccl_available(nullptr) && !ranks_share_a_gpu())
+    device_comm_ = make_nccl_communicator(comm_, device_);
   if (parallel() && !device_comm_ && graphs_ == CudaGraphs::required)
     throw std::runtime_error(name_ + ": a CUDA graph is required (TAYLORSCOPE_REQUIRE_CUDA_GRAPH), but with " +
                              std::to_string(comm_.size()) +
                              " ranks and no NCCL in this build the gradient is all-reduced through the host, "
                              "which a graph cannot hold");
+}
+
+bool CudaTrainBackend::ranks_share_a_gpu() const {
+  cudaDeviceProp prop{};
+  TS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  const std::vector<std::string> uuids = comm_.allgather(std::string(prop.uuid.bytes, sizeof prop.uuid.bytes));
+  for (size_t a = 0; a < uuids.size(); ++a)
+    for (size_t b = a + 1; b < uuids.size(); ++b)
+      if (uuids[a] == uuids[b]) return true;
+  return false;
 }
 
 CudaTrainBackend::~CudaTrainBackend() {
