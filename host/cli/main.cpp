@@ -49,8 +49,14 @@ int fail(const std::string& message, int status) {
   std::cout.flush();
   const int ranks = world().size(), rank = world().rank();
   if (ranks > 1 && rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
-  std::cerr << "taylorscope: error: " << (ranks > 1 && rank != 0 ? "rank " + std::to_string(rank) + ": " : "")
-            << one_line(message) << std::endl;
+  // One write of the whole line: under mpirun the launcher forwards a
+  // rank's stderr in the chunks it was written in, and would otherwise put
+  // its own abort banner between "taylorscope: error: " and the message.
+  const std::string line = "taylorscope: error: " +
+                           (ranks > 1 && rank != 0 ? "rank " + std::to_string(rank) + ": " : std::string()) +
+                           one_line(message) + "\n";
+  std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
+  std::cerr.flush();
   if (ranks > 1) taylorscope::abort_processes(status);
   taylorscope::finish_processes();
   return status;

@@ -28,7 +28,12 @@ void flush_warnings() {
   std::lock_guard<std::mutex> lock(guard());
   // Every rank of an mpirun job raises the same warnings; rank 0 says them.
   if (!world().is_root()) queue().clear();
-  for (const std::string& m : queue()) std::cerr << "taylorscope: warning: " << m << "\n";
+  // Each line in one write, so that mpirun's forwarding of stderr cannot
+  // split it.
+  for (const std::string& m : queue()) {
+    const std::string line = "taylorscope: warning: " + m + "\n";
+    std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
+  }
   std::cerr.flush();
   queue().clear();
 }
