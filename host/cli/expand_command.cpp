@@ -44,8 +44,7 @@ int run_expand(const ExpandArgs& a) {
   const Activation act = parse_activation(a.activation, a.omega, a.iota);
   if (a.params_dir.empty() && a.init != "gaussian" && a.init != "glorot")
     throw InputError("--init must be gaussian or glorot, got '" + a.init + "'");
-  if (a.shard != "rows" && a.shard != "hidden")
-    throw InputError("--shard must be rows or hidden, got '" + a.shard + "'");
+  check_shard(a.shard);
   Communicator& comm = world();
   auto backend = make_backend(a.device);
 

@@ -108,10 +108,13 @@ void allreduce_pass_sums(PassSums& s, Communicator& comm) {
   for (int64_t& n : s.class_count) n = static_cast<int64_t>(*it++);
 }
 
+void check_shard(const std::string& shard) {
+  if (shard != "rows" && shard != "hidden") throw InputError("--shard must be rows or hidden, got '" + shard + "'");
+}
+
 PassSums sharded_pass(const Dataset& data, const Params& theta, const PassPlan& plan, const std::string& shard,
                       ExpansionBackend& backend, Communicator& comm, double* upload_ms) {
-  if (shard != "rows" && shard != "hidden")
-    throw InputError("--shard must be rows or hidden, got '" + shard + "'");
+  check_shard(shard);
   // On the whole data first: a rank whose share is empty must refuse what
   // the others refuse.
   check_pass_inputs(data, theta, plan);
@@ -177,8 +180,7 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
                        const ExpansionOptions& options, ExpansionBackend& backend, Communicator& comm) {
   const auto t_start = Clock::now();
   const double comm_ms_start = comm.collective_ms();
-  if (options.shard != "rows" && options.shard != "hidden")
-    throw InputError("--shard must be rows or hidden, got '" + options.shard + "'");
+  check_shard(options.shard);
   const int K = options.order;
   if (K < 1 || K > kMaxOrder)
     throw InputError("--order must be in 1.." + std::to_string(kMaxOrder) + ", got " +

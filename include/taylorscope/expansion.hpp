@@ -118,6 +118,10 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
 // this rank's rows afterwards (upload again before another run). Any R,
 // including 1 (the split then runs on one rank: what tests compare with
 // run()); *upload_ms gets the time spent uploading.
+// Throws InputError unless `shard` is "rows" or "hidden" (the one place
+// that knows the names: the CLI asks before reading data, the library again).
+void check_shard(const std::string& shard);
+
 PassSums sharded_pass(const Dataset& data, const Params& theta, const PassPlan& plan, const std::string& shard,
                       ExpansionBackend& backend, Communicator& comm, double* upload_ms = nullptr);
 
