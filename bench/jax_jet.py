@@ -41,7 +41,7 @@ def main():
     K = int(report["order"])
     Z, y, theta = jt.load_inputs(args.data, args.params)
     dev = jax.devices()[0]
-    data, theta_d = jt.place(Z, y, theta, jt.default_chunk(theta[1].shape[0], Z.shape[0]), dev)
+    data, theta_d = jt.place(Z, y, theta, jt.default_chunk(theta[1].shape[0], Z.shape[0], dev), dev)
     coefficients = jt.make("jet", args.activation, K, Z.shape[0])
     jax.block_until_ready(coefficients(data, theta_d))  # compiles
     t0 = time.perf_counter()
