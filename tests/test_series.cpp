@@ -3,10 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
 #include <numbers>
 #include <vector>
 
 #include "taylorscope/activation.hpp"
+#include "taylorscope/exp_nonpositive.hpp"
 #include "taylorscope/series.hpp"
 
 using namespace taylorscope;
@@ -90,6 +95,49 @@ TEST(ActivationSeries, SeriesSumsReproduceValueAndDerivativeNearZero) {
   const Activation rw = parse_activation("relu_omega", 1.3, 0.2);
   const auto c = activation_taylor(rw, 40);
   EXPECT_NEAR(series_value(c, 0.4), activation_value(rw, 0.4), 1e-13);
+}
+
+// Distance in units in the last place between two positive doubles.
+int64_t ulps_apart(double a, double b) {
+  int64_t ia, ib;
+  std::memcpy(&ia, &a, sizeof a);
+  std::memcpy(&ib, &b, sizeof b);
+  return ia > ib ? ia - ib : ib - ia;
+}
+
+// The branch-free exponential behind σ (exp_nonpositive.hpp) against libm's,
+// on a million points spread over its whole range and on the points where
+// its range reduction switches k. 2 ulp is the accuracy its header promises
+// (the degree-13 remainder is below half an ulp; the rest is the rounding
+// of Horner's steps and of r).
+TEST(ExpNonpositive, WithinTwoUlpOfLibm) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> wide(-708.0, 0.0), narrow(-2.0, 0.0);
+  int64_t worst = 0;
+  double worst_x = 0;
+  const auto check = [&](double x) {
+    const int64_t d = ulps_apart(exp_nonpositive(x), std::exp(x));
+    if (d > worst) worst = d, worst_x = x;
+  };
+  for (int i = 0; i < 500000; ++i) check(wide(rng)), check(narrow(rng));
+  for (int k = -1020; k <= 0; ++k) {  // half-way points between two k, above the clamp at −708
+    const double x = (k - 0.5) * std::numbers::ln2;
+    check(std::nextafter(x, -1.0)), check(x), check(std::nextafter(x, 0.0));
+  }
+  check(0.0), check(-0.0), check(-1e-300), check(-708.0);
+  EXPECT_LE(worst, 2) << "at x = " << worst_x;
+  EXPECT_EQ(exp_nonpositive(0.0), 1.0);
+}
+
+TEST(ExpNonpositive, ClampsBelowItsRangeAndKeepsNaN) {
+  EXPECT_EQ(exp_nonpositive(-1000.0), exp_nonpositive(-708.0));
+  EXPECT_GT(exp_nonpositive(-std::numeric_limits<double>::infinity()), 0.0);
+  EXPECT_LT(exp_nonpositive(-1000.0), 1e-307);
+  EXPECT_TRUE(std::isnan(exp_nonpositive(std::numeric_limits<double>::quiet_NaN())));
+  // σ at the ends of the range: exactly 1 and within 1e-307 of 0.
+  EXPECT_EQ(sigmoid_value(800.0), 1.0);
+  EXPECT_LT(sigmoid_value(-800.0), 1e-307);
+  EXPECT_EQ(sigmoid_value(0.0), 0.5);
 }
 
 TEST(ActivationSeries, Order64CoefficientsAreFinite) {
