@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/pass_channels.hpp"
 #include "split_stages.hpp"
 #include "test_support.hpp"
 
@@ -124,6 +126,29 @@ TEST(Expansion, DominantD2EqualsJUWTermAndD3EqualsJUWW) {
 // The pass reads the class sums of z off the rows (seed_terms' first moments
 // come from them, not from Z), and the power-sum-only plan runs neither
 // stage yet gives the full pass's class power sums, class sums and counts.
+// The CPU pass forms the channels with pass_channels_block (loops over units,
+// vectorised), the CUDA kernels with pass_channels (one unit per thread): the
+// same operations per element, so the same bits, for every activation.
+TEST(Expansion, ChannelBlocksEqualPassChannelsUnitByUnit) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal(0.0, 3.0);
+  const int P = 7, C = 12;
+  const std::vector<double> t_of = {0, 0, 0, 0, 0, 0, 0, 0.25, 0.5, 1.0, 1.5, 2.0};
+  std::vector<double> a(130);  // not a multiple of the vector width
+  for (double& v : a) v = normal(rng);
+  a[0] = 0.0, a[1] = -0.0, a[2] = 800.0, a[3] = -800.0;  // σ's exponent clamp on both sides
+  for (const char* name : {"silu", "relu", "tanh", "sigmoid", "gelu", "softplus", "elu", "relu_omega"}) {
+    const Activation act = parse_activation(name, 0.7, 0.2);
+    std::vector<double> block(C * a.size()), one(C);
+    pass_channels_block(a.data(), static_cast<int64_t>(a.size()), P, C, t_of.data(), act, block.data());
+    for (size_t u = 0; u < a.size(); ++u) {
+      pass_channels(a[u], 0, C, P, C, t_of.data(), act, one.data());
+      for (int ch = 0; ch < C; ++ch)
+        ASSERT_EQ(block[ch * a.size() + u], one[ch]) << name << " unit " << u << " (a = " << a[u] << ") channel " << ch;
+    }
+  }
+}
+
 TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {
   const Dataset d = synthetic_data({7, 9, 5}, 6, 31);
   const Params p = random_params(3, 5, 6, 0.7, 32);
@@ -148,10 +173,12 @@ TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {
   ASSERT_EQ(full.class_sum.size(), 3u * 6u);
   for (int a = 0; a < 3; ++a)
     for (int g = 0; g < 6; ++g) {
-      double want = 0;  // rows in file order, as the pass adds them
+      double want = 0, size = 0;  // rows in file order
       for (int64_t s = 0; s < d.N; ++s)
-        if (d.labels[s] == a) want += d.Z[s * 6 + g];
-      EXPECT_EQ(full.class_sum[a * 6 + g], want) << "class " << a << " feature " << g;
+        if (d.labels[s] == a) want += d.Z[s * 6 + g], size += std::fabs(d.Z[s * 6 + g]);
+      // The pass adds each thread's rows in order and then the threads' sums:
+      // another grouping of at most 9 terms, so within 9 roundings of Σ|z|.
+      EXPECT_NEAR(full.class_sum[a * 6 + g], want, 9 * 0x1p-52 * size) << "class " << a << " feature " << g;
     }
 }
 

@@ -35,4 +35,53 @@ TS_HD void pass_channels(double a, int first, int count, int P, int C, const dou
   }
 }
 
+// The same channels for n units at once, channel-major: g[ch·n + u] =
+// g_ch(a[u]) for ch < C (t_of[ch] is the t of activation channel ch; t_of
+// is indexed by channel here, as pass_channels' is with first = 0). The
+// operations per element are pass_channels' — the same chain of products
+// for the powers, activation_value for σ — arranged so that every loop runs
+// over units and vectorises (the CPU pass); Kind fixes σ at compile time so
+// activation_value's switch folds away inside the loop. Host only (the
+// CUDA kernels call pass_channels per thread).
+#if !defined(__CUDACC__)
+template <ActivationKind Kind>
+void pass_channels_block(const double* a, int64_t n, int P, int C, const double* t_of, const Activation& act,
+                         double* g) {
+  const Activation fixed{Kind, act.omega, act.iota};
+  if (P > 0) {
+#pragma omp simd
+    for (int64_t u = 0; u < n; ++u) g[u] = a[u];
+  }
+  for (int ch = 1; ch < P; ++ch) {
+    const double* prev = g + (ch - 1) * n;
+    double* out = g + ch * n;
+#pragma omp simd
+    for (int64_t u = 0; u < n; ++u) out[u] = prev[u] * a[u];
+  }
+  for (int ch = P; ch < C; ++ch) {
+    const double t = t_of[ch];
+    double* out = g + ch * n;
+#pragma omp simd
+    for (int64_t u = 0; u < n; ++u) out[u] = activation_value(fixed, t * a[u]);
+  }
+}
+
+inline void pass_channels_block(const double* a, int64_t n, int P, int C, const double* t_of, const Activation& act,
+                                double* g) {
+  switch (act.kind) {
+#define TS_CHANNELS_CASE(k) \
+  case ActivationKind::k: return pass_channels_block<ActivationKind::k>(a, n, P, C, t_of, act, g);
+    TS_CHANNELS_CASE(silu)
+    TS_CHANNELS_CASE(relu)
+    TS_CHANNELS_CASE(tanh)
+    TS_CHANNELS_CASE(sigmoid)
+    TS_CHANNELS_CASE(gelu)
+    TS_CHANNELS_CASE(softplus)
+    TS_CHANNELS_CASE(elu)
+    TS_CHANNELS_CASE(relu_omega)
+#undef TS_CHANNELS_CASE
+  }
+}
+#endif
+
 }  // namespace taylorscope

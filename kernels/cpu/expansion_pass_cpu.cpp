@@ -1,10 +1,19 @@
 // The CPU reference path of the expansion pass (see expansion_pass.hpp for the
-// two stages). BLAS does the two GEMMs (A0 = Z Wᵀ, G = X Uᵀ); OpenMP threads
-// each take a slice of the rows; the per-sample mathematics is
-// sample_action.hpp, the same code the CUDA kernels run.
+// two stages). Each OpenMP thread owns a contiguous range of rows and walks
+// it in blocks: one single-threaded DGEMM gives the block's A0 = Z Wᵀ, and
+// everything after it is fused per row while the row is in cache — the
+// channels (pass_channels.hpp), the M-wide hidden contraction G = X Uᵀ (by
+// hand, four units per instruction: BLAS at M = 10 columns runs far below its
+// peak), the class power sums and stage 2 (sample_action.hpp, the same code
+// the CUDA kernels run) on the row's G. Nothing of size N×C×H is formed.
+//
+// Sums: every thread adds its own rows in row order into its own partial
+// sums, which are combined in thread order at the end, so a result is
+// bitwise the same for the same thread count.
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "cpu/blas.hpp"
@@ -16,24 +25,33 @@
 namespace taylorscope {
 namespace {
 
-// Rows per chunk: the channel matrix X (rows × channels × H) and A0 stay
-// within this budget, so memory does not grow with N.
-constexpr size_t kChunkBytes = size_t{64} << 20;
+// One thread's A0 block: large enough that the GEMM's repacking of W per
+// call (H·E per block) stays ~1% of its flops, small enough to stay in memory
+// budgets at any H.
+constexpr size_t kBlockBytes = size_t{8} << 20;
+// Hidden units per channel tile: C tiles of this many units (12 KiB at
+// C = 12) plus the U slice they meet stay in L1.
+constexpr int64_t kUnitTile = 128;
+constexpr int64_t kLanes = 4;  // the contraction's vector width (doubles)
 
-int64_t rows_per_chunk(int64_t H, int C) {
-  return std::clamp<int64_t>(static_cast<int64_t>(kChunkBytes / (sizeof(double) * std::max<int64_t>(H, 1) * (C + 1))),
-                             16, 4096);
+int64_t rows_per_block(int64_t H) {
+  return std::clamp<int64_t>(static_cast<int64_t>(kBlockBytes / (sizeof(double) * std::max<int64_t>(H, 1))), 64,
+                             4096);
 }
+
+int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
 // What stage 1 and stage 2 read besides the data: one hidden slice of θ
 // (W rows, U columns, b entries of units [h0, h1)) and the whole θ's logits.
+// U is kept with rows padded to a multiple of kLanes with zeros, so the
+// contraction never needs a scalar tail.
 struct StageInputs {
   int M = 0, K = 0, P = 0, Kp = 0, T = 0, C = 0;
-  int64_t H = 0, E = 0;               // H: the slice's width
+  int64_t H = 0, E = 0, Hpad = 0;     // H: the slice's width
   const double* W = nullptr;          // H×E
-  const double* U = nullptr;          // M×H
   const double* b = nullptr;          // H
   const double* c = nullptr;          // M
+  std::vector<double> U_pad;          // M×Hpad
   std::vector<double> c_shift, t_of;  // M; C (the t of each activation channel)
 };
 
@@ -48,10 +66,12 @@ StageInputs stage_inputs(const Params& theta, const PassPlan& plan, int64_t E) {
   in.C = plan.channels();
   in.H = theta.H;
   in.E = E;
+  in.Hpad = round_up(theta.H, kLanes);
   in.W = theta.W.data();
-  in.U = theta.U.data();
   in.b = theta.b.data();
   in.c = theta.c.data();
+  in.U_pad.assign(static_cast<size_t>(in.M) * in.Hpad, 0.0);
+  for (int a = 0; a < in.M; ++a) std::copy_n(&theta.U[a * theta.H], theta.H, &in.U_pad[a * in.Hpad]);
   in.c_shift.resize(in.M);
   in.t_of.assign(in.C, 0.0);
   order1_logits(theta.U.data(), theta.c.data(), in.K > 0 ? plan.taylor[0] : 0.0, in.M, theta.H, in.c_shift.data());
@@ -59,23 +79,126 @@ StageInputs stage_inputs(const Params& theta, const PassPlan& plan, int64_t E) {
   return in;
 }
 
-// Stage 1 for rows lo..hi of a chunk whose A0 is given: channels X[s][ch][β],
-// then G[s][ch][α] = Σ_β X[s][ch][β] U[α][β] (G and X indexed from row lo).
-void hidden_rows(const StageInputs& in, const PassPlan& plan, const double* A0, int64_t n, double* X, double* G) {
-  const int C = in.C;
-  const int64_t H = in.H;
-  for (int64_t s = 0; s < n; ++s) {
-    const double* a0 = &A0[s * H];
-    double* xs = &X[s * C * H];
-    for (int64_t b = 0; b < H; ++b) {
-      const double a = a0[b] + in.b[b];
-      pass_channels(a, 0, C, in.Kp, C, in.t_of.data(), plan.act, xs + b, H);
+using v4d = double __attribute__((vector_size(kLanes * sizeof(double))));
+
+v4d load4(const double* p) {
+  v4d v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// g[c·M + α] += Σ_{u<n} x[c·n + u] · U[α·ldu + u] for NC channels and NM
+// classes (n a multiple of 4). NC·NM four-wide accumulators; per step NC + NM
+// loads feed NC·NM FMAs, so at 2 × 5 (7 loads, 10 FMAs) the FMA units, not
+// the loads, limit it, and M = 10 splits into two tiles without a remainder.
+// Lanes are summed in a fixed order: the result depends on n and the data only.
+template <int NC, int NM>
+void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* g) {
+  v4d acc[NC][NM] = {};
+  for (int64_t u = 0; u < n; u += kLanes) {
+    v4d xv[NC];
+    for (int c = 0; c < NC; ++c) xv[c] = load4(x + c * n + u);
+    for (int m = 0; m < NM; ++m) {
+      const v4d uv = load4(U + m * ldu + u);
+      for (int c = 0; c < NC; ++c) acc[c][m] += xv[c] * uv;
     }
   }
-  if (H > 0)
-    cpu::gemm_abt(n * C, in.M, H, X, in.U, G);
-  else
-    std::fill_n(G, n * C * in.M, 0.0);  // no unit in the slice: its share of G is 0
+  for (int c = 0; c < NC; ++c)
+    for (int m = 0; m < NM; ++m) g[c * M + m] += (acc[c][m][0] + acc[c][m][1]) + (acc[c][m][2] + acc[c][m][3]);
+}
+
+template <int NC>
+void contract_channels(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* g) {
+  int m = 0;
+  for (; m + 5 <= M; m += 5) contract_tile<NC, 5>(x, n, U + m * ldu, ldu, M, g + m);
+  switch (M - m) {
+    case 4: contract_tile<NC, 4>(x, n, U + m * ldu, ldu, M, g + m); break;
+    case 3: contract_tile<NC, 3>(x, n, U + m * ldu, ldu, M, g + m); break;
+    case 2: contract_tile<NC, 2>(x, n, U + m * ldu, ldu, M, g + m); break;
+    case 1: contract_tile<NC, 1>(x, n, U + m * ldu, ldu, M, g + m); break;
+    default: break;
+  }
+}
+
+// out[k·stride + u] += v[u]^(k+1), k < P, u < n: Σ_{s∈α} (W_β·z_s)^n without
+// the bias, by the chain v, v·v, (v·v)·v, … For P known at compile time the
+// running power stays in a register (one load-add-store per power); P is
+// K − 1 of the expansion, so the common orders are instantiated.
+template <int P>
+void add_powers_fixed(const double* v, int64_t n, double* out, size_t stride) {
+#pragma omp simd
+  for (int64_t u = 0; u < n; ++u) {
+    double p = v[u];
+    out[u] += p;
+    for (int k = 1; k < P; ++k) {
+      p *= v[u];
+      out[k * stride + u] += p;
+    }
+  }
+}
+
+void add_powers(const double* v, int64_t n, int P, double* out, size_t stride, double* power) {
+  switch (P) {
+    case 0: return;
+    case 1: return add_powers_fixed<1>(v, n, out, stride);
+    case 2: return add_powers_fixed<2>(v, n, out, stride);
+    case 3: return add_powers_fixed<3>(v, n, out, stride);
+    case 4: return add_powers_fixed<4>(v, n, out, stride);
+    case 5: return add_powers_fixed<5>(v, n, out, stride);
+    case 6: return add_powers_fixed<6>(v, n, out, stride);
+    case 7: return add_powers_fixed<7>(v, n, out, stride);
+    case 8: return add_powers_fixed<8>(v, n, out, stride);
+    default: break;
+  }
+#pragma omp simd
+  for (int64_t u = 0; u < n; ++u) {
+    power[u] = v[u];
+    out[u] += v[u];
+  }
+  for (int k = 1; k < P; ++k) {
+    double* out_k = out + k * stride;
+#pragma omp simd
+    for (int64_t u = 0; u < n; ++u) {
+      power[u] *= v[u];
+      out_k[u] += power[u];
+    }
+  }
+}
+
+// One thread's scratch for one row: the biased pre-activations of a unit
+// tile, the tile's channels, and the running powers of the class power sums.
+struct RowScratch {
+  std::vector<double> a, x, power;
+  explicit RowScratch(int C) : a(kUnitTile), x(static_cast<size_t>(std::max(C, 1)) * kUnitTile), power(kUnitTile) {}
+};
+
+// Stage 1 for one row whose A0 (H entries) is given: writes its
+// G[ch][α] = Σ_β U_αβ g_ch(a_β) (C×M) to g and adds (A0_β)^n, n = 1..P, into
+// class_power[n−1][label][β] (P×M×H), tile by tile of units.
+void contract_row(const StageInputs& in, const Activation& act, const double* a0, int label, RowScratch& scratch,
+                  double* class_power, double* g) {
+  const int M = in.M, P = in.P, C = in.C;
+  const int64_t H = in.H;
+  std::fill_n(g, static_cast<size_t>(C) * M, 0.0);
+  double* const a = scratch.a.data();
+  double* const x = scratch.x.data();
+  double* const power = scratch.power.data();
+  for (int64_t h0 = 0; h0 < H; h0 += kUnitTile) {
+    const int64_t valid = std::min(kUnitTile, H - h0);
+    const int64_t n = round_up(valid, kLanes);  // U_pad is zero past H
+    const double* v = a0 + h0;
+    add_powers(v, valid, P, class_power + static_cast<size_t>(label) * H + h0, static_cast<size_t>(M) * H, power);
+    if (C == 0) continue;
+    const double* b = in.b + h0;
+#pragma omp simd
+    for (int64_t u = 0; u < valid; ++u) a[u] = v[u] + b[u];
+    std::fill(a + valid, a + n, 0.0);  // padding units: finite channels, met by U_pad's zeros
+    pass_channels_block(a, n, in.Kp, C, in.t_of.data(), act, x);
+    const double* U = in.U_pad.data() + h0;
+    int ch = 0;
+    for (; ch + 2 <= C; ch += 2) contract_channels<2>(x + ch * n, n, U, in.Hpad, M, g + ch * M);
+    if (ch < C) contract_channels<1>(x + ch * n, n, U, in.Hpad, M, g + ch * M);
+  }
 }
 
 // Stage 2 for n rows with labels `labels` and complete G: jets and direct
@@ -92,28 +215,57 @@ void sample_rows(const StageInputs& in, const PassPlan& plan, const double* G, c
   }
 }
 
-// class_power[n−1][label][β] += A0[s][β]^n for units b0..b1 of R rows, row
-// by row: every element adds its rows in row order.
-void add_class_power(const double* A0, const int32_t* labels, int64_t R, int64_t H, int M, int P, int64_t b0,
-                     int64_t b1, double* class_power) {
-  for (int64_t s = 0; s < R; ++s) {
-    const double* a0 = &A0[s * H];
-    double* out = &class_power[static_cast<size_t>(labels[s]) * H];
-    for (int64_t b = b0; b < b1; ++b) {
-      const double v = a0[b];
-      double p = v;
-      for (int n = 0; n < P; ++n, p *= v) out[static_cast<size_t>(n) * M * H + b] += p;
-    }
-  }
-}
-
 // class_sum[label][γ] += z_sγ for features g0..g1 of R rows, in row order.
 void add_class_sums(const Dataset& data, int64_t r0, int64_t R, int64_t g0, int64_t g1, double* class_sum) {
   const int64_t E = data.E;
   for (int64_t s = r0; s < r0 + R; ++s) {
     const double* z = data.row(s);
     double* out = &class_sum[static_cast<size_t>(data.labels[s]) * E];
+#pragma omp simd
     for (int64_t g = g0; g < g1; ++g) out[g] += z[g];
+  }
+}
+
+// One thread's share of a pass over rows [begin, end): its A0 block, row
+// scratch and partial sums, allocated before the parallel region (an
+// allocation failure inside it would end the process).
+struct ThreadPass {
+  std::vector<double> A0, g, jet, direct, class_power, class_sum;
+  RowScratch scratch;
+  ThreadPass(const StageInputs& in, int64_t block_rows, bool with_class_sum)
+      : A0(static_cast<size_t>(block_rows) * in.H),
+        g(static_cast<size_t>(in.C) * in.M),
+        jet(in.K + 1, 0.0),
+        direct(in.T, 0.0),
+        class_power(static_cast<size_t>(in.P) * in.M * in.H, 0.0),
+        class_sum(with_class_sum ? static_cast<size_t>(in.M) * in.E : 0, 0.0),
+        scratch(in.C) {}
+};
+
+// Bytes one ThreadPass holds, for check_memory before any is allocated.
+double thread_pass_bytes(const StageInputs& in, int64_t block_rows) {
+  const double H = static_cast<double>(in.H);
+  return 8.0 * (static_cast<double>(block_rows) * H + static_cast<double>(in.C) * in.M + in.K + 1 + in.T +
+                static_cast<double>(in.P) * in.M * H + static_cast<double>(in.M) * in.E +
+                (std::max(in.C, 1) + 2.0) * kUnitTile);
+}
+
+// The rows [begin, end) of thread tid of nt.
+ShardRange thread_rows(ShardRange rows, int tid, int nt) {
+  const int64_t n = rows.size();
+  return {rows.begin + n * tid / nt, rows.begin + n * (tid + 1) / nt};
+}
+
+// Walks one thread's rows in blocks: A0 by one GEMM per block, then
+// `each_row(s, a0_row)` for every row s of the block in order.
+template <class EachRow>
+void walk_rows(const Dataset& data, const StageInputs& in, ShardRange rows, int64_t block_rows, double* A0,
+               EachRow each_row) {
+  const int64_t H = in.H, E = in.E;
+  for (int64_t r0 = rows.begin; r0 < rows.end; r0 += block_rows) {
+    const int64_t R = std::min(block_rows, rows.end - r0);
+    if (H > 0) cpu::gemm_abt(R, H, E, data.row(r0), in.W, A0);
+    for (int64_t s = 0; s < R; ++s) each_row(r0 + s, A0 + s * H);
   }
 }
 
@@ -151,59 +303,38 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   check_pass_inputs(data, theta, plan);
   const bool stages = !plan.power_sums_only;
   const StageInputs in = stage_inputs(theta, plan, data.E);
-  const int M = in.M, K = in.K, P = in.P, T = in.T, C = in.C;
-  const int64_t H = in.H, E = in.E;
+  const int M = in.M, K = in.K, T = in.T;
   const int threads = omp_get_max_threads();
-  const int64_t chunk = rows_per_chunk(H, C);
-  // Everything below that grows with H, before any of it is allocated: the
-  // chunk's A0, X, G and the P×M×H class power sums.
-  const double Hd = static_cast<double>(H), rows = static_cast<double>(chunk);
-  check_memory(8.0 * (rows * Hd * (1.0 + C) + rows * C * M + static_cast<double>(P) * M * Hd +
-                      static_cast<double>(M) * E + static_cast<double>(threads) * (K + 1 + T)),
-               "the CPU expansion pass (H = " + std::to_string(H) + ", order " + std::to_string(K) + ", " +
-                   std::to_string(chunk) + " rows at a time)");
-  PassSums sums = PassSums::zeros(plan, M, H, E);
-
-  std::vector<double> A0(chunk * H), X(stages ? chunk * C * H : 0), G(stages ? chunk * C * M : 0);
-  // Per-thread partial sums, combined in thread order: the result does not
-  // depend on scheduling luck.
-  std::vector<double> jet_part(threads * (K + 1), 0.0), direct_part(threads * T, 0.0);
+  const int64_t block_rows = rows_per_block(in.H);
+  check_memory(threads * thread_pass_bytes(in, block_rows),
+               "the CPU expansion pass (H = " + std::to_string(in.H) + ", order " + std::to_string(K) + ", " +
+                   std::to_string(threads) + " threads × " + std::to_string(block_rows) + " rows at a time)");
+  std::vector<ThreadPass> parts;
+  parts.reserve(threads);
+  for (int t = 0; t < threads; ++t) parts.emplace_back(in, block_rows, true);
   const cpu::SingleThreadedBlas single_threaded_blas;
 
-  // One parallel region for the whole pass. Every thread owns a contiguous
-  // slice of each chunk's rows and runs its own GEMMs on it, so BLAS and
-  // OpenMP never compete for the cores; only the class sums, which split by
-  // hidden unit and by feature instead, wait at a barrier.
+  // One parallel region, no barrier: each thread runs its own single-threaded
+  // GEMMs on its own rows, so BLAS and OpenMP never compete for the cores.
 #pragma omp parallel num_threads(threads)
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-    double* jet = &jet_part[tid * (K + 1)];
-    double* direct = T ? &direct_part[tid * T] : nullptr;
-    const int64_t b0 = H * tid / nt, b1 = H * (tid + 1) / nt;
-    const int64_t g0 = E * tid / nt, g1 = E * (tid + 1) / nt;
-
-    for (int64_t r0 = 0; r0 < data.N; r0 += chunk) {
-      const int64_t R = std::min(chunk, data.N - r0);
-      const int64_t lo = R * tid / nt, hi = R * (tid + 1) / nt;
-      cpu::gemm_abt(hi - lo, H, E, data.row(r0 + lo), theta.W.data(), &A0[lo * H]);
-      if (stages) {
-        hidden_rows(in, plan, &A0[lo * H], hi - lo, &X[lo * C * H], &G[lo * C * M]);
-        sample_rows(in, plan, &G[lo * C * M], &data.labels[r0 + lo], hi - lo, jet, direct);
-      }
-      // Class power sums of W_β·z (no bias) and class sums of z need every
-      // row of the chunk: each thread owns a contiguous β range and a
-      // contiguous feature range, so there are no races, and each sum adds
-      // its rows in row order whatever the thread count.
-#pragma omp barrier
-      add_class_power(A0.data(), &data.labels[r0], R, H, M, P, b0, b1, sums.class_power.data());
-      add_class_sums(data, r0, R, g0, g1, sums.class_sum.data());
-#pragma omp barrier  // A0 is overwritten by the next chunk
-    }
+    ThreadPass& part = parts[tid];
+    const ShardRange mine = thread_rows({0, data.N}, tid, nt);
+    walk_rows(data, in, mine, block_rows, part.A0.data(), [&](int64_t s, const double* a0) {
+      const int label = data.labels[s];
+      contract_row(in, plan.act, a0, label, part.scratch, part.class_power.data(), part.g.data());
+      if (stages) sample_rows(in, plan, part.g.data(), &data.labels[s], 1, part.jet.data(), part.direct.data());
+    });
+    add_class_sums(data, mine.begin, mine.size(), 0, data.E, part.class_sum.data());
   }
 
-  for (int t = 0; t < threads; ++t) {
-    for (int k = 0; k <= K && stages; ++k) sums.jet[k] += jet_part[t * (K + 1) + k];
-    for (int i = 0; i < T; ++i) sums.direct[i] += direct_part[t * T + i];
+  PassSums sums = PassSums::zeros(plan, M, in.H, data.E);
+  for (const ThreadPass& part : parts) {  // thread order: fixed for a fixed thread count
+    for (int k = 0; k <= K && stages; ++k) sums.jet[k] += part.jet[k];
+    for (int i = 0; i < T; ++i) sums.direct[i] += part.direct[i];
+    for (size_t i = 0; i < sums.class_power.size(); ++i) sums.class_power[i] += part.class_power[i];
+    for (size_t i = 0; i < sums.class_sum.size(); ++i) sums.class_sum[i] += part.class_sum[i];
   }
   for (int64_t s = 0; s < data.N; ++s) ++sums.class_count[data.labels[s]];
   return sums;
@@ -239,30 +370,27 @@ void CpuExpansionBackend::hidden_stage(ShardRange rows, double* G) {
   const Dataset& data = *data_;
   if (rows.begin < 0 || rows.end > data.N || rows.begin > rows.end)
     throw std::logic_error("CpuExpansionBackend::hidden_stage: rows outside the data");
-  const int M = in_.M, P = in_.P, C = in_.C;
-  const int64_t H = in_.H, E = in_.E;
+  const int M = in_.M, C = in_.C;
   const int threads = omp_get_max_threads();
-  const int64_t chunk = rows_per_chunk(H, C);
-  const double Hd = static_cast<double>(H), rws = static_cast<double>(chunk);
-  check_memory(8.0 * (rws * Hd * (1.0 + C) + static_cast<double>(P) * M * Hd),
-               "stage 1 of the CPU expansion pass (" + std::to_string(H) + " hidden units, " +
-                   std::to_string(chunk) + " rows at a time)");
-  std::vector<double> A0(chunk * H), X(chunk * C * H);
+  const int64_t block_rows = rows_per_block(in_.H);
+  check_memory(threads * thread_pass_bytes(in_, block_rows),
+               "stage 1 of the CPU expansion pass (" + std::to_string(in_.H) + " hidden units, " +
+                   std::to_string(threads) + " threads × " + std::to_string(block_rows) + " rows at a time)");
+  std::vector<ThreadPass> parts;
+  parts.reserve(threads);
+  for (int t = 0; t < threads; ++t) parts.emplace_back(in_, block_rows, false);
   const cpu::SingleThreadedBlas single_threaded_blas;
 #pragma omp parallel num_threads(threads)
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-    const int64_t b0 = H * tid / nt, b1 = H * (tid + 1) / nt;
-    for (int64_t r0 = rows.begin; r0 < rows.end; r0 += chunk) {
-      const int64_t R = std::min(chunk, rows.end - r0);
-      const int64_t lo = R * tid / nt, hi = R * (tid + 1) / nt;
-      cpu::gemm_abt(hi - lo, H, E, data.row(r0 + lo), in_.W, &A0[lo * H]);
-      if (C > 0) hidden_rows(in_, plan_, &A0[lo * H], hi - lo, &X[lo * C * H], G + (r0 - rows.begin + lo) * C * M);
-#pragma omp barrier
-      add_class_power(A0.data(), &data.labels[r0], R, H, M, P, b0, b1, sums_.class_power.data());
-#pragma omp barrier  // A0 is overwritten by the next chunk
-    }
+    ThreadPass& part = parts[tid];
+    walk_rows(data, in_, thread_rows(rows, tid, nt), block_rows, part.A0.data(), [&](int64_t s, const double* a0) {
+      double* g = G + (s - rows.begin) * C * M;
+      contract_row(in_, plan_.act, a0, data.labels[s], part.scratch, part.class_power.data(), g);
+    });
   }
+  for (const ThreadPass& part : parts)  // thread order
+    for (size_t i = 0; i < sums_.class_power.size(); ++i) sums_.class_power[i] += part.class_power[i];
 }
 
 void CpuExpansionBackend::sample_stage(ShardRange rows, const double* G) {
