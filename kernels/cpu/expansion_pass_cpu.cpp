@@ -87,14 +87,17 @@ v4d load4(const double* p) {
   return v;
 }
 
-// g[c·M + α] += Σ_{u<n} x[c·n + u] · U[α·ldu + u] for NC channels and NM
-// classes (n a multiple of 4). NC·NM four-wide accumulators; per step NC + NM
-// loads feed NC·NM FMAs, so at 2 × 5 (7 loads, 10 FMAs) the FMA units, not
-// the loads, limit it, and M = 10 splits into two tiles without a remainder.
-// Lanes are summed in a fixed order: the result depends on n and the data only.
+// lanes[(c·M + α)·4 + l] += Σ_{u ≡ l mod 4, u<n} x[c·n + u] · U[α·ldu + u]
+// for NC channels and NM classes (n a multiple of 4): four-wide partial sums
+// that stay per lane across a row's unit tiles and are summed once per row
+// (row_lanes_to_g), so a 128-unit tile pays no horizontal sum. NC·NM
+// accumulators; per step NC + NM loads feed NC·NM FMAs, so at 2 × 5 the FMA
+// units, not the loads, limit it, and M = 10 splits into two tiles.
 template <int NC, int NM>
-void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* g) {
-  v4d acc[NC][NM] = {};
+void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* lanes) {
+  v4d acc[NC][NM];
+  for (int c = 0; c < NC; ++c)
+    for (int m = 0; m < NM; ++m) acc[c][m] = load4(lanes + (c * M + m) * kLanes);
   for (int64_t u = 0; u < n; u += kLanes) {
     v4d xv[NC];
     for (int c = 0; c < NC; ++c) xv[c] = load4(x + c * n + u);
@@ -104,18 +107,19 @@ void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int
     }
   }
   for (int c = 0; c < NC; ++c)
-    for (int m = 0; m < NM; ++m) g[c * M + m] += (acc[c][m][0] + acc[c][m][1]) + (acc[c][m][2] + acc[c][m][3]);
+    for (int m = 0; m < NM; ++m) std::memcpy(lanes + (c * M + m) * kLanes, &acc[c][m], sizeof(v4d));
 }
 
 template <int NC>
-void contract_channels(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* g) {
+void contract_channels(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* lanes) {
   int m = 0;
-  for (; m + 5 <= M; m += 5) contract_tile<NC, 5>(x, n, U + m * ldu, ldu, M, g + m);
+  for (; m + 5 <= M; m += 5) contract_tile<NC, 5>(x, n, U + m * ldu, ldu, M, lanes + m * kLanes);
+  double* rest = lanes + m * kLanes;
   switch (M - m) {
-    case 4: contract_tile<NC, 4>(x, n, U + m * ldu, ldu, M, g + m); break;
-    case 3: contract_tile<NC, 3>(x, n, U + m * ldu, ldu, M, g + m); break;
-    case 2: contract_tile<NC, 2>(x, n, U + m * ldu, ldu, M, g + m); break;
-    case 1: contract_tile<NC, 1>(x, n, U + m * ldu, ldu, M, g + m); break;
+    case 4: contract_tile<NC, 4>(x, n, U + m * ldu, ldu, M, rest); break;
+    case 3: contract_tile<NC, 3>(x, n, U + m * ldu, ldu, M, rest); break;
+    case 2: contract_tile<NC, 2>(x, n, U + m * ldu, ldu, M, rest); break;
+    case 1: contract_tile<NC, 1>(x, n, U + m * ldu, ldu, M, rest); break;
     default: break;
   }
 }
@@ -168,8 +172,12 @@ void add_powers(const double* v, int64_t n, int P, double* out, size_t stride, d
 // One thread's scratch for one row: the biased pre-activations of a unit
 // tile, the tile's channels, and the running powers of the class power sums.
 struct RowScratch {
-  std::vector<double> a, x, power;
-  explicit RowScratch(int C) : a(kUnitTile), x(static_cast<size_t>(std::max(C, 1)) * kUnitTile), power(kUnitTile) {}
+  std::vector<double> a, x, power, lanes;
+  RowScratch(int C, int M)
+      : a(kUnitTile),
+        x(static_cast<size_t>(std::max(C, 1)) * kUnitTile),
+        power(kUnitTile),
+        lanes(static_cast<size_t>(C) * M * kLanes) {}
 };
 
 // Stage 1 for one row whose A0 (H entries) is given: writes its
@@ -179,7 +187,8 @@ void contract_row(const StageInputs& in, const Activation& act, const double* a0
                   double* class_power, double* g) {
   const int M = in.M, P = in.P, C = in.C;
   const int64_t H = in.H;
-  std::fill_n(g, static_cast<size_t>(C) * M, 0.0);
+  double* const lanes = scratch.lanes.data();
+  std::fill(scratch.lanes.begin(), scratch.lanes.end(), 0.0);
   double* const a = scratch.a.data();
   double* const x = scratch.x.data();
   double* const power = scratch.power.data();
@@ -196,8 +205,13 @@ void contract_row(const StageInputs& in, const Activation& act, const double* a0
     pass_channels_block(a, n, in.Kp, C, in.t_of.data(), act, x);
     const double* U = in.U_pad.data() + h0;
     int ch = 0;
-    for (; ch + 2 <= C; ch += 2) contract_channels<2>(x + ch * n, n, U, in.Hpad, M, g + ch * M);
-    if (ch < C) contract_channels<1>(x + ch * n, n, U, in.Hpad, M, g + ch * M);
+    for (; ch + 2 <= C; ch += 2) contract_channels<2>(x + ch * n, n, U, in.Hpad, M, lanes + ch * M * kLanes);
+    if (ch < C) contract_channels<1>(x + ch * n, n, U, in.Hpad, M, lanes + ch * M * kLanes);
+  }
+  // Lanes in a fixed order: the result depends on H and the data only.
+  for (int i = 0; i < C * M; ++i) {
+    const double* l = lanes + i * kLanes;
+    g[i] = (l[0] + l[1]) + (l[2] + l[3]);
   }
 }
 
@@ -239,7 +253,7 @@ struct ThreadPass {
         direct(in.T, 0.0),
         class_power(static_cast<size_t>(in.P) * in.M * in.H, 0.0),
         class_sum(with_class_sum ? static_cast<size_t>(in.M) * in.E : 0, 0.0),
-        scratch(in.C) {}
+        scratch(in.C, in.M) {}
 };
 
 // Bytes one ThreadPass holds, for check_memory before any is allocated.
@@ -247,7 +261,7 @@ double thread_pass_bytes(const StageInputs& in, int64_t block_rows) {
   const double H = static_cast<double>(in.H);
   return 8.0 * (static_cast<double>(block_rows) * H + static_cast<double>(in.C) * in.M + in.K + 1 + in.T +
                 static_cast<double>(in.P) * in.M * H + static_cast<double>(in.M) * in.E +
-                (std::max(in.C, 1) + 2.0) * kUnitTile);
+                (std::max(in.C, 1) + 2.0) * kUnitTile + static_cast<double>(in.C) * in.M * kLanes);
 }
 
 // The rows [begin, end) of thread tid of nt.
