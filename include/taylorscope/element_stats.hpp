@@ -109,6 +109,55 @@ TS_HD MomentAccumulator block_moments(const double* x, int64_t count, double w) 
   return a;
 }
 
+// The moments of a run of R elements, x[r] of weight w[r], in two passes
+// like block_moments: one division per run instead of one per element. A
+// weight of 0 marks a slot that holds no element (its x must be finite, 0
+// say); it counts nowhere, min and max included. This is how a CUDA thread
+// of the statistics kernel takes its elements: R = kRun values held in
+// registers (R is a constant, so the loops unroll and the arrays stay out of
+// local memory), merged into the running accumulator once per run. Equal to
+// moments_add over the elements with w > 0 up to rounding.
+template <int R>
+TS_HD MomentAccumulator run_moments(const double (&x)[R], const double (&w)[R]) {
+  MomentAccumulator a;
+  double n = 0, sum = 0, lo = 0, hi = 0, neg = 0, zero = 0, bad = 0;
+  bool seen = false;
+TS_UNROLL
+  for (int r = 0; r < R; ++r) {
+    const bool in = w[r] != 0;
+    n += w[r];
+    sum += w[r] * x[r];
+    lo = in && (!seen || x[r] < lo) ? x[r] : lo;
+    hi = in && (!seen || x[r] > hi) ? x[r] : hi;
+    seen = seen || in;
+    neg += x[r] < 0 ? w[r] : 0.0;
+    zero += x[r] == 0 ? w[r] : 0.0;
+    bad += element_is_finite(x[r]) ? 0.0 : w[r];
+  }
+  if (n == 0) return a;
+  const double mean = sum / n;
+  double m2 = 0, m3 = 0, m4 = 0;
+TS_UNROLL
+  for (int r = 0; r < R; ++r) {
+    const double d = x[r] - mean, wd2 = w[r] * d * d;
+    m2 += wd2;
+    m3 += wd2 * d;
+    m4 += wd2 * d * d;
+  }
+  a.n = n;
+  a.mean = mean;
+  a.M2 = m2;
+  a.M3 = m3;
+  a.M4 = m4;
+  a.min = lo;
+  a.max = hi;
+  a.negative = neg;
+  a.zero = zero;
+  a.sum = sum;
+  a.nonfinite = bad;
+  return a;
+}
+
 // Equal-width bins over [lo, hi]; the last bin is closed, x = hi counts in it.
 struct HistogramRange {
   double lo = 0, hi = 0;

@@ -8,3 +8,12 @@
 #else
 #define TS_HD inline
 #endif
+
+// Unroll a loop of constant trip count in device code, so that small arrays
+// it indexes stay in registers; nothing on the host (GCC warns of an
+// unknown pragma).
+#if defined(__CUDACC__)
+#define TS_UNROLL _Pragma("unroll")
+#else
+#define TS_UNROLL
+#endif

@@ -25,6 +25,7 @@
 #include "taylorscope/communicator.hpp"
 #include "taylorscope/dataset.hpp"
 #include "taylorscope/element_stats.hpp"
+#include "taylorscope/hd.hpp"
 #include "taylorscope/packed_tiles.hpp"
 #include "taylorscope/params.hpp"
 
@@ -33,6 +34,13 @@ namespace taylorscope {
 // The three element streams, in this order everywhere (arrays of 3).
 enum TensorStream : int { kStreamJ = 0, kStreamT = 1, kStreamJT = 2 };
 const char* stream_name(int stream);  // "J", "T", "JT"
+
+// J_α at one element from the class sums there: all = Σ_α' S_α' (summed in
+// class order), s = S_α, N = Σ counts, count = N_α. Two IEEE divisions, not
+// products with reciprocals, and no multiply for a compiler to fuse: the CPU
+// and the CUDA kernels form bit-identical J, so an element exactly on a
+// histogram edge lands in the same bin on both.
+TS_HD double j_element(double all, double N, double s, double count) { return all / N - s / count; }
 
 // What to stream: J needs the data, T needs θ (its U and W); J∘T needs both.
 struct TensorSources {

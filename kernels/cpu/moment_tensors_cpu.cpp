@@ -106,7 +106,7 @@ void j_from_class_sums(const CpuTensorInputs& in, const double* S, int64_t block
     for (int64_t j = 0; j < len; ++j) all[j] += S[a * block + offset + j];
   for (int a = 0; a < M; ++a) {
     const double Na = static_cast<double>(in.class_begin[a + 1] - in.class_begin[a]);
-    for (int64_t j = 0; j < len; ++j) out[a * len + j] = all[j] / N - S[a * block + offset + j] / Na;
+    for (int64_t j = 0; j < len; ++j) out[a * len + j] = j_element(all[j], N, S[a * block + offset + j], Na);
   }
 }
 

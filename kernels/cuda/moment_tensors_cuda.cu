@@ -11,8 +11,12 @@
 // column panels (tile_plan.hpp) skip most of the lower triangles and the
 // padding of batched squares adds a little: the plan issues 1.15e13 and
 // 1.58e13 on an H100 (132 SMs). gemm_flops reports what was issued.
-// The element work is M·packed_size(E, n) moments_add per stream (1.8e9
-// for that T^(3)), estimated at a few per cent of the GEMM time.
+// The element work is M·packed_size(E, n) values per stream (1.8e9 for
+// that T^(3), 8.1e8 for that J^(3)), taken in runs of 4–8 per lane with one
+// merge per run (tile_statistics.cu): ~23 FP64 operations and 16 bytes of
+// HBM (tile read, cache write) per value, so memory-bound at an estimated
+// ~7 ms (T^(3)) and ~3 ms (J^(3)) at H200 ceilings (docs/gpu.md, unrun),
+// against ~170 and ~240 ms of GEMM at 67 TFLOP/s.
 //
 // Design, all on one stream; the host only launches:
 //   upload   Z sorted by class (stable; pinned double-buffered staging),

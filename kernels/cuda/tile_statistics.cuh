@@ -77,37 +77,24 @@ TS_HD bool tile_element(const TileStatsArgs& a, int64_t t, TileElement& e) {
   return true;
 }
 
-// Σ_α S_α at the element, in class order: the CPU reference's `all`.
-TS_HD double class_sum_total(const TileStatsArgs& a, const TileElement& e) {
-  const int64_t class_tiles = a.K * a.tile_stride;
-  double all = 0;
-  for (int alpha = 0; alpha < a.M; ++alpha) all += a.S[alpha * class_tiles + e.offset];
-  return all;
-}
+// Elements a lane takes into one run (run_moments, element_stats.hpp): its
+// values stay in registers, three streams' worth when J and T are both on,
+// hence fewer then.
+constexpr int stats_run_length(bool J, bool T) { return J && T ? 4 : 8; }
 
 // Where value (α, t) of a stream lies in the group's cache.
 TS_HD int64_t cache_index(const TileStatsArgs& a, int alpha, int64_t t) { return alpha * (a.K * a.per_tile) + t; }
 
-// The values of class α at the element: x = {J, T, J∘T}, 0 for a stream that
-// is off. J_α = Σ_α' S_α'/N − S_α/N_α, formed as the CPU reference forms it.
-TS_HD void stream_values(const TileStatsArgs& a, const TileElement& e, int64_t t, int alpha, double all, double x[3]) {
-  const int64_t at = alpha * (a.K * a.tile_stride) + e.offset;
-  double J = 0, T = 0;
-  if (a.on[kStreamJ]) J = a.from_cache ? a.cache_J[cache_index(a, alpha, t)] : all / a.N - a.S[at] / a.class_count[alpha];
-  if (a.on[kStreamT]) T = a.from_cache ? a.cache_T[cache_index(a, alpha, t)] : a.T[at];
-  x[kStreamJ] = J;
-  x[kStreamT] = T;
-  x[kStreamJT] = a.on[kStreamJT] ? J * T : 0.0;
-}
-
 // Blocks of the statistics kernels on `device`: the slots a moments sweep
-// needs (×3 accumulators). Fixed per GPU model (SM count and occupancy), so
-// moments are bitwise reproducible on one model, equal to rounding across.
+// needs (×3 accumulators). SMs × a constant: fixed per GPU model (and MIG
+// slice) whatever the build's register allocation, so moments are bitwise
+// reproducible on one model, equal to rounding across.
 int tile_statistics_blocks(int device);
 
 // The group's elements into the running per-block moments (histogram =
 // false) or into the histograms; also fills the group's cache when the
-// arguments carry one and from_cache is false.
+// arguments carry one and from_cache is false. The streams that are on must
+// be J, T or both with J∘T (what a sweep streams); anything else throws.
 void tile_statistics(const TileStatsArgs& args, bool histogram, int blocks, cudaStream_t stream);
 
 }  // namespace taylorscope::cuda
