@@ -25,10 +25,13 @@ Activation parse_activation(const std::string& name, double omega = 1.0, double 
 std::string activation_name(const Activation& act);
 
 TS_HD double sigmoid_value(double x) {
-  // Split by sign so exp never overflows.
-  if (x >= 0) return 1.0 / (1.0 + exp(-x));
-  const double e = exp(x);
-  return e / (1.0 + e);
+  // e = exp(−|x|) ≤ 1 never overflows: 1/(1 + e) for x ≥ 0, e/(1 + e) for
+  // x < 0. The same operations on the same values as splitting by sign into
+  // two exps (bit for bit, NaN and −0 included), but one exp and one
+  // division whatever the sign, so GPU lanes holding either sign do not
+  // diverge into both (a SiLU channel costs half as much in a warp).
+  const double e = exp(-fabs(x));
+  return (x >= 0 ? 1.0 : e) / (1.0 + e);
 }
 
 TS_HD double softplus_value(double x) {
