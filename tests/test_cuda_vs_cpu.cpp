@@ -1,5 +1,5 @@
 // The CUDA backend computes the same PassSums as the CPU backend: every field,
-// for every class tile (M ≤ 16, ≤ 32, ≤ 64), edge orders, chunk boundaries,
+// for every class tile (M ≤ 8, ≤ 16, ≤ 32, ≤ 64), edge orders, chunk boundaries,
 // and bitwise the same on a second run. Without a GPU (or in a build without
 // CUDA) the GPU tests skip with the reason; the refusal tests run everywhere.
 #include <gtest/gtest.h>
@@ -116,8 +116,8 @@ void compare_backends(const Case& c, const PassPlan& plan, const std::vector<int
 
 void compare_backends(const Case& c, const PassPlan& plan) { compare_backends(c, plan, {0}); }
 
-// Sizes that are not multiples of the kernels' tiles (32 samples, 32 hidden
-// units, 128 and 512 rows).
+// Sizes that are not multiples of the kernels' tiles (32 samples and 16
+// hidden units in stage 1, groups of 128/M samples in stage 2, 512 rows).
 const Case kSmall{{150, 97, 53}, 37, 70, 0.25};
 const Case kWide{{31, 12, 25, 40, 7, 19, 33, 28, 9, 22}, 781, 513, 0.04};
 
@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(Activations, CudaVsCpuActivation,
 TEST(CudaVsCpu, CudaPassSumsEqualCpuForEveryClassTile) {
   if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
   const PassPlan plan = make_plan("silu", 8, {0.5, 1.5}, 7);
-  for (int M : {2, 16, 17, 32, 33, 64}) {
+  for (int M : {2, 8, 9, 16, 17, 32, 33, 64}) {  // each side of the 8-class MMA tiles: 1, 2, 4, 8 of them
     SCOPED_TRACE("M=" + std::to_string(M));
     std::vector<int64_t> counts(M);
     for (int a = 0; a < M; ++a) counts[a] = 3 + (7 * a) % 11;

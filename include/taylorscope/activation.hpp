@@ -28,7 +28,8 @@ std::string activation_name(const Activation& act);
 TS_HD double sigmoid_value(double x) {
   // Split by sign so exp never overflows: e = e^{−|x|} ≤ 1, and
   // σ(x) = 1/(1+e) for x ≥ 0, e/(1+e) below. One exp and one division,
-  // without branches, so the CPU pass's loops over hidden units vectorise.
+  // without branches, so the CPU pass's loops over hidden units vectorise
+  // and GPU lanes holding either sign do not diverge into both.
   const double e = exp_nonpositive(-fabs(x));
   const double numerator = x >= 0 ? 1.0 : e;
   return numerator / (1.0 + e);

@@ -13,6 +13,23 @@
 
 namespace taylorscope {
 
+// a^n for n ≥ 1 by binary exponentiation: ≤ 2·log2(n) products, so a kernel
+// that starts a run of power channels at a^(first+1) does not rebuild it by
+// a chain of `first` dependent multiplications (review S1). It rounds
+// differently from the chain of pass_channels (each is within ~n ulp of
+// a^n; the backends agree to the tolerance of tests/test_cuda_vs_cpu.cpp,
+// not bit for bit, as GEMMs in another order already make them).
+TS_HD double integer_power(double a, int n) {
+  double result = a, base = a;
+  --n;  // result holds a^1
+  while (n > 0) {
+    if (n & 1) result *= base;
+    n >>= 1;
+    if (n > 0) base *= base;
+  }
+  return result;
+}
+
 // g[j·stride] = g_{first+j}(a) for j < count; channels at or past C are 0.
 // t_of[j] is the t of channel first+j where that channel is an activation
 // channel (unread for power channels): the caller's table, so a kernel can

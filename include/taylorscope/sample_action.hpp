@@ -15,6 +15,16 @@ namespace taylorscope {
 // Largest order K the per-sample jets support (stack arrays of K+1 doubles).
 constexpr int kMaxOrder = 64;
 
+// f[0..K]: the logits jet of class a (see accumulate_sample_jets). The CUDA
+// kernel calls it per (sample, class) thread, the CPU per sample and class.
+TS_HD void sample_logits_jet(const double* g_pow, const double* c_shift, const double* taylor, int K,
+                             int M, int a, double* f) {
+  const int n = K + 1;
+  f[0] = 0.0;
+  if (n > 1) f[1] = c_shift[a];
+  for (int k = 2; k < n; ++k) f[k] = taylor[k - 1] * g_pow[(k - 2) * M + a];
+}
+
 // Adds l_k − f_{label,k}, k = 0..K, into jet_out[0..K].
 //   g_pow[(j-1)*M + α] = Σ_β U_αβ a_β^j for j = 1..K-1
 //   c_shift[α] = c_α + σ(0) Σ_β U_αβ          (the order-1 logits)
@@ -27,9 +37,7 @@ TS_HD void accumulate_sample_jets(const double* g_pow, const double* c_shift,
   double f[kMaxOrder + 1], e[kMaxOrder + 1], s[kMaxOrder + 1], l[kMaxOrder + 1];
   for (int k = 0; k < n; ++k) s[k] = 0.0;
   for (int a = 0; a < M; ++a) {
-    f[0] = 0.0;
-    if (n > 1) f[1] = c_shift[a];
-    for (int k = 2; k < n; ++k) f[k] = taylor[k - 1] * g_pow[(k - 2) * M + a];
+    sample_logits_jet(g_pow, c_shift, taylor, K, M, a, f);
     jet_exp(f, e, n);
     for (int k = 0; k < n; ++k) s[k] += e[k];
     if (a == label)

@@ -10,17 +10,24 @@
 //   1. class_power_partials_kernel, grid (segment, β-block): thread β walks the
 //      segment's rows in order (coalesced across β) and writes
 //      seg_partials[seg][n−1][β]. Powers are built by repeated multiplication,
-//      kPowerGroup of them in registers at a time.
+//      kPowerGroup of them in registers at a time; a sweep after the first
+//      starts at x^(n0+1) by binary exponentiation (integer_power), not by
+//      a chain of n0 dependent products (review S1: at P = 31 the chains
+//      were +48 products a row and unit).
 //   2. class_power_reduce_kernel, one thread per (n, α, β): adds the class's
 //      segment partials in segment order to the running total.
 #include "cuda/class_power_sums.cuh"
 #include "cuda/cuda_check.hpp"
+#include "taylorscope/pass_channels.hpp"
 
 namespace taylorscope::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kPowerGroup = 8;  // powers accumulated in registers per sweep of a segment
+// Powers accumulated in registers per sweep of a segment: 16 reads A0
+// ⌈P/16⌉ times (twice at K = 32, where 8 read it 4 times) for 32
+// accumulator registers.
+constexpr int kPowerGroup = 16;
 
 __global__ void __launch_bounds__(kThreads)
     class_power_partials_kernel(const double* __restrict__ A0, int H, int P,
@@ -36,8 +43,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = 0; j < kPowerGroup; ++j) acc[j] = 0.0;
     for (int r = seg.begin; r < seg.end; ++r) {
       const double x = A0[static_cast<size_t>(r) * H + h];
-      double p = x;
-      for (int i = 0; i < n0; ++i) p *= x;  // x^(n0+1)
+      double p = n0 == 0 ? x : integer_power(x, n0 + 1);
 #pragma unroll
       for (int j = 0; j < kPowerGroup; ++j) {
         acc[j] += p;  // acc[j] collects x^(n0+j+1)

@@ -5,14 +5,17 @@
 // sorted rows make each class a contiguous run for the class power sums).
 // run() copies θ and the plan, then walks the rows in chunks of a fixed
 // size (CudaBackendOptions::chunk_bytes and the shape decide it, never the
-// free memory: the chunking sets the sums' last bits); per chunk, all on
-// one stream:
+// free memory: the chunking sets the sums' last bits); per chunk:
 //   A0 = Z_chunk Wᵀ                  cublasDgemm                (R×H)
 //   class power sums of A0           class_power_sums.cu        (no bias)
 //   class sums of Z_chunk            class_power_sums.cu at P = 1 over E
 //   stage 1: G = hidden contraction  hidden_contraction.cu      (R×C×M)
 //   stage 2: per-sample jets, sums   sample_action_kernel.cu
-// (a power_sums_only plan runs neither stage).
+// (a power_sums_only plan runs neither stage). The class sums run on a
+// second stream beside the stages: they read A0 and Z and mostly wait on
+// HBM, while stage 1 keeps the FP64 units and tensor cores busy; an event
+// holds the next chunk's GEMM until they have read A0. Each kernel's
+// order of summation is its own, so the overlap changes no bit.
 // The sums accumulate on the device in chunk order and come back once at
 // the end. Nothing uses atomics, so a run is bitwise reproducible — on any
 // GPU with the same options, whatever else holds its memory (a run that
@@ -108,12 +111,12 @@ class CudaExpansionBackend final : public ExpansionBackend {
   // The checks every pass makes of θ and the plan against the resident data.
   void check_run(const Params& theta, const PassPlan& plan) const;
   // θ's hidden units [hidden.begin, hidden.end) (W rows, U columns
-  // transposed and padded to maxm classes, b) and the whole θ's c and c′
+  // packed for the hidden contraction, b) and the whole θ's c and c′
   // onto the device, with the plan's Taylor coefficients (k < K) and t's.
   void upload_theta(const Params& theta, const PassPlan& plan, ShardRange hidden, int K);
   // A0 (rows×H) = Z[r0, r0+rows) W_ᵀ for the W_ on the device.
   void gemm_A0(int64_t r0, int rows, int H);
-  // Stage 1 on the chunk in A0_ (rows × H units of W_, U_padded_, b_) into G_.
+  // Stage 1 on the chunk in A0_ (rows × H units of W_, U_packed_, b_) into G_.
   void contract(int rows, int H, const Activation& act, int Kp, int T);
   // Stage 2 on the chunk of sorted rows [r0, r0+rows) whose G is in G_,
   // added into sample_sums_.
@@ -123,7 +126,7 @@ class CudaExpansionBackend final : public ExpansionBackend {
   // Class power sums of A0 (units H) or class sums of Z (P = 1 over E) for
   // chunk `chunk` of `chunks`, into `totals`.
   void class_sums_of(const double* X, int H, int P, const ChunkPlan& chunks, int64_t chunk, double* partials,
-                     double* totals);
+                     double* totals, cudaStream_t stream);
 
   int64_t chunk_rows(int64_t H, int C, int M, int P) const;
   void require_fits(size_t need, size_t held, int64_t rows, int64_t H, int K) const;
@@ -131,6 +134,8 @@ class CudaExpansionBackend final : public ExpansionBackend {
   CudaBackendOptions options_;
   std::string name_;  // first: selecting the device before the handles are made
   cuda::Stream stream_;
+  cuda::Stream side_;                          // run()'s class sums, beside the stages
+  cuda::Event a0_ready_, class_sums_done_;     // A0 written / read by the class sums
   cuda::CublasHandle cublas_;
 
   // The resident data set. shape_ carries spec, N, E, M (no rows) for
@@ -142,7 +147,7 @@ class CudaExpansionBackend final : public ExpansionBackend {
   DeviceBuffer<int32_t> labels_;
 
   // θ and the plan of the current run.
-  DeviceBuffer<double> W_, U_padded_, b_, c_, c_shift_, taylor_, t_values_;
+  DeviceBuffer<double> W_, U_packed_, b_, c_, c_shift_, taylor_, t_values_;
   // Chunk workspace, kept across runs.
   DeviceBuffer<double> A0_, G_, seg_partials_, zseg_partials_, block_partials_;
   DeviceBuffer<cuda::RowSegment> segments_;
@@ -171,6 +176,7 @@ CudaExpansionBackend::~CudaExpansionBackend() {
   // Best effort: a destructor cannot throw. The buffers and handles are
   // released after this body, with the device still selected.
   cudaSetDevice(options_.device);
+  cudaStreamSynchronize(side_);
   cudaStreamSynchronize(stream_);
 }
 
@@ -273,17 +279,13 @@ void CudaExpansionBackend::upload_theta(const Params& theta, const PassPlan& pla
   const int M = shape_.M;
   const int64_t H = theta.H, E = shape_.E, Hs = hidden.size();
   TS_CUDA_CHECK(cudaSetDevice(options_.device));
-  // U goes transposed and padded to maxm classes (zeros), the layout the
-  // hidden contraction stages tile by tile.
-  const int maxm = cuda::hidden_contraction_maxm(M);
-  std::vector<double> U_padded(static_cast<size_t>(Hs) * maxm, 0.0), c_shift(M);
-  for (int a = 0; a < M; ++a)
-    for (int64_t h = 0; h < Hs; ++h)
-      U_padded[static_cast<size_t>(h) * maxm + a] = theta.U[static_cast<size_t>(a) * H + hidden.begin + h];
+  // U goes in the hidden contraction's B-fragment order (zero-padded).
+  std::vector<double> U_packed(cuda::hidden_contraction_u_size(M, Hs)), c_shift(M);
+  cuda::pack_hidden_contraction_u(theta.U.data(), M, H, hidden.begin, Hs, U_packed.data());
   // c′ sums U over every unit: the logits are the whole θ's.
   order1_logits(theta.U.data(), theta.c.data(), K > 0 ? plan.taylor[0] : 0.0, M, H, c_shift.data());
   to_device(W_, theta.W.data() + hidden.begin * E, static_cast<size_t>(Hs * E), stream_);
-  to_device(U_padded_, U_padded.data(), U_padded.size(), stream_);
+  to_device(U_packed_, U_packed.data(), U_packed.size(), stream_);
   to_device(b_, theta.b.data() + hidden.begin, static_cast<size_t>(Hs), stream_);
   to_device(c_, theta.c.data(), theta.c.size(), stream_);
   to_device(c_shift_, c_shift.data(), c_shift.size(), stream_);
@@ -313,7 +315,7 @@ void CudaExpansionBackend::upload_segments(const ChunkPlan& chunks) {
 }
 
 void CudaExpansionBackend::class_sums_of(const double* X, int H, int P, const ChunkPlan& chunks, int64_t chunk,
-                                         double* partials, double* totals) {
+                                         double* partials, double* totals, cudaStream_t stream) {
   cuda::ClassPowerArgs cp;
   cp.A0 = X;
   cp.H = H;
@@ -324,20 +326,19 @@ void CudaExpansionBackend::class_sums_of(const double* X, int H, int P, const Ch
   cp.class_first_seg = class_first_.data() + chunk * (shape_.M + 1);
   cp.seg_partials = partials;
   cp.class_power = totals;
-  cuda::class_power_sums(cp, stream_);
+  cuda::class_power_sums(cp, stream);
 }
 
 void CudaExpansionBackend::contract(int rows, int H, const Activation& act, int Kp, int T) {
   cuda::HiddenContractionArgs hc;
   hc.A0 = A0_.data();
   hc.bias = b_.data();
-  hc.U_padded = U_padded_.data();
+  hc.U_packed = U_packed_.data();
   hc.t_values = t_values_.data();
   hc.act = act;
   hc.R = rows;
   hc.H = H;
   hc.M = shape_.M;
-  hc.maxm = cuda::hidden_contraction_maxm(shape_.M);
   hc.powers = Kp;
   hc.T = T;
   hc.G = G_.data();
@@ -383,7 +384,7 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   {
     const size_t nss = static_cast<size_t>(K) + 1 + T;
     const size_t need = sizeof(double) * (R * H + R * C * M + static_cast<size_t>(chunks.max_segments) * (P * H + E) +
-                                          cuda::sample_action_partials_size(static_cast<int>(R), K, T) +
+                                          cuda::sample_action_partials_size(static_cast<int>(R), K, M, T) +
                                           nss + sums.class_power.size() + sums.class_sum.size());
     const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + zseg_partials_.bytes() +
                         block_partials_.bytes() + sample_sums_.bytes() + class_power_.bytes() + class_sum_.bytes();
@@ -393,7 +394,7 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   G_.ensure_size(R * C * M);
   seg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * P * H);
   zseg_partials_.ensure_size(static_cast<size_t>(chunks.max_segments) * E);
-  block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), K, T));
+  block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), K, M, T));
   upload_segments(chunks);
   const size_t nsample_sums = stages ? static_cast<size_t>(K) + 1 + T : 0;
   sample_sums_.ensure_size(nsample_sums);
@@ -411,16 +412,22 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
     const int64_t r0 = chunk * chunks.rows;
     const int rows = static_cast<int>(std::min(chunks.rows, N - r0));
 
+    // The last chunk's class sums have read A0 before the GEMM overwrites it.
+    if (chunk > 0) TS_CUDA_CHECK(cudaStreamWaitEvent(stream_, class_sums_done_, 0));
     gemm_A0(r0, rows, H);
-    class_sums_of(A0_.data(), H, P, chunks, chunk, seg_partials_.data(), class_power_.data());
+    TS_CUDA_CHECK(cudaEventRecord(a0_ready_, stream_));
+    TS_CUDA_CHECK(cudaStreamWaitEvent(side_, a0_ready_, 0));
+    class_sums_of(A0_.data(), H, P, chunks, chunk, seg_partials_.data(), class_power_.data(), side_);
     // The class sums of z are the first power of z over E "units": the same
     // kernels, the same fixed order.
-    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data());
+    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data(), side_);
+    TS_CUDA_CHECK(cudaEventRecord(class_sums_done_, side_));
     if (!stages) continue;
 
     contract(rows, H, plan.act, Kp, T);  // stage 1: G = Σ_β U g(a)
     sample(r0, rows, K, Kp, T);          // stage 2: per-sample jets and direct losses, summed
   }
+  if (chunks.count > 0) TS_CUDA_CHECK(cudaStreamWaitEvent(stream_, class_sums_done_, 0));
 
   std::vector<double> sample_sums(nsample_sums);
   if (nsample_sums > 0)
@@ -464,7 +471,7 @@ void CudaExpansionBackend::begin_stages(const Params& theta, const PassPlan& pla
   const size_t npower = static_cast<size_t>(st.P) * st.M * st.H, nsum = static_cast<size_t>(st.M) * E;
   {
     const size_t need = sizeof(double) * (R * st.H + R * st.C * st.M + max_segments * (st.P * st.H + E) +
-                                          cuda::sample_action_partials_size(static_cast<int>(R), st.K, st.T) +
+                                          cuda::sample_action_partials_size(static_cast<int>(R), st.K, st.M, st.T) +
                                           nss + npower + nsum);
     const size_t held = A0_.bytes() + G_.bytes() + seg_partials_.bytes() + zseg_partials_.bytes() +
                         block_partials_.bytes() + sample_sums_.bytes() + class_power_.bytes() + class_sum_.bytes();
@@ -475,7 +482,7 @@ void CudaExpansionBackend::begin_stages(const Params& theta, const PassPlan& pla
   G_.ensure_size(R * st.C * st.M);
   seg_partials_.ensure_size(max_segments * st.P * st.H);
   zseg_partials_.ensure_size(max_segments * E);
-  block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), st.K, st.T));
+  block_partials_.ensure_size(cuda::sample_action_partials_size(static_cast<int>(R), st.K, st.M, st.T));
   sample_sums_.ensure_size(nss);
   class_power_.ensure_size(npower);
   class_sum_.ensure_size(nsum);
@@ -499,7 +506,7 @@ void CudaExpansionBackend::hidden_stage(ShardRange rows, double* G) {
     const int64_t r0 = rows.begin + chunk * chunks.rows;
     const int n = static_cast<int>(std::min(chunks.rows, rows.end - r0));
     gemm_A0(r0, n, st.H);
-    class_sums_of(A0_.data(), st.H, st.P, chunks, chunk, seg_partials_.data(), class_power_.data());
+    class_sums_of(A0_.data(), st.H, st.P, chunks, chunk, seg_partials_.data(), class_power_.data(), stream_);
     if (st.C == 0) continue;
     contract(n, st.H, stage_plan_.act, st.Kp, st.T);
     // This rank's share of G goes to the host for the all-reduce between the stages.
@@ -522,7 +529,7 @@ void CudaExpansionBackend::sample_stage(ShardRange rows, const double* G) {
   for (int64_t chunk = 0; chunk < chunks.count; ++chunk) {
     const int64_t r0 = rows.begin + chunk * chunks.rows;
     const int n = static_cast<int>(std::min(chunks.rows, rows.end - r0));
-    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data());
+    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data(), stream_);
     if (!st.stages) continue;
     if (st.C > 0)
       TS_CUDA_CHECK(cudaMemcpyAsync(G_.data(), G + (r0 - rows.begin) * st.C * st.M,

@@ -5,32 +5,53 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
+#include <cstdint>
+
 #include "taylorscope/activation.hpp"
 
 namespace taylorscope::cuda {
 
-// Classes are padded to 16, 32 or 64 (the kernel's register tile); larger M
-// is refused by the backend.
+// Classes go in tiles of 8 (the n of the FP64 tensor-core MMA m8n8k4):
+// 1, 2, 4 or 8 tiles; larger M is refused by the backend.
 constexpr int kMaxClasses = 64;
 
-// The padded class count for M ≤ kMaxClasses: 16, 32 or 64.
-int hidden_contraction_maxm(int M);
+// The class tiles for M ≤ kMaxClasses: 1, 2, 4 or 8 (8 · tiles ≥ M).
+int hidden_contraction_class_tiles(int M);
+
+// Doubles in U packed for the kernel (pack_hidden_contraction_u) for M
+// classes and H hidden units.
+size_t hidden_contraction_u_size(int M, int64_t H);
+
+// Packs units [h_begin, h_begin + H) of U (row-major M×ldu) into the order
+// the kernel reads its MMA B fragments: for each step of 4 hidden units q,
+// class tile nt and lane l, out[(q·NT + nt)·32 + l] = U[8nt + l/4][h_begin +
+// 4q + l%4], zero for classes ≥ M and units ≥ H (out holds
+// hidden_contraction_u_size(M, H) doubles).
+void pack_hidden_contraction_u(const double* U, int M, int64_t ldu, int64_t h_begin, int64_t H, double* out);
 
 struct HiddenContractionArgs {
-  const double* A0 = nullptr;        // R×H, row-major: Z Wᵀ without the bias
-  const double* bias = nullptr;      // H
-  const double* U_padded = nullptr;  // H×maxm: U_padded[β][α] = U_αβ, 0 for α ≥ M
+  const double* A0 = nullptr;      // R×H, row-major: Z Wᵀ without the bias
+  const double* bias = nullptr;    // H
+  const double* U_packed = nullptr;  // pack_hidden_contraction_u(U, M, …, H)
   const double* t_values = nullptr;  // T
   Activation act;
-  int R = 0;           // rows in this chunk
-  int H = 0;           // hidden units
-  int M = 0;           // classes
-  int maxm = 0;        // hidden_contraction_maxm(M)
-  int powers = 0;      // power channels a^1..a^powers (PassPlan::power_channels())
-  int T = 0;           // activation channels σ(t a)
+  int R = 0;       // rows in this chunk
+  int H = 0;       // hidden units
+  int M = 0;       // classes
+  int powers = 0;  // power channels a^1..a^powers (PassPlan::power_channels())
+  int T = 0;       // activation channels σ(t a)
   double* G = nullptr;  // R×(powers+T)×M, row-major
 };
 
 void hidden_contraction(const HiddenContractionArgs& args, cudaStream_t stream);
+
+// How the kernel splits the C = powers + T channels into groups (one per
+// block column; exposed for the harness's accounting): the group count and
+// the most channels in one group.
+struct ChannelGroups {
+  int groups = 0, max_channels = 0;
+};
+ChannelGroups hidden_contraction_groups(int M, int powers, int T);
 
 }  // namespace taylorscope::cuda

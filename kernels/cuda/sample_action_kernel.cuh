@@ -18,11 +18,13 @@ struct SampleActionArgs {
   const double* taylor = nullptr;    // K: σ^(k)(0)/k!
   const double* t_values = nullptr;  // T
   int R = 0, K = 0, M = 0, powers = 0, T = 0;
-  double* block_partials = nullptr;  // sample_action_partials_size(R, K, T) doubles of scratch
+  double* block_partials = nullptr;  // sample_action_partials_size(R, K, M, T) doubles of scratch
   double* sums = nullptr;            // K+1+T running totals: jet[0..K], then direct[0..T)
 };
 
-size_t sample_action_partials_size(int R, int K, int T);
+// A function of the shape alone (never of the device), so the reduction
+// order, and with it the bits of the sums, is the same on any GPU.
+size_t sample_action_partials_size(int R, int K, int M, int T);
 
 // sums += Σ_{s<R} (jet_s[0..K], direct_s[0..T)), in a fixed order.
 void sample_action(const SampleActionArgs& args, cudaStream_t stream);

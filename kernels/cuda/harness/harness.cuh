@@ -44,10 +44,11 @@ inline Options parse(int argc, char** argv) {
     if (a == "--json") o.json = value();
     else if (a == "--hbm-gbs") o.hbm_gbs = std::atof(value());
     else if (a == "--fp64-tflops") o.fp64_fma_tflops = std::atof(value());
+    else if (a == "--fp64-tc-tflops") o.fp64_tc_tflops = std::atof(value());
     else if (a == "--repeats") o.repeats = std::max(1, std::atoi(value()));
     else if (a == "--quick") o.quick = true;
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--quick] [--hbm-gbs X] [--fp64-tflops X]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--quick] [--hbm-gbs X] [--fp64-tflops X] [--fp64-tc-tflops X]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -176,24 +177,42 @@ inline double time_ms(const Options& o, const std::function<void()>& run) {
   return ms[ms.size() / 2];
 }
 
-// One timed result: the time beside the floors bytes/HBM and flops/FP64.
-inline void report(const Options& o, const std::string& kernel, const std::string& size, bool valid, double ms,
-                   double bytes, double flops) {
-  const double gbs = bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;
-  const double floor_ms = std::max(bytes / (o.hbm_gbs * 1e9), flops / (o.fp64_fma_tflops * 1e12)) * 1e3;
-  std::printf("  %-28s %-34s %9.3f ms  %7.1f GB/s (%4.1f%% of %.0f)  %6.2f TFLOP/s (%4.1f%% of %.0f FMA, %.0f TC)"
-              "  floor %.3f ms  %s\n",
-              kernel.c_str(), size.c_str(), ms, gbs, 100 * gbs / o.hbm_gbs, o.hbm_gbs, tflops,
-              100 * tflops / o.fp64_fma_tflops, o.fp64_fma_tflops, o.fp64_tc_tflops, floor_ms,
-              valid ? "valid" : "INVALID");
+// What a kernel must move and compute: bytes through HBM, FLOPs on the
+// FP64 FMA units, FLOPs on the FP64 tensor cores (DMMA, padding included:
+// what the tensor cores execute). The floor is the largest of the three
+// times at the ceilings: the pipes run side by side.
+struct Work {
+  double bytes = 0, fma_flops = 0, tc_flops = 0;
+};
+
+// One timed result beside each ceiling; `extra_json` (", \"key\": value…")
+// is appended to the JSON line.
+inline void report_work(const Options& o, const std::string& kernel, const std::string& size, bool valid, double ms,
+                        const Work& w, const std::string& extra_json = "") {
+  const double s = ms * 1e-3;
+  const double gbs = w.bytes / s / 1e9, fma = w.fma_flops / s / 1e12, tc = w.tc_flops / s / 1e12;
+  const double floor_ms = std::max({w.bytes / (o.hbm_gbs * 1e9), w.fma_flops / (o.fp64_fma_tflops * 1e12),
+                                    w.tc_flops / (o.fp64_tc_tflops * 1e12)}) * 1e3;
+  std::printf("  %-28s %-34s %9.3f ms  %7.1f GB/s (%4.1f%% of %.0f)  FMA %6.2f TFLOP/s (%4.1f%% of %.0f)"
+              "  TC %6.2f TFLOP/s (%4.1f%% of %.0f)  floor %.3f ms (%.0f%%)  %s\n",
+              kernel.c_str(), size.c_str(), ms, gbs, 100 * gbs / o.hbm_gbs, o.hbm_gbs, fma,
+              100 * fma / o.fp64_fma_tflops, o.fp64_fma_tflops, tc, 100 * tc / o.fp64_tc_tflops, o.fp64_tc_tflops,
+              floor_ms, 100 * floor_ms / ms, valid ? "valid" : "INVALID");
   if (o.json.empty()) return;
   if (FILE* f = std::fopen(o.json.c_str(), "a")) {
     std::fprintf(f,
                  "{\"kernel\": \"%s\", \"size\": \"%s\", \"valid\": %s, \"ms\": %.6g, \"GB_per_s\": %.6g, "
-                 "\"TFLOP_per_s\": %.6g, \"floor_ms\": %.6g}\n",
-                 kernel.c_str(), size.c_str(), valid ? "true" : "false", ms, gbs, tflops, floor_ms);
+                 "\"TFLOP_per_s\": %.6g, \"TC_TFLOP_per_s\": %.6g, \"floor_ms\": %.6g%s}\n",
+                 kernel.c_str(), size.c_str(), valid ? "true" : "false", ms, gbs, fma, tc, floor_ms,
+                 extra_json.c_str());
     std::fclose(f);
   }
+}
+
+// One timed result: the time beside the floors bytes/HBM and flops/FP64.
+inline void report(const Options& o, const std::string& kernel, const std::string& size, bool valid, double ms,
+                   double bytes, double flops) {
+  report_work(o, kernel, size, valid, ms, Work{bytes, flops, 0});
 }
 
 }  // namespace taylorscope::harness
