@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "cpu/blas.hpp"
@@ -41,6 +42,21 @@ int64_t rows_per_block(int64_t H) {
 
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
+// std::vector's storage on 64-byte (cache-line) boundaries: a four-wide load
+// from a 16-byte-aligned buffer straddles two lines half the time and costs
+// two L1 accesses; the contraction is bound by its loads.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t n) { ::operator delete(p, n * sizeof(T), std::align_val_t{64}); }
+  bool operator==(const CacheLineAllocator&) const { return true; }
+};
+using AlignedDoubles = std::vector<double, CacheLineAllocator<double>>;
+
 // What stage 1 and stage 2 read besides the data: one hidden slice of θ
 // (W rows, U columns, b entries of units [h0, h1)) and the whole θ's logits.
 // U is kept with rows padded to a multiple of kLanes with zeros, so the
@@ -51,7 +67,7 @@ struct StageInputs {
   const double* W = nullptr;          // H×E
   const double* b = nullptr;          // H
   const double* c = nullptr;          // M
-  std::vector<double> U_pad;          // M×Hpad
+  AlignedDoubles U_pad;               // M×Hpad
   std::vector<double> c_shift, t_of;  // M; C (the t of each activation channel)
 };
 
@@ -102,7 +118,11 @@ void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int
     v4d xv[NC];
     for (int c = 0; c < NC; ++c) xv[c] = load4(x + c * n + u);
     for (int m = 0; m < NM; ++m) {
-      const v4d uv = load4(U + m * ldu + u);
+      v4d uv = load4(U + m * ldu + u);
+      // Held in a register: GCC would otherwise fold the load into each of
+      // the NC FMAs that use it, NC loads instead of one, and the tile
+      // would be bound by the load ports.
+      asm("" : "+x"(uv));
       for (int c = 0; c < NC; ++c) acc[c][m] += xv[c] * uv;
     }
   }
@@ -172,7 +192,7 @@ void add_powers(const double* v, int64_t n, int P, double* out, size_t stride, d
 // One thread's scratch for one row: the biased pre-activations of a unit
 // tile, the tile's channels, and the running powers of the class power sums.
 struct RowScratch {
-  std::vector<double> a, x, power, lanes;
+  AlignedDoubles a, x, power, lanes;
   RowScratch(int C, int M)
       : a(kUnitTile),
         x(static_cast<size_t>(std::max(C, 1)) * kUnitTile),
@@ -244,14 +264,15 @@ void add_class_sums(const Dataset& data, int64_t r0, int64_t R, int64_t g0, int6
 // scratch and partial sums, allocated before the parallel region (an
 // allocation failure inside it would end the process).
 struct ThreadPass {
-  std::vector<double> A0, g, jet, direct, class_power, class_sum;
+  AlignedDoubles A0, class_power;
+  std::vector<double> g, jet, direct, class_sum;
   RowScratch scratch;
   ThreadPass(const StageInputs& in, int64_t block_rows, bool with_class_sum)
       : A0(static_cast<size_t>(block_rows) * in.H),
+        class_power(static_cast<size_t>(in.P) * in.M * in.H, 0.0),
         g(static_cast<size_t>(in.C) * in.M),
         jet(in.K + 1, 0.0),
         direct(in.T, 0.0),
-        class_power(static_cast<size_t>(in.P) * in.M * in.H, 0.0),
         class_sum(with_class_sum ? static_cast<size_t>(in.M) * in.E : 0, 0.0),
         scratch(in.C, in.M) {}
 };
