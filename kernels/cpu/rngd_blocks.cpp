@@ -6,6 +6,9 @@
 //                     ΦᵀΦ[(s,j),(s',j')] = (L_sᵀ L_s')[j,j'] (h̃_s·h̃_s') / B          (r = B·M)
 #include "cpu/rngd_blocks.hpp"
 
+#include <cblas.h>
+
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -23,6 +26,20 @@ std::vector<double> with_ones_column(const std::vector<double>& a, int64_t rows,
     out[r * (cols + 1) + cols] = 1.0;
   }
   return out;
+}
+
+// y = A x for a symmetric n×n A (row-major; its lower triangle is read).
+void symmetric_matvec(int64_t n, const double* A, const double* x, double* y) {
+  cblas_dsymv(CblasRowMajor, CblasLower, static_cast<int>(n), 1.0, A, static_cast<int>(n), x, 1, 0.0, y, 1);
+}
+
+// A = (A + Aᵀ)/2 for an n×n inverse that rounding left a few ulps from
+// symmetric: the step applies it with dsymv (one triangle, half the bytes
+// of a full product) and the CUDA path with a full product; both then
+// multiply by the same symmetric matrix.
+void symmetrize(int64_t n, double* A) {
+  for (int64_t p = 0; p < n; ++p)
+    for (int64_t q = 0; q < p; ++q) A[p * n + q] = A[q * n + p] = 0.5 * (A[p * n + q] + A[q * n + p]);
 }
 
 }  // namespace
@@ -61,11 +78,12 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
   if (B <= 0 || damping <= 0) throw std::logic_error("RngdPreconditioner::refresh: empty batch or λ ≤ 0");
   // The blocks grow as H·B² and (B·M)²: a large --batch must be refused
   // before they are allocated. Counted: the batch's copy, X̃ and H̃, K and
-  // K_h, the d_i, the hidden blocks, L_s and Λ, the output block.
+  // K_h, the d_i, the hidden blocks and one being factorised, L_s and Λ,
+  // the output block and its inverse being formed.
   const double b = static_cast<double>(B), e = static_cast<double>(E), h = static_cast<double>(H),
                m = static_cast<double>(M);
-  check_memory(8.0 * (b * (e + 2 * h + m) + b * (e + 1) + b * (h + 1) + 2 * b * b + h * b + h * b * b +
-                      2 * b * m * m + (b * m) * (b * m)),
+  check_memory(8.0 * (b * (e + 2 * h + m) + b * (e + 1) + b * (h + 1) + 3 * b * b + h * b + h * b * b +
+                      2 * b * m * m + 2 * (b * m) * (b * m)),
                "--batch " + std::to_string(B) + ": RNGD's blocks (H = " + std::to_string(H) + " blocks of " +
                    std::to_string(B) + "×" + std::to_string(B) + ", one of " + std::to_string(B * M) + "×" +
                    std::to_string(B * M) + ")");
@@ -81,12 +99,18 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
     for (int64_t i = 0; i < H; ++i)
       d_[i * B + s] = std::sqrt(bt.nu[s * H + i] / static_cast<double>(B));
   hidden_.assign(H * B * B, 0.0);
+  std::vector<double> S(B * B);
   for (int64_t i = 0; i < H; ++i) {
-    double* S = &hidden_[i * B * B];
+    double* Mi = &hidden_[i * B * B];
     const double* d = &d_[i * B];
     for (int64_t p = 0; p < B; ++p)
       for (int64_t q = 0; q < B; ++q) S[p * B + q] = d[p] * K[p * B + q] * d[q] + (p == q ? lambda_ : 0.0);
-    cholesky_factor(B, S);
+    cholesky_factor(B, S.data());
+    for (int64_t p = 0; p < B; ++p) Mi[p * B + p] = 1.0;
+    cholesky_solve(B, B, S.data(), Mi);  // S^{-1}: B right-hand sides at once
+    for (int64_t p = 0; p < B; ++p)
+      for (int64_t q = 0; q < B; ++q) Mi[p * B + q] *= d[p] * d[q];
+    symmetrize(B, Mi);
   }
 
   // Output: L_s, then S = λI + ΦᵀΦ with Λ = [L_1 … L_B] (M × BM).
@@ -111,24 +135,44 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
       output_[p * r + q] = output_[p * r + q] * Kh[(p / M) * B + q / M] / static_cast<double>(B) +
                            (p == q ? lambda_ : 0.0);
   cholesky_factor(r, output_.data());
+  std::vector<double> inverse(r * r, 0.0);
+  for (int64_t p = 0; p < r; ++p) inverse[p * r + p] = 1.0;
+  cholesky_solve(r, r, output_.data(), inverse.data());
+  symmetrize(r, inverse.data());
+  output_ = std::move(inverse);
 }
 
 // x̃ = (x, 1) and h̃ = (h, 1): every product with X̃ or H̃ below is split into
 // the GEMM on the weights and a sum for the bias column, so the gradient is
 // used where it lies in θ's flat layout, never copied into (E+1)-rows.
+void RngdPreconditioner::solve_hidden(double* Q) const {
+  const int64_t B = batch_.B, H = batch_.H;
+  // Each M_i is read once per step (H·B² doubles, the step's largest
+  // stream after θ): dsymv reads one triangle of it. H calls of size B are
+  // far below OpenBLAS's threading grain, but it threads them anyway and
+  // its workers' hand-offs cost more than the products (perf: a quarter of
+  // the step in sched_yield at H = 2048), so they run on this thread.
+  SingleThreadedBlas one_thread;
+  std::vector<double> r(B);
+  for (int64_t i = 0; i < H; ++i) {
+    double* q = &Q[i * B];
+    symmetric_matvec(B, &hidden_[i * B * B], q, r.data());
+    std::copy(r.begin(), r.end(), q);
+  }
+}
+
 void RngdPreconditioner::apply_hidden(double* gW, double* gb) const {
   const int64_t B = batch_.B, H = batch_.H, E = batch_.E;
   // Q = [∇W ∇b] X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then
   // [∇W ∇b] ← ([∇W ∇b] − Q X̃) / λ.
   std::vector<double> Q(H * B);
   gemm_abt(H, B, E, gW, batch_.x.data(), Q.data());
+  for (int64_t i = 0; i < H; ++i)
+    for (int64_t s = 0; s < B; ++s) Q[i * B + s] += gb[i];
+  solve_hidden(Q.data());
   for (int64_t i = 0; i < H; ++i) {
-    double* q = &Q[i * B];
-    const double* d = &d_[i * B];
-    for (int64_t s = 0; s < B; ++s) q[s] = (q[s] + gb[i]) * d[s];
-    cholesky_solve(B, 1, &hidden_[i * B * B], q);
     double total = 0;
-    for (int64_t s = 0; s < B; ++s) total += q[s] *= d[s];
+    for (int64_t s = 0; s < B; ++s) total += Q[i * B + s];
     gb[i] = (gb[i] - total) / lambda_;
   }
   gemm(false, false, H, E, B, -1.0 / lambda_, Q.data(), B, batch_.x.data(), E, 1.0 / lambda_, gW, E);
@@ -137,9 +181,9 @@ void RngdPreconditioner::apply_hidden(double* gW, double* gb) const {
 void RngdPreconditioner::apply_output(double* gU, double* gc) const {
   const int64_t B = batch_.B, M = batch_.M, H = batch_.H;
   const double scale = 1.0 / std::sqrt(static_cast<double>(B));
-  // P = [∇U ∇c] H̃ᵀ (M×B); v_s = L_sᵀ P[:, s] / √B; solve; Y[:, s] = L_s y_s / √B;
+  // P = [∇U ∇c] H̃ᵀ (M×B); v_s = L_sᵀ P[:, s] / √B; y = S^{-1} v; Y[:, s] = L_s y_s / √B;
   // [∇U ∇c] ← ([∇U ∇c] − Y H̃) / λ.
-  std::vector<double> P(M * B), v(B * M), Y(M * B);
+  std::vector<double> P(M * B), v(B * M), y(B * M), Y(M * B);
   gemm_abt(M, B, H, gU, batch_.h.data(), P.data());
   for (int64_t s = 0; s < B; ++s)
     for (int64_t j = 0; j < M; ++j) {
@@ -147,12 +191,12 @@ void RngdPreconditioner::apply_output(double* gU, double* gc) const {
       for (int64_t a = 0; a < M; ++a) acc += L_[(s * M + a) * M + j] * (P[a * B + s] + gc[a]);
       v[s * M + j] = acc * scale;
     }
-  cholesky_solve(B * M, 1, output_.data(), v.data());
+  symmetric_matvec(B * M, output_.data(), v.data(), y.data());
   for (int64_t a = 0; a < M; ++a) {
     double total = 0;
     for (int64_t s = 0; s < B; ++s) {
       double acc = 0;
-      for (int64_t j = 0; j < M; ++j) acc += L_[(s * M + a) * M + j] * v[s * M + j];
+      for (int64_t j = 0; j < M; ++j) acc += L_[(s * M + a) * M + j] * y[s * M + j];
       total += Y[a * B + s] = acc * scale;
     }
     gc[a] = (gc[a] - total) / lambda_;
