@@ -11,10 +11,13 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "cpu/blas.hpp"
 #include "cpu/lapack.hpp"
 #include "taylorscope/memory_budget.hpp"
+
+extern "C" void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 
 namespace taylorscope::cpu {
 namespace {
@@ -33,13 +36,19 @@ void symmetric_matvec(int64_t n, const double* A, const double* x, double* y) {
   cblas_dsymv(CblasRowMajor, CblasLower, static_cast<int>(n), 1.0, A, static_cast<int>(n), x, 1, 0.0, y, 1);
 }
 
-// A = (A + Aᵀ)/2 for an n×n inverse that rounding left a few ulps from
-// symmetric: the step applies it with dsymv (one triangle, half the bytes
-// of a full product) and the CUDA path with a full product; both then
-// multiply by the same symmetric matrix.
-void symmetrize(int64_t n, double* A) {
+// The n×n S^{-1} from S's Cholesky factor (cholesky_factor) by LAPACK's
+// dpotri, in place: 2n³/3 flops against 2n³ for solving against I. dpotri
+// fills LAPACK's lower triangle, the row-major upper one; the lower is
+// mirrored from it, so the step's dsymv (one triangle) and the CUDA path's
+// full product multiply by the same symmetric matrix.
+void cholesky_inverse(int64_t n, double* A) {
+  const int nn = static_cast<int>(n);
+  int info = 0;
+  dpotri_("L", &nn, A, &nn, &info);
+  if (info != 0)
+    throw std::runtime_error("Cholesky inverse failed (LAPACK dpotri info " + std::to_string(info) + ")");
   for (int64_t p = 0; p < n; ++p)
-    for (int64_t q = 0; q < p; ++q) A[p * n + q] = A[q * n + p] = 0.5 * (A[p * n + q] + A[q * n + p]);
+    for (int64_t q = 0; q < p; ++q) A[p * n + q] = A[q * n + p];
 }
 
 }  // namespace
@@ -79,16 +88,17 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
   // The blocks grow as H·B² and (B·M)²: a large --batch must be refused
   // before they are allocated. Counted: the batch's copy, X̃ and H̃, K and
   // K_h, the d_i, the hidden blocks and one being factorised, L_s and Λ,
-  // the output block and its inverse being formed.
+  // the output block.
   const double b = static_cast<double>(B), e = static_cast<double>(E), h = static_cast<double>(H),
                m = static_cast<double>(M);
   check_memory(8.0 * (b * (e + 2 * h + m) + b * (e + 1) + b * (h + 1) + 3 * b * b + h * b + h * b * b +
-                      2 * b * m * m + 2 * (b * m) * (b * m)),
+                      2 * b * m * m + (b * m) * (b * m)),
                "--batch " + std::to_string(B) + ": RNGD's blocks (H = " + std::to_string(H) + " blocks of " +
                    std::to_string(B) + "×" + std::to_string(B) + ", one of " + std::to_string(B * M) + "×" +
                    std::to_string(B * M) + ")");
   batch_ = bt;
   lambda_ = damping;
+  r_.assign(B, 0.0);
   const std::vector<double> x1 = with_ones_column(bt.x, B, E), h1 = with_ones_column(bt.h, B, H);
 
   // Hidden: K = X̃X̃ᵀ is shared by every neuron; S_i = λI + D_i K D_i.
@@ -106,11 +116,9 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
     for (int64_t p = 0; p < B; ++p)
       for (int64_t q = 0; q < B; ++q) S[p * B + q] = d[p] * K[p * B + q] * d[q] + (p == q ? lambda_ : 0.0);
     cholesky_factor(B, S.data());
-    for (int64_t p = 0; p < B; ++p) Mi[p * B + p] = 1.0;
-    cholesky_solve(B, B, S.data(), Mi);  // S^{-1}: B right-hand sides at once
+    cholesky_inverse(B, S.data());
     for (int64_t p = 0; p < B; ++p)
-      for (int64_t q = 0; q < B; ++q) Mi[p * B + q] *= d[p] * d[q];
-    symmetrize(B, Mi);
+      for (int64_t q = 0; q < B; ++q) Mi[p * B + q] = S[p * B + q] * (d[p] * d[q]);
   }
 
   // Output: L_s, then S = λI + ΦᵀΦ with Λ = [L_1 … L_B] (M × BM).
@@ -135,33 +143,36 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
       output_[p * r + q] = output_[p * r + q] * Kh[(p / M) * B + q / M] / static_cast<double>(B) +
                            (p == q ? lambda_ : 0.0);
   cholesky_factor(r, output_.data());
-  std::vector<double> inverse(r * r, 0.0);
-  for (int64_t p = 0; p < r; ++p) inverse[p * r + p] = 1.0;
-  cholesky_solve(r, r, output_.data(), inverse.data());
-  symmetrize(r, inverse.data());
-  output_ = std::move(inverse);
+  cholesky_inverse(r, output_.data());
 }
 
 // x̃ = (x, 1) and h̃ = (h, 1): every product with X̃ or H̃ below is split into
 // the GEMM on the weights and a sum for the bias column, so the gradient is
 // used where it lies in θ's flat layout, never copied into (E+1)-rows.
-void RngdPreconditioner::solve_hidden(double* Q) const {
+void RngdPreconditioner::solve_hidden(double* Q) {
   const int64_t B = batch_.B, H = batch_.H;
   // Each M_i is read once per step (H·B² doubles, the step's largest
-  // stream after θ): dsymv reads one triangle of it. H calls of size B are
-  // far below OpenBLAS's threading grain, but it threads them anyway and
-  // its workers' hand-offs cost more than the products (perf: a quarter of
-  // the step in sched_yield at H = 2048), so they run on this thread.
-  SingleThreadedBlas one_thread;
-  std::vector<double> r(B);
+  // stream after θ). Not a BLAS call per neuron: OpenBLAS threads a 50×50
+  // dsymv (its hand-offs cost more than the product) and takes a locked
+  // buffer from its allocator for each call even on one thread (perf at
+  // H = 2048: a quarter of the step inside cblas_dsymv). M_i is symmetric,
+  // so r = Σ_q q_q·(row q of M_i): contiguous axpys that vectorise without
+  // reassociating any sum.
+  double* __restrict r = r_.data();
   for (int64_t i = 0; i < H; ++i) {
-    double* q = &Q[i * B];
-    symmetric_matvec(B, &hidden_[i * B * B], q, r.data());
-    std::copy(r.begin(), r.end(), q);
+    double* __restrict q = &Q[i * B];
+    const double* __restrict Mi = &hidden_[i * B * B];
+    for (int64_t p = 0; p < B; ++p) r[p] = 0.0;
+    for (int64_t t = 0; t < B; ++t) {
+      const double x = q[t];
+      const double* __restrict row = Mi + t * B;
+      for (int64_t p = 0; p < B; ++p) r[p] += x * row[p];
+    }
+    for (int64_t p = 0; p < B; ++p) q[p] = r[p];
   }
 }
 
-void RngdPreconditioner::apply_hidden(double* gW, double* gb) const {
+void RngdPreconditioner::apply_hidden(double* gW, double* gb) {
   const int64_t B = batch_.B, H = batch_.H, E = batch_.E;
   // Q = [∇W ∇b] X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then
   // [∇W ∇b] ← ([∇W ∇b] − Q X̃) / λ.

@@ -72,8 +72,12 @@ class CpuTrainBackend final : public TrainBackend {
   // forward one and one update of inner dimension B, as SGD's.
   void rngd_step(const std::vector<int64_t>& rows, int64_t n, double inv_n);
   bool rngd_fast() const { return opt_.preconditioned() && comm_.size() == 1; }
-  // W ← γV + C X_ref, C ← 0, γ ← 1: θ holds W itself again.
-  void fold_rngd();
+  // W ← γV (+ C X_ref for RNGD), C ← 0, γ ← 1: θ holds W itself again.
+  void fold();
+  void materialize(double* W) const;
+  // SGD's single-process step: the W update as one GEMM into θ.
+  void sgd_step(int64_t n, double inv_n);
+  bool sgd_fast() const { return opt_.kind() == OptimizerKind::sgd && comm_.size() == 1; }
   // P = W X_refᵀ and K_ref = X_ref X_refᵀ, exactly (W folded first).
   void exact_rngd_products();
 
@@ -153,13 +157,13 @@ CpuTrainBackend::Totals CpuTrainBackend::forward_backward(const double* X, const
   logits_.resize(n * M);
   delta_.resize(n * M);
 
-  cpu::gemm_abt(n, H, E, X, W, A_.data(), Cb ? gamma_ : 1.0);
+  cpu::gemm_abt(n, H, E, X, W, A_.data(), gamma_);
   if (Cb) {
     const int64_t B = rngd_.batch().B;
     cpu::gemm(false, true, n, H, B, 1.0, Cb, B, C_.data(), B, 1.0, A_.data(), H);
   }
-  // σ'(A) is taken here, beside σ(A), while A is in cache: the backward
-  // pass then only multiplies (for SiLU one exp per element instead of two).
+  // σ'(A) is taken here, beside σ(A), while A is in cache; the backward
+  // pass then only multiplies.
   double* __restrict dS = nullptr;
   if (grad) {
     dS_.resize(n * H);
@@ -252,8 +256,11 @@ void CpuTrainBackend::step(const std::vector<int64_t>& rows) {
   const bool parallel = comm_.size() > 1;
   if (!parallel) {
     gather(rows);
-    if (rngd_fast()) {
-      rngd_step(rows, n, inv_n);
+    if (rngd_fast() || sgd_fast()) {
+      if (rngd_fast())
+        rngd_step(rows, n, inv_n);
+      else
+        sgd_step(n, inv_n);
       ++step_;
       return;
     }
@@ -288,19 +295,44 @@ void CpuTrainBackend::step(const std::vector<int64_t>& rows) {
   ++step_;
 }
 
-void CpuTrainBackend::fold_rngd() {
-  if (!deferred_) return;
-  const cpu::RfimBatch& r = rngd_.batch();
-  double* W = &theta_[L_.W()];
+void CpuTrainBackend::materialize(double* W) const {
   if (gamma_ != 1.0)
     for (int64_t k = 0; k < L_.H * L_.E; ++k) W[k] *= gamma_;
-  cpu::gemm(false, false, L_.H, L_.E, r.B, 1.0, C_.data(), r.B, r.x.data(), L_.E, 1.0, W, L_.E);
+  if (opt_.preconditioned()) {
+    const cpu::RfimBatch& r = rngd_.batch();
+    cpu::gemm(false, false, L_.H, L_.E, r.B, 1.0, C_.data(), r.B, r.x.data(), L_.E, 1.0, W, L_.E);
+  }
+}
+
+void CpuTrainBackend::fold() {
+  if (!deferred_) return;
+  materialize(&theta_[L_.W()]);
   deferred_ = false;
   gamma_ = 1.0;
 }
 
+// SGD's step with the L2 decay of W carried by γ (W = γV, as in the RNGD
+// step below): W ← (1 − α·l2) W − α dAᵀX_b is γ ← (1 − α·l2)γ and one GEMM
+// adding −(α/γ) dAᵀX_b into V, so ∇W is never written and read back and θ's
+// W is touched once, by that GEMM. The arithmetic differs from the element
+// loop's w − α(g + l2·w) by rounding only.
+void CpuTrainBackend::sgd_step(int64_t n, double inv_n) {
+  const int64_t H = L_.H, E = L_.E;
+  forward_backward(X_.data(), y_.data(), n, inv_n, grad_.data(), /*accumulate=*/false, /*grad_W=*/false);
+  const StepScalars none = SgdRule::scalars(cfg_, step_);
+  const double lr = cfg_.lr, l2 = cfg_.l2;
+  double unused0 = 0, unused1 = 0;
+  for (int64_t k = L_.U(); k < L_.W(); ++k)
+    SgdRule::update(cfg_, none, theta_[k], l2 > 0 ? grad_[k] + l2 * theta_[k] : grad_[k], unused0, unused1);
+  for (int64_t k = L_.b(); k < L_.size(); ++k) SgdRule::update(cfg_, none, theta_[k], grad_[k], unused0, unused1);
+  gamma_ *= 1.0 - lr * l2;
+  cpu::gemm(true, false, H, E, n, -lr / gamma_, dA_.data(), H, X_.data(), E, 1.0, &theta_[L_.W()], E);
+  deferred_ = true;
+  if (gamma_ < 1e-3) fold();  // see rngd_step
+}
+
 void CpuTrainBackend::exact_rngd_products() {
-  fold_rngd();
+  fold();
   const cpu::RfimBatch& r = rngd_.batch();
   P_.resize(L_.H * r.B);
   Kref_.resize(r.B * r.B);
@@ -316,7 +348,7 @@ void CpuTrainBackend::exact_rngd_products() {
 //   P ← P − (α/λ)(Q − ∇b 1ᵀ − R K_ref)                         H×B×B
 // so the step's large GEMMs are A = γ X_b Vᵀ (plus (X_b X_refᵀ) Cᵀ, n×H×B)
 // and the V update, as SGD's two. γV and C are folded back into W
-// (fold_rngd) at each refresh, evaluation and restore, where P and K_ref
+// (fold) at each refresh, evaluation and restore, where P and K_ref
 // are also recomputed exactly; a checkpoint follows an evaluation, so a
 // resumed run starts from the state the uninterrupted one had.
 void CpuTrainBackend::rngd_step(const std::vector<int64_t>& rows, int64_t n, double inv_n) {
@@ -330,7 +362,7 @@ void CpuTrainBackend::rngd_step(const std::vector<int64_t>& rows, int64_t n, dou
                    deferred_ ? Cb_.data() : nullptr);
   const bool refresh = RngdRule::refresh_due(cfg_, step_, rngd_.ready());
   if (refresh) {
-    fold_rngd();  // with the old X_ref, before the refresh replaces it
+    fold();  // with the old X_ref, before the refresh replaces it
     refresh_rngd(rows);
     exact_rngd_products();
   }
@@ -386,7 +418,7 @@ void CpuTrainBackend::rngd_step(const std::vector<int64_t>& rows, int64_t n, dou
   // A long refresh period with strong decay would shrink γ towards
   // underflow and grow V alike: fold well before (a step-count event, so a
   // resumed run folds where the uninterrupted one did).
-  if (gamma_ < 1e-3) fold_rngd();
+  if (gamma_ < 1e-3) fold();
 }
 
 void CpuTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_size) {
@@ -401,13 +433,7 @@ void CpuTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_si
 
 std::vector<double> CpuTrainBackend::flat_params() const {
   std::vector<double> theta = theta_;
-  if (deferred_) {  // W = γV + C X_ref, as fold_rngd forms it
-    const cpu::RfimBatch& r = rngd_.batch();
-    double* W = &theta[L_.W()];
-    if (gamma_ != 1.0)
-      for (int64_t k = 0; k < L_.H * L_.E; ++k) W[k] *= gamma_;
-    cpu::gemm(false, false, L_.H, L_.E, r.B, 1.0, C_.data(), r.B, r.x.data(), L_.E, 1.0, W, L_.E);
-  }
+  if (deferred_) materialize(&theta[L_.W()]);  // as fold() forms it
   return theta;
 }
 
@@ -415,6 +441,7 @@ SplitMetrics CpuTrainBackend::evaluate(Split split, std::vector<double>* grad) {
   if (theta_.empty()) throw std::logic_error("CpuTrainBackend::evaluate before init");
   // Every rank evaluates (the sums are all-reduced), so every rank folds
   // here alike; flat_params(), which rank 0 alone may call, only looks.
+  fold();
   if (rngd_fast() && rngd_.ready()) exact_rngd_products();
   const Dataset& d = split == Split::train ? *train_ : *eval_;
   if (grad) grad->assign(L_.size(), 0.0);

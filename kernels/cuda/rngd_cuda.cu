@@ -80,8 +80,11 @@ __global__ void identities_kernel(int n, int count, double* __restrict__ out) {
 }
 
 // Per matrix i of count n×n: X ← (X ∘ d_i d_iᵀ + (X ∘ d_i d_iᵀ)ᵀ)/2, d = nullptr
-// meaning d_i = 1 — the CPU's `Mi[p][q] *= d[p]·d[q]` then symmetrize(),
-// operation for operation. The thread of the pair p ≤ q writes both entries.
+// meaning d_i = 1: the CPU's M_i[p][q] = S^{-1}[p][q]·(d_p·d_q). The CPU's
+// S^{-1} (LAPACK dpotri) is symmetric by construction; one formed by two
+// triangular solves against I is a few ulps from it, and the average makes
+// the matrix the GEMV reads symmetric, as the CPU's dsymv assumes. The
+// thread of the pair p ≤ q writes both entries.
 __global__ void scale_symmetrize_kernel(int n, int count, const double* __restrict__ d,
                                         double* __restrict__ X) {
   for (int64_t row = blockIdx.x; row < static_cast<int64_t>(count) * n; row += gridDim.x) {
