@@ -416,8 +416,9 @@ TEST(OptimizerUpdates, AdamFirstAndSecondStepMatchHandComputation) {
 }
 
 // Through the backend: momentum's first step does not move θ and its second
-// moves it by −α∇L(θ₀); Adam's first step is α·g/(|g| + ε) per parameter.
-TEST(OptimizerUpdates, BackendStepsMatchHandComputedMomentumAndAdam) {
+// moves it by −α∇L(θ₀); SGD's moves it by −α∇L(θ₀); Adam's first step is
+// α·g/(|g| + ε) per parameter.
+TEST(OptimizerUpdates, BackendStepsMatchHandComputedMomentumSgdAndAdam) {
   const Dataset data = testing::synthetic_data({4, 3, 5}, 6, 8);
   const Params theta = testing::random_params(data.M, 5, data.E, 0.5, 2);
   const std::vector<int64_t> batch = {0, 3, 4, 7, 9};
@@ -451,6 +452,22 @@ TEST(OptimizerUpdates, BackendStepsMatchHandComputedMomentumAndAdam) {
   mom->step(batch);  // θ₁ = θ₀, so the gradient of this step is g again
   const std::vector<double> t2 = mom->flat_params();
   for (size_t k = 0; k < t0.size(); ++k) EXPECT_NEAR(t2[k], t0[k] - cfg.lr * g[k], 1e-15) << k;
+
+  // SGD's step keeps W as γV (the L2 decay in a scalar) and adds −(α/γ)∇W
+  // into V with one GEMM: W = (1 − α·l2)W − α·dAᵀX, the hand step up to
+  // the rounding of θ's entries (Gaussians × 0.5: 1e-14 is tens of ulps; a
+  // lost or doubled L2 term moves W by α·l2·|W| ≥ 1e-4·|W|). An evaluation
+  // folds γ into W without moving θ.
+  cfg.kind = OptimizerKind::sgd;
+  auto sgd = make_cpu_train_backend();
+  sgd->upload(data, data);
+  sgd->init(theta, parse_activation("tanh"), cfg);
+  sgd->step(batch);
+  const std::vector<double> s1 = sgd->flat_params();
+  for (size_t k = 0; k < t0.size(); ++k) EXPECT_NEAR(s1[k], t0[k] - cfg.lr * g[k], 1e-14) << k;
+  sgd->evaluate(Split::eval, nullptr);
+  const std::vector<double> s1_folded = sgd->flat_params();
+  for (size_t k = 0; k < t0.size(); ++k) EXPECT_NEAR(s1_folded[k], s1[k], 1e-15) << k;
 
   cfg.kind = OptimizerKind::adam;
   auto adam = make_cpu_train_backend();
