@@ -4,6 +4,7 @@
 // grad-dot rule of docs/math.md §8 against the eval-loss minimum.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -303,6 +304,91 @@ TEST(Woodbury, HiddenAndOutputPreconditionersEqualDenseInverse) {
   }
 }
 
+// The CPU backend's RNGD step keeps W as W_e + C·X_ref and P = W X_refᵀ
+// current instead of forming ∇W (docs/rngd.md). Each step must still be
+// θ ← θ − α (G + λI)^{-1}(∇L + l2·(U, W)) with the blocks of the last
+// refresh: here the reference takes the backend's θ before the step, the
+// batch's gradient by a plain evaluation, and the general Woodbury path
+// (apply_hidden / apply_output) on blocks rebuilt from the backend's own
+// checkpoint arrays. Steps cross two refreshes (period 3; the second on a
+// 3-row batch, so B changes) and an evaluation, which folds W_e + C·X_ref.
+// Both sides compute the same update in other orders: per step they differ
+// by rounding amplified by at most cond(S_i) ≲ |G|/λ ≈ 1e2 here, so 1e-10 of
+// the update's scale leaves ~1e4 ulps; a wrong term (a missing l2·P, a stale
+// P or C) moves the update by O(l2) ≥ 1e-3 of it.
+TEST(RngdStep, BackendStepEqualsThePreconditionedGradientStep) {
+  const Dataset data = testing::synthetic_data({5, 4, 6}, 7, 11);
+  const Params theta0 = testing::random_params(data.M, 6, data.E, 0.5, 3);
+  const ParamLayout L = layout_of(theta0);
+  OptimizerConfig cfg;
+  cfg.kind = OptimizerKind::rngd;
+  cfg.lr = 0.02;
+  cfg.l2 = 0.01;
+  cfg.rngd_period = 3;
+  cfg.rngd_damping = 0.05;
+  const Activation act = parse_activation("silu");
+  auto rngd = make_cpu_train_backend();
+  rngd->upload(data, data);
+  rngd->init(theta0, act, cfg);
+  const std::vector<std::vector<int64_t>> batches = {{0, 3, 7, 9},  {1, 4, 12, 14}, {2, 5, 8, 13},
+                                                     {6, 10, 11},   {0, 2, 4, 6},   {1, 3, 5, 7},
+                                                     {8, 9, 10, 11}};
+  OptimizerConfig plain = cfg;
+  plain.kind = OptimizerKind::sgd;
+  cpu::RngdPreconditioner pre;
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const std::vector<int64_t>& batch = batches[k];
+    const std::vector<double> before = rngd->flat_params();
+    rngd->step(batch);
+    const std::vector<double> after = rngd->flat_params();
+
+    Dataset sub = data;  // the batch as a split: its evaluation is the batch's mean gradient
+    sub.N = static_cast<int64_t>(batch.size());
+    sub.Z.clear();
+    sub.labels.clear();
+    for (int64_t r : batch) {
+      sub.Z.insert(sub.Z.end(), data.row(r), data.row(r) + data.E);
+      sub.labels.push_back(data.labels[r]);
+    }
+    auto ref = make_cpu_train_backend();
+    ref->upload(sub, sub);
+    ref->init(theta0, act, plain);
+    ref->restore(before, OptimizerState{});
+    std::vector<double> g;
+    ref->evaluate(Split::train, &g);
+    for (int64_t j = L.U(); j < L.b(); ++j) g[j] += cfg.l2 * before[j];
+    if (k % 3 == 0) {  // a refresh step: the blocks of this batch at θ before the step
+      const OptimizerState st = rngd->optimizer_state();
+      cpu::RfimBatch bt;
+      bt.B = static_cast<int64_t>(batch.size());
+      bt.E = L.E;
+      bt.H = L.H;
+      bt.M = L.M;
+      for (double r : *st.find("rngd_rows")) {
+        const int64_t row = static_cast<int64_t>(r);
+        bt.x.insert(bt.x.end(), data.row(row), data.row(row) + data.E);
+      }
+      bt.nu = *st.find("rngd_nu");
+      bt.h = *st.find("rngd_h");
+      bt.eta = *st.find("rngd_eta");
+      pre.refresh(bt, cfg.rngd_damping);
+    }
+    pre.apply_hidden(&g[L.W()], &g[L.b()]);
+    pre.apply_output(&g[L.U()], &g[L.c()]);
+    double scale = 0;
+    for (double v : g) scale = std::max(scale, cfg.lr * std::fabs(v));
+    ASSERT_GT(scale, 0.0);
+    for (size_t j = 0; j < g.size(); ++j)
+      ASSERT_NEAR(after[j] - before[j], -cfg.lr * g[j], 1e-10 * scale) << "step " << k << " parameter " << j;
+
+    if (k == 4) {  // an evaluation folds C·X_ref into W and recomputes P: θ stays
+      rngd->evaluate(Split::eval, nullptr);
+      const std::vector<double> folded = rngd->flat_params();
+      for (size_t j = 0; j < folded.size(); ++j) EXPECT_NEAR(folded[j], after[j], 1e-14) << j;
+    }
+  }
+}
+
 // ---- optimizer updates -----------------------------------------------------
 
 TEST(OptimizerUpdates, MomentumStepIsSeed002Form) {
@@ -330,8 +416,9 @@ TEST(OptimizerUpdates, AdamFirstAndSecondStepMatchHandComputation) {
 }
 
 // Through the backend: momentum's first step does not move θ and its second
-// moves it by −α∇L(θ₀); Adam's first step is α·g/(|g| + ε) per parameter.
-TEST(OptimizerUpdates, BackendStepsMatchHandComputedMomentumAndAdam) {
+// moves it by −α∇L(θ₀); SGD's moves it by −α∇L(θ₀); Adam's first step is
+// α·g/(|g| + ε) per parameter.
+TEST(OptimizerUpdates, BackendStepsMatchHandComputedMomentumSgdAndAdam) {
   const Dataset data = testing::synthetic_data({4, 3, 5}, 6, 8);
   const Params theta = testing::random_params(data.M, 5, data.E, 0.5, 2);
   const std::vector<int64_t> batch = {0, 3, 4, 7, 9};
@@ -365,6 +452,22 @@ TEST(OptimizerUpdates, BackendStepsMatchHandComputedMomentumAndAdam) {
   mom->step(batch);  // θ₁ = θ₀, so the gradient of this step is g again
   const std::vector<double> t2 = mom->flat_params();
   for (size_t k = 0; k < t0.size(); ++k) EXPECT_NEAR(t2[k], t0[k] - cfg.lr * g[k], 1e-15) << k;
+
+  // SGD's step keeps W as γV (the L2 decay in a scalar) and adds −(α/γ)∇W
+  // into V with one GEMM: W = (1 − α·l2)W − α·dAᵀX, the hand step up to
+  // the rounding of θ's entries (Gaussians × 0.5: 1e-14 is tens of ulps; a
+  // lost or doubled L2 term moves W by α·l2·|W| ≥ 1e-4·|W|). An evaluation
+  // folds γ into W without moving θ.
+  cfg.kind = OptimizerKind::sgd;
+  auto sgd = make_cpu_train_backend();
+  sgd->upload(data, data);
+  sgd->init(theta, parse_activation("tanh"), cfg);
+  sgd->step(batch);
+  const std::vector<double> s1 = sgd->flat_params();
+  for (size_t k = 0; k < t0.size(); ++k) EXPECT_NEAR(s1[k], t0[k] - cfg.lr * g[k], 1e-14) << k;
+  sgd->evaluate(Split::eval, nullptr);
+  const std::vector<double> s1_folded = sgd->flat_params();
+  for (size_t k = 0; k < t0.size(); ++k) EXPECT_NEAR(s1_folded[k], s1[k], 1e-15) << k;
 
   cfg.kind = OptimizerKind::adam;
   auto adam = make_cpu_train_backend();

@@ -34,7 +34,15 @@ class RngdPreconditioner {
   bool ready() const { return batch_.B > 0; }
   // In place, in the parameters' own layout: neuron i's block acts on
   // (∂W_i, ∂b_i), grad_W H×E row-major and grad_b H.
-  void apply_hidden(double* grad_W, double* grad_b) const;
+  void apply_hidden(double* grad_W, double* grad_b);
+  // The hidden blocks' small systems, all neurons at once: row i of Q
+  // (H×B, q_i = [∂W_i ∂b_i] x̃ᵀ over the refresh batch) becomes
+  // D_i S_i^{-1} D_i q_i, so that (G_i + λI)^{-1}[∂W_i ∂b_i] =
+  // ([∂W_i ∂b_i] − r_i X̃) / λ. The backend's step calls it with a Q it
+  // formed without the gradient's GEMM (docs/rngd.md).
+  void solve_hidden(double* Q);
+  const RfimBatch& batch() const { return batch_; }
+  double damping() const { return lambda_; }
   // The output block acts on all (∂U_α, ∂c_α): grad_U M×H row-major, grad_c M.
   void apply_output(double* grad_U, double* grad_c) const;
 
@@ -42,9 +50,14 @@ class RngdPreconditioner {
   RfimBatch batch_;
   double lambda_ = 0;
   std::vector<double> d_;        // H×B: sqrt(ν_si / B), neuron-major
-  std::vector<double> hidden_;   // H × B×B Cholesky factors of λI + D_i K D_i
+  // H × B×B: M_i = D_i (λI + D_i K D_i)^{-1} D_i, formed at refresh from the
+  // Cholesky factor (LAPACK dpotri), so a step applies each block as one
+  // small matrix-vector product instead of two dependent triangular solves;
+  // the CUDA path forms (batched trsm against I) and applies the same.
+  std::vector<double> hidden_;
   std::vector<double> L_;        // B × M×M: L_s = (I − η_s 1ᵀ) diag(√η_s), so L_s L_sᵀ = diag η_s − η_s η_sᵀ
-  std::vector<double> output_;   // (BM)² Cholesky factor of λI + ΦᵀΦ
+  std::vector<double> r_;        // B: solve_hidden's row
+  std::vector<double> output_;   // (BM)²: (λI + ΦᵀΦ)^{-1}, from its Cholesky factor likewise
 };
 
 }  // namespace taylorscope::cpu

@@ -8,12 +8,17 @@
 // refresh() (every T steps, outside any graph): the batch statistics, the
 // GEMMs K = X̃X̃ᵀ, Kh = H̃H̃ᵀ, ΛᵀΛ on cuBLAS, the H systems factorised at once
 // by cusolverDnDpotrfBatched and the output system by cusolverDnDpotrf.
-// step() (every step, captured into the training graph): the solves with
-// those factors as two cuBLAS triangular solves each (Lz = b, Lᵀx = z: what
-// potrs does) — cublasDtrsmBatched for the H neurons, cublasDtrsm for the
-// output — rather than cusolverDnDpotrs(Batched): cuBLAS documents its
-// routines as capturable once a workspace is set, cuSOLVER makes no such
-// promise, so no cuSOLVER call is in step().
+// From the factors, still at refresh, the inverses the CPU forms too
+// (rngd_blocks.cpp): two cublasDtrsmBatched with B right-hand sides (an
+// identity per neuron) give S_i^{-1}, scaled to M_i = D_i S_i^{-1} D_i and
+// symmetrised; two cublasDtrsm with BM right-hand sides give the output
+// system's inverse. step() (every step, captured into the training graph)
+// then applies them as matrix-vector products — one
+// cublasDgemvStridedBatched for the H neurons, one cublasDgemv for the
+// output — instead of 2H + 2 dependent single-column triangular solves
+// (review S4). cuBLAS documents its routines as capturable once a
+// workspace is set, cuSOLVER makes no such promise, so no cuSOLVER call is
+// in step().
 //
 // All matrices are row-major as on the CPU; the systems are symmetric, so
 // cuSOLVER reads them column-major as LAPACK does on the CPU: the same lower
@@ -54,15 +59,52 @@ __global__ void neuron_scales_kernel(const double* __restrict__ nu, int B, int H
   }
 }
 
-// S_i[p][q] = d_i[p] K[p][q] d_i[q] + λ[p = q]
+// S_i[p][q] = d_i[p] K[p][q] d_i[q] + λ[p = q]. One block row per (i, p):
+// no 64-bit division per element (review S5's nit).
 __global__ void hidden_systems_kernel(const double* __restrict__ K, const double* __restrict__ d, int B,
                                       int H, double lambda, double* __restrict__ S) {
-  const int64_t BB = static_cast<int64_t>(B) * B;
-  for (int64_t k = first_index(); k < H * BB; k += grid_stride()) {
-    const int64_t i = k / BB, pq = k - i * BB, p = pq / B, q = pq - p * B;
-    S[k] = d[i * B + p] * K[pq] * d[i * B + q] + (p == q ? lambda : 0.0);
+  for (int64_t row = blockIdx.x; row < static_cast<int64_t>(H) * B; row += gridDim.x) {
+    const int64_t i = row / B, p = row - i * B;
+    const double dp = d[i * B + p];
+    for (int q = threadIdx.x; q < B; q += blockDim.x)
+      S[row * B + q] = dp * K[p * B + q] * d[i * B + q] + (p == q ? lambda : 0.0);
   }
 }
+
+// count n×n identities, one after the other.
+__global__ void identities_kernel(int n, int count, double* __restrict__ out) {
+  for (int64_t row = blockIdx.x; row < static_cast<int64_t>(count) * n; row += gridDim.x) {
+    const int p = static_cast<int>(row % n);
+    for (int q = threadIdx.x; q < n; q += blockDim.x) out[row * n + q] = p == q ? 1.0 : 0.0;
+  }
+}
+
+// Per matrix i of count n×n: X ← (X ∘ d_i d_iᵀ + (X ∘ d_i d_iᵀ)ᵀ)/2, d = nullptr
+// meaning d_i = 1: the CPU's M_i[p][q] = S^{-1}[p][q]·(d_p·d_q). The CPU's
+// S^{-1} (LAPACK dpotri) is symmetric by construction; one formed by two
+// triangular solves against I is a few ulps from it, and the average makes
+// the matrix the GEMV reads symmetric, as the CPU's dsymv assumes. The
+// thread of the pair p ≤ q writes both entries.
+__global__ void scale_symmetrize_kernel(int n, int count, const double* __restrict__ d,
+                                        double* __restrict__ X) {
+  for (int64_t row = blockIdx.x; row < static_cast<int64_t>(count) * n; row += gridDim.x) {
+    const int64_t i = row / n;
+    const int p = static_cast<int>(row - i * n);
+    double* Xi = X + i * n * n;
+    const double* di = d ? d + i * n : nullptr;
+    for (int q = p + threadIdx.x; q < n; q += blockDim.x) {
+      const double a = Xi[static_cast<int64_t>(p) * n + q] * (di ? di[p] * di[q] : 1.0);
+      const double b = Xi[static_cast<int64_t>(q) * n + p] * (di ? di[q] * di[p] : 1.0);
+      const double m = p == q ? a : 0.5 * (a + b);
+      Xi[static_cast<int64_t>(p) * n + q] = m;
+      Xi[static_cast<int64_t>(q) * n + p] = m;
+    }
+  }
+}
+
+// Blocks for the row-per-block kernels above.
+int row_grid(int64_t rows) { return static_cast<int>(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)); }
+constexpr int kRowThreads = 64;
 
 // L_s[a][j] = ([a = j] − η_sa) √η_sj, stored per sample and as Λ[a][s·M + j].
 __global__ void output_factors_kernel(const double* __restrict__ eta, int B, int M,
@@ -184,17 +226,18 @@ void RngdCuda::configure(const FlatLayout& L, double damping) {
 size_t RngdCuda::bytes_for(const FlatLayout& L, int n) {
   const double B = n, H = L.H, E = L.E, M = L.M, r = B * M;
   const double doubles = B * (E + 1) + B * (H + 1) + B * H + B * M  // x̃, h̃, ν, η
-                         + H * B + B * B + H * B * B                 // d, K, hidden blocks
-                         + B * M * M + M * r + r * r                 // L_s, Λ, output block
-                         + H * B + 2 * M * B + r;                    // Q, P, Y, v
+                         + H * B + B * B + 2 * H * B * B             // d, K, hidden factors and inverses
+                         + B * M * M + M * r + 2 * r * r             // L_s, Λ, output factor and inverse
+                         + 2 * H * B + 2 * M * B + 2 * r;            // Q, R, P, Y, v, y
   const double pointers = 2 * H, ints = H + 1, rows = B;
   return static_cast<size_t>(8 * (doubles + pointers + rows) + 4 * ints);
 }
 
 size_t RngdCuda::bytes_held() const {
   return x1_.bytes() + h1_.bytes() + nu_.bytes() + eta_.bytes() + rows_.bytes() + d_.bytes() + K_.bytes() +
-         hidden_.bytes() + hidden_ptrs_.bytes() + q_ptrs_.bytes() + Lmat_.bytes() + Lambda_.bytes() +
-         output_.bytes() + info_.bytes() + Q_.bytes() + P_.bytes() + Y_.bytes() + v_.bytes();
+         hidden_.bytes() + hidden_inv_.bytes() + hidden_ptrs_.bytes() + inv_ptrs_.bytes() + Lmat_.bytes() +
+         Lambda_.bytes() + output_.bytes() + output_inv_.bytes() + info_.bytes() + Q_.bytes() + R_.bytes() +
+         P_.bytes() + Y_.bytes() + v_.bytes() + y_.bytes();
 }
 
 void RngdCuda::require_fits(int n, const std::string& device_name) const {
@@ -226,25 +269,29 @@ void RngdCuda::prepare(int n) {
   grow(d_, H * B);
   grow(K_, B * B);
   grow(hidden_, H * B * B);
+  grow(hidden_inv_, H * B * B);
   grow(hidden_ptrs_, H);
-  grow(q_ptrs_, H);
+  grow(inv_ptrs_, H);
   grow(Lmat_, B * M * M);
   grow(Lambda_, M * r);
   grow(output_, r * r);
+  grow(output_inv_, r * r);
   grow(info_, H + 1);
   grow(Q_, H * B);
+  grow(R_, H * B);
   grow(P_, M * B);
   grow(Y_, M * B);
   grow(v_, r);
-  // The pointer arrays of the batched factorisation and solves.
-  std::vector<double*> hidden_ptrs(H), q_ptrs(H);
+  grow(y_, r);
+  // The pointer arrays of the batched factorisation and solves (refresh only).
+  std::vector<double*> hidden_ptrs(H), inv_ptrs(H);
   for (size_t i = 0; i < H; ++i) {
     hidden_ptrs[i] = hidden_.data() + i * B * B;
-    q_ptrs[i] = Q_.data() + i * B;
+    inv_ptrs[i] = hidden_inv_.data() + i * B * B;
   }
   TS_CUDA_CHECK(cudaMemcpyAsync(hidden_ptrs_.data(), hidden_ptrs.data(), H * sizeof(double*),
                                 cudaMemcpyHostToDevice, stream_));
-  TS_CUDA_CHECK(cudaMemcpyAsync(q_ptrs_.data(), q_ptrs.data(), H * sizeof(double*),
+  TS_CUDA_CHECK(cudaMemcpyAsync(inv_ptrs_.data(), inv_ptrs.data(), H * sizeof(double*),
                                 cudaMemcpyHostToDevice, stream_));
   TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before the host arrays go
 }
@@ -285,7 +332,7 @@ void RngdCuda::factorize() {
   neuron_scales_kernel<<<grid_for(static_cast<int64_t>(H) * B), kThreads, 0, stream_>>>(
       nu_.data(), B, H, d_.data());
   TS_CUDA_LAUNCHED(stream_, "neuron_scales_kernel");
-  hidden_systems_kernel<<<grid_for(static_cast<int64_t>(H) * B * B), kThreads, 0, stream_>>>(
+  hidden_systems_kernel<<<row_grid(static_cast<int64_t>(H) * B), kRowThreads, 0, stream_>>>(
       K_.data(), d_.data(), B, H, lambda_, hidden_.data());
   TS_CUDA_LAUNCHED(stream_, "hidden_systems_kernel");
   TS_CUSOLVER_CHECK(cusolverDnDpotrfBatched(cusolver_, CUBLAS_FILL_MODE_LOWER, B, hidden_ptrs_.data(),
@@ -310,6 +357,29 @@ void RngdCuda::factorize() {
   TS_CUSOLVER_CHECK(cusolverDnDpotrf(cusolver_, CUBLAS_FILL_MODE_LOWER, r, output_.data(), r,
                                      work_.data(), lwork, info_.data() + H));
   TS_CUDA_LAUNCHED(stream_, "cusolverDnDpotrf (RNGD output block)");
+
+  // The inverses (the factors' upper triangles hold S's entries, which the
+  // LOWER solves never read). A failed factor leaves garbage here, but the
+  // check below throws before any step uses it.
+  const double one = 1.0;
+  identities_kernel<<<row_grid(static_cast<int64_t>(H) * B), kRowThreads, 0, stream_>>>(B, H, hidden_inv_.data());
+  TS_CUDA_LAUNCHED(stream_, "identities_kernel (hidden)");
+  for (cublasOperation_t op : {CUBLAS_OP_N, CUBLAS_OP_T})
+    TS_CUBLAS_CHECK(cublasDtrsmBatched(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op,
+                                       CUBLAS_DIAG_NON_UNIT, B, B, &one, hidden_ptrs_.data(), B,
+                                       inv_ptrs_.data(), B, H));
+  TS_CUDA_LAUNCHED(stream_, "cublasDtrsmBatched (RNGD hidden inverses)");
+  scale_symmetrize_kernel<<<row_grid(static_cast<int64_t>(H) * B), kRowThreads, 0, stream_>>>(
+      B, H, d_.data(), hidden_inv_.data());
+  TS_CUDA_LAUNCHED(stream_, "scale_symmetrize_kernel (hidden)");
+  identities_kernel<<<row_grid(r), kRowThreads, 0, stream_>>>(r, 1, output_inv_.data());
+  TS_CUDA_LAUNCHED(stream_, "identities_kernel (output)");
+  for (cublasOperation_t op : {CUBLAS_OP_N, CUBLAS_OP_T})
+    TS_CUBLAS_CHECK(cublasDtrsm(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op, CUBLAS_DIAG_NON_UNIT,
+                                r, r, &one, output_.data(), r, output_inv_.data(), r));
+  TS_CUDA_LAUNCHED(stream_, "cublasDtrsm (RNGD output inverse)");
+  scale_symmetrize_kernel<<<row_grid(r), kRowThreads, 0, stream_>>>(r, 1, nullptr, output_inv_.data());
+  TS_CUDA_LAUNCHED(stream_, "scale_symmetrize_kernel (output)");
 
   // The CPU throws when a block is not positive definite; so do we, at the
   // same step (a refresh every T steps can afford this synchronisation).
@@ -338,20 +408,17 @@ void RngdCuda::step(const double* grad, double* theta, const OptimizerConfig& co
   TS_CUDA_LAUNCHED(stream_, "scatter_update_kernel");
 }
 
-// g = wb (H×(E+1)): Q = g X̃ᵀ (H×B); row i becomes D_i S_i^{-1} D_i q_i; then g ← (g − Q X̃) / λ.
+// g = wb (H×(E+1)): Q = g X̃ᵀ (H×B); r_i = M_i q_i = D_i S_i^{-1} D_i q_i; then g ← (g − R X̃) / λ.
 void RngdCuda::apply_hidden() {
   const int B = B_, H = L_.H, n = L_.E + 1;
-  const double one = 1.0;
+  const double one = 1.0, zero = 0.0;
   gemm_rm(cublas_, false, true, H, B, n, 1.0, wb_.data(), n, x1_.data(), n, 0.0, Q_.data(), B);
-  multiply_in_place(Q_.data(), d_.data(), static_cast<int64_t>(H) * B, stream_);
-  // Each q_i is a column of length B for cuBLAS: L_i z = q_i, then L_iᵀ x = z.
-  for (cublasOperation_t op : {CUBLAS_OP_N, CUBLAS_OP_T})
-    TS_CUBLAS_CHECK(cublasDtrsmBatched(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op,
-                                       CUBLAS_DIAG_NON_UNIT, B, 1, &one, hidden_ptrs_.data(), B,
-                                       q_ptrs_.data(), B, H));
-  TS_CUDA_LAUNCHED(stream_, "cublasDtrsmBatched (RNGD hidden solves)");
-  multiply_in_place(Q_.data(), d_.data(), static_cast<int64_t>(H) * B, stream_);
-  gemm_rm(cublas_, false, false, H, n, B, -1.0 / lambda_, Q_.data(), B, x1_.data(), n, 1.0 / lambda_,
+  // M_i is symmetric, so its row-major storage is its column-major one.
+  TS_CUBLAS_CHECK(cublasDgemvStridedBatched(cublas_, CUBLAS_OP_N, B, B, &one, hidden_inv_.data(), B,
+                                            static_cast<long long>(B) * B, Q_.data(), 1, B, &zero, R_.data(),
+                                            1, B, H));
+  TS_CUDA_LAUNCHED(stream_, "cublasDgemvStridedBatched (RNGD hidden blocks)");
+  gemm_rm(cublas_, false, false, H, n, B, -1.0 / lambda_, R_.data(), B, x1_.data(), n, 1.0 / lambda_,
           wb_.data(), n);
 }
 
@@ -359,16 +426,15 @@ void RngdCuda::apply_hidden() {
 // g ← (g − Y H̃) / λ.
 void RngdCuda::apply_output() {
   const int B = B_, M = L_.M, n = L_.H + 1, r = B * M;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(B)), one = 1.0;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(B)), one = 1.0, zero = 0.0;
   gemm_rm(cublas_, false, true, M, B, n, 1.0, uc_.data(), n, h1_.data(), n, 0.0, P_.data(), B);
   output_project_kernel<<<grid_for(r), kThreads, 0, stream_>>>(Lmat_.data(), P_.data(), B, M, scale,
                                                                v_.data());
   TS_CUDA_LAUNCHED(stream_, "output_project_kernel");
-  for (cublasOperation_t op : {CUBLAS_OP_N, CUBLAS_OP_T})
-    TS_CUBLAS_CHECK(cublasDtrsm(cublas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, op,
-                                CUBLAS_DIAG_NON_UNIT, r, 1, &one, output_.data(), r, v_.data(), r));
-  TS_CUDA_LAUNCHED(stream_, "cublasDtrsm (RNGD output solve)");
-  output_expand_kernel<<<grid_for(r), kThreads, 0, stream_>>>(Lmat_.data(), v_.data(), B, M, scale,
+  TS_CUBLAS_CHECK(cublasDgemv(cublas_, CUBLAS_OP_N, r, r, &one, output_inv_.data(), r, v_.data(), 1, &zero,
+                              y_.data(), 1));
+  TS_CUDA_LAUNCHED(stream_, "cublasDgemv (RNGD output block)");
+  output_expand_kernel<<<grid_for(r), kThreads, 0, stream_>>>(Lmat_.data(), y_.data(), B, M, scale,
                                                               Y_.data());
   TS_CUDA_LAUNCHED(stream_, "output_expand_kernel");
   gemm_rm(cublas_, false, false, M, n, B, -1.0 / lambda_, Y_.data(), B, h1_.data(), n, 1.0 / lambda_,

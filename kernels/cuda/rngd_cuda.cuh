@@ -86,18 +86,25 @@ class RngdCuda {
   DeviceBuffer<double> d_;       // H×B: sqrt(ν_si / B), neuron-major
   DeviceBuffer<double> K_;       // B×B: X̃X̃ᵀ, then H̃H̃ᵀ
   DeviceBuffer<double> hidden_;  // H × B×B Cholesky factors of λI + D_i K D_i (lower)
-  DeviceBuffer<double*> hidden_ptrs_, q_ptrs_;  // H: factor i, right-hand side i
+  // H × B×B: M_i = D_i S_i^{-1} D_i, symmetrised, as the CPU's
+  // (rngd_blocks.hpp): formed at refresh by two batched triangular solves
+  // with B right-hand sides each (L Z = I, Lᵀ X = Z), applied per step by
+  // one strided-batched GEMV (review S4: H single-column trsm calls are B
+  // dependent stages each, latency-bound inside the graph).
+  DeviceBuffer<double> hidden_inv_;
+  DeviceBuffer<double*> hidden_ptrs_, inv_ptrs_;  // H: factor i, inverse i
   DeviceBuffer<double> Lmat_;    // B × M×M: L_s = (I − η_s 1ᵀ) diag(√η_s)
   DeviceBuffer<double> Lambda_;  // M × BM: [L_1 … L_B]
   DeviceBuffer<double> output_;  // (BM)² Cholesky factor of λI + ΦᵀΦ (lower)
+  DeviceBuffer<double> output_inv_;  // (BM)²: its inverse, symmetrised (one GEMV per step)
   DeviceBuffer<double> work_;    // cuSOLVER potrf workspace
   DeviceBuffer<int> info_;       // H + 1 potrf infos
   // step() workspace.
   DeviceBuffer<double> wb_;      // H×(E+1): rows (∂W_i, ∂b_i)
   DeviceBuffer<double> uc_;      // M×(H+1): rows (∂U_α, ∂c_α)
-  DeviceBuffer<double> Q_;       // H×B
+  DeviceBuffer<double> Q_, R_;   // H×B: Q = g X̃ᵀ, rows r_i = M_i q_i
   DeviceBuffer<double> P_, Y_;   // M×B
-  DeviceBuffer<double> v_;       // BM
+  DeviceBuffer<double> v_, y_;   // BM: v = Φᵀ g (output), y = S^{-1} v
 };
 
 }  // namespace taylorscope::cuda

@@ -48,12 +48,19 @@ __global__ void gather_kernel(const double* __restrict__ Z, const int32_t* __res
   }
 }
 
+// The column of k is carried along the grid-stride loop (one 64-bit
+// remainder per thread, not per element: review, train kernels).
 __global__ void bias_activation_kernel(double* __restrict__ A, const double* __restrict__ b,
                                        double* __restrict__ Hs, int n, int H, Activation act) {
-  for (int64_t k = first_index(); k < static_cast<int64_t>(n) * H; k += grid_stride()) {
-    const double a = A[k] + b[k % H];
+  const int64_t start = first_index(), stride = grid_stride();
+  const int step = static_cast<int>(stride % H);
+  int col = static_cast<int>(start % H);
+  for (int64_t k = start; k < static_cast<int64_t>(n) * H; k += stride) {
+    const double a = A[k] + b[col];
     A[k] = a;
     Hs[k] = activation_value(act, a);
+    col += step;
+    if (col >= H) col -= H;
   }
 }
 
@@ -97,21 +104,33 @@ __global__ void add_partials_kernel(const double* __restrict__ block_partials, i
   totals[comp] += total;
 }
 
-// Column sums over n rows: a block owns kColumns columns; its kRowLanes rows
-// of threads stride down the rows (coalesced along a row), then lane 0 adds
-// the lanes' partial sums in lane order. kBackward scales V by σ'(A) in
-// place first (dA ∘ σ'(A)); otherwise each term is scale·V.
-constexpr int kColumns = 32, kRowLanes = 8;
+// Column sums over n rows: a block of kSumThreads owns `width` adjacent
+// columns (blockDim.x, 4 to 32) and its kSumThreads/width rows of threads
+// (lanes) stride down the rows, so a warp reads whole 32-byte sectors of
+// several rows; then lane 0 adds the lanes' partial sums in lane order
+// (fixed, so bitwise reproducible). The width grows from 4 only while
+// ⌈cols/width⌉ stays ≥ 512 blocks: 512 blocks at H = 2048 and 3 for
+// M = 10, where 32-wide blocks gave 64 and 1 (review S5).
+// kBackward scales V by σ'(A) in place first (dA ∘ σ'(A)); otherwise each
+// term is scale·V.
+constexpr int kSumThreads = 256;
+
+int sum_width(int cols) {
+  int width = 4;
+  while (width < 32 && cols / (2 * width) >= 512) width *= 2;
+  return width;
+}
 
 template <bool kBackward>
-__global__ void __launch_bounds__(kColumns* kRowLanes)
+__global__ void __launch_bounds__(kSumThreads)
     column_sums_kernel(double* __restrict__ V, const double* __restrict__ A, Activation act, int n,
                        int cols, double scale, bool accumulate, double* __restrict__ out) {
-  __shared__ double lane_sums[kRowLanes][kColumns];
-  const int j = blockIdx.x * kColumns + threadIdx.x;
+  __shared__ double lane_sums[kSumThreads];
+  const int width = blockDim.x, lanes = blockDim.y;
+  const int j = blockIdx.x * width + threadIdx.x;
   double sum = 0.0;
   if (j < cols) {
-    for (int s = threadIdx.y; s < n; s += kRowLanes) {
+    for (int s = threadIdx.y; s < n; s += lanes) {
       const size_t k = static_cast<size_t>(s) * cols + j;
       double v = V[k];
       if constexpr (kBackward) {
@@ -123,11 +142,11 @@ __global__ void __launch_bounds__(kColumns* kRowLanes)
       sum += v;
     }
   }
-  lane_sums[threadIdx.y][threadIdx.x] = sum;
+  lane_sums[threadIdx.y * width + threadIdx.x] = sum;
   __syncthreads();
   if (threadIdx.y == 0 && j < cols) {
     double total = 0.0;
-    for (int r = 0; r < kRowLanes; ++r) total += lane_sums[r][threadIdx.x];
+    for (int r = 0; r < lanes; ++r) total += lane_sums[r * width + threadIdx.x];
     out[j] = accumulate ? out[j] + total : total;
   }
 }
@@ -159,10 +178,6 @@ __global__ void append_ones_kernel(const double* __restrict__ src, int rows, int
     const int64_t r = k / width, col = k - r * width;
     dst[k] = col < cols ? src[r * cols + col] : 1.0;
   }
-}
-
-__global__ void multiply_kernel(double* __restrict__ a, const double* __restrict__ b, int64_t n) {
-  for (int64_t k = first_index(); k < n; k += grid_stride()) a[k] *= b[k];
 }
 
 }  // namespace
@@ -239,17 +254,19 @@ void softmax_xent(double* logits, const double* c, const int32_t* y, int n, int 
 
 void column_sums(const double* V, int n, int cols, double scale, bool accumulate, double* out,
                  cudaStream_t stream) {
-  const dim3 block(kColumns, kRowLanes);
+  const int width = sum_width(cols);
+  const dim3 block(width, kSumThreads / width);
   // The forward instance only reads V; the kernel's V is non-const for the backward one.
-  column_sums_kernel<false><<<(cols + kColumns - 1) / kColumns, block, 0, stream>>>(
+  column_sums_kernel<false><<<(cols + width - 1) / width, block, 0, stream>>>(
       const_cast<double*>(V), nullptr, Activation{}, n, cols, scale, accumulate, out);
   TS_CUDA_LAUNCHED(stream, "column_sums_kernel");
 }
 
 void activation_backward_sums(double* dA, const double* A, int n, int H, const Activation& act,
                               bool accumulate, double* out, cudaStream_t stream) {
-  const dim3 block(kColumns, kRowLanes);
-  column_sums_kernel<true><<<(H + kColumns - 1) / kColumns, block, 0, stream>>>(dA, A, act, n, H, 1.0,
+  const int width = sum_width(H);
+  const dim3 block(width, kSumThreads / width);
+  column_sums_kernel<true><<<(H + width - 1) / width, block, 0, stream>>>(dA, A, act, n, H, 1.0,
                                                                                accumulate, out);
   TS_CUDA_LAUNCHED(stream, "column_sums_kernel (activation backward)");
 }
@@ -269,11 +286,6 @@ void append_ones_column(const double* src, int rows, int cols, double* dst, cuda
   append_ones_kernel<<<grid_for(static_cast<int64_t>(rows) * (cols + 1)), kThreads, 0, stream>>>(
       src, rows, cols, dst);
   TS_CUDA_LAUNCHED(stream, "append_ones_kernel");
-}
-
-void multiply_in_place(double* a, const double* b, int64_t n, cudaStream_t stream) {
-  multiply_kernel<<<grid_for(n), kThreads, 0, stream>>>(a, b, n);
-  TS_CUDA_LAUNCHED(stream, "multiply_kernel");
 }
 
 }  // namespace taylorscope::cuda

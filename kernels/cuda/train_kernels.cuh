@@ -89,7 +89,4 @@ void optimizer_update(const UpdateArgs& args, cudaStream_t stream);
 // dst (rows×(cols+1)) = [src | 1]   (src rows×cols)
 void append_ones_column(const double* src, int rows, int cols, double* dst, cudaStream_t stream);
 
-// a[k] ← a[k]·b[k], k < n
-void multiply_in_place(double* a, const double* b, int64_t n, cudaStream_t stream);
-
 }  // namespace taylorscope::cuda
