@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "cpu/blas.hpp"
@@ -285,6 +286,18 @@ double thread_pass_bytes(const StageInputs& in, int64_t block_rows) {
                 (std::max(in.C, 1) + 2.0) * kUnitTile + static_cast<double>(in.C) * in.M * kLanes);
 }
 
+// One ThreadPass per thread, after check_memory has seen all of them
+// (`what` opens the refusal's parenthesis; the thread and row counts close it).
+std::vector<ThreadPass> thread_passes(const StageInputs& in, int threads, int64_t block_rows, bool with_class_sum,
+                                      const std::string& what) {
+  check_memory(threads * thread_pass_bytes(in, block_rows),
+               what + std::to_string(threads) + " threads × " + std::to_string(block_rows) + " rows at a time)");
+  std::vector<ThreadPass> parts;
+  parts.reserve(threads);
+  for (int t = 0; t < threads; ++t) parts.emplace_back(in, block_rows, with_class_sum);
+  return parts;
+}
+
 // The rows [begin, end) of thread tid of nt.
 ShardRange thread_rows(ShardRange rows, int tid, int nt) {
   const int64_t n = rows.size();
@@ -341,12 +354,9 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   const int M = in.M, K = in.K, T = in.T;
   const int threads = omp_get_max_threads();
   const int64_t block_rows = rows_per_block(in.H);
-  check_memory(threads * thread_pass_bytes(in, block_rows),
-               "the CPU expansion pass (H = " + std::to_string(in.H) + ", order " + std::to_string(K) + ", " +
-                   std::to_string(threads) + " threads × " + std::to_string(block_rows) + " rows at a time)");
-  std::vector<ThreadPass> parts;
-  parts.reserve(threads);
-  for (int t = 0; t < threads; ++t) parts.emplace_back(in, block_rows, true);
+  std::vector<ThreadPass> parts =
+      thread_passes(in, threads, block_rows, true,
+                    "the CPU expansion pass (H = " + std::to_string(in.H) + ", order " + std::to_string(K) + ", ");
   const cpu::SingleThreadedBlas single_threaded_blas;
 
   // One parallel region, no barrier: each thread runs its own single-threaded
@@ -408,12 +418,8 @@ void CpuExpansionBackend::hidden_stage(ShardRange rows, double* G) {
   const int M = in_.M, C = in_.C;
   const int threads = omp_get_max_threads();
   const int64_t block_rows = rows_per_block(in_.H);
-  check_memory(threads * thread_pass_bytes(in_, block_rows),
-               "stage 1 of the CPU expansion pass (" + std::to_string(in_.H) + " hidden units, " +
-                   std::to_string(threads) + " threads × " + std::to_string(block_rows) + " rows at a time)");
-  std::vector<ThreadPass> parts;
-  parts.reserve(threads);
-  for (int t = 0; t < threads; ++t) parts.emplace_back(in_, block_rows, false);
+  std::vector<ThreadPass> parts = thread_passes(
+      in_, threads, block_rows, false, "stage 1 of the CPU expansion pass (" + std::to_string(in_.H) + " hidden units, ");
   const cpu::SingleThreadedBlas single_threaded_blas;
 #pragma omp parallel num_threads(threads)
   {
