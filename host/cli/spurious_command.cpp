@@ -91,15 +91,16 @@ int run_spurious(const SpuriousArgs& a, const std::string& command) {
   if (a.quiet) return 0;
   std::cout << "taylorscope spurious: device " << r.device << ", float64, " << r.computed_runs
             << " runs computed, " << r.kept_runs << " kept from an earlier run\n"
-            << "   k   n   runs  spurious %   95% CI          paper %   converged\n";
+            << "   k   n   runs  spurious %   95% CI          paper %   converged  F=0  unfinished\n";
   for (const SpuriousSummary& s : r.summaries) {
     const PublishedRow* p = published_row(s.k, s.n);
     char paper[32] = "-";
     if (p) std::snprintf(paper, sizeof paper, "%.1f", p->pct);
     char line[160];
-    std::snprintf(line, sizeof line, "%4d%4d%7lld  %9.1f   [%5.1f, %5.1f]   %7s   %lld\n", s.k, s.n,
+    std::snprintf(line, sizeof line, "%4d%4d%7lld  %9.1f   [%5.1f, %5.1f]   %7s   %9lld %4lld  %lld\n", s.k, s.n,
                   static_cast<long long>(s.runs), s.spurious_pct, s.ci_low, s.ci_high, paper,
-                  static_cast<long long>(s.converged));
+                  static_cast<long long>(s.converged), static_cast<long long>(s.reached_zero),
+                  static_cast<long long>(s.unfinished));
     std::cout << line;
   }
   std::cout << "  written to " << a.out << "\n";

@@ -69,6 +69,8 @@ SpuriousSummary summarize_runs(int k, int n, const std::vector<SpuriousRun>& run
   double eig = 0, obj = 0, iters = 0;
   for (const SpuriousRun& r : runs) {
     s.converged += r.converged;
+    s.reached_zero += r.reached_zero;
+    s.unfinished += !r.converged && !r.reached_zero;
     s.local_minima += r.local_minimum;
     iters += static_cast<double>(r.iterations);
     if (r.spurious) {
@@ -93,7 +95,8 @@ SpuriousSummary summarize_runs(int k, int n, const std::vector<SpuriousRun>& run
 namespace {
 
 // A chunk file: one row per run, these columns, then the n·k weights.
-constexpr int kChunkColumns = 10;  // run iterations objective grad_norm min_eig max_eig min_row_norm converged local spurious
+// run iterations objective grad_norm min_eig max_eig min_row_norm converged local spurious reached_zero
+constexpr int kChunkColumns = 11;
 
 std::string chunk_name(int k, int n, int64_t begin, int64_t end) {
   return "k" + std::to_string(k) + "_n" + std::to_string(n) + "_" + std::to_string(begin) + "-" +
@@ -107,6 +110,7 @@ nlohmann::json settings_json(const SpuriousConfig& c) {
   return {{"shapes", shapes},          {"runs", c.runs},
           {"lr", c.descent.lr},        {"tol", c.descent.tol},
           {"max_iter", c.descent.max_iter}, {"seed", c.descent.seed},
+          {"zero_objective", c.descent.zero_objective}, {"zero_check_every", kZeroCheckEvery},
           {"init", "xavier-uniform"},  {"objective", "MATH.md §10 (with ½)"}};
 }
 
@@ -115,7 +119,8 @@ std::vector<double> pack(const SpuriousRun& r, const double* W, int64_t m) {
                              r.objective,                      r.grad_norm,
                              r.min_eig,                        r.max_eig,
                              r.min_row_norm,                   static_cast<double>(r.converged),
-                             static_cast<double>(r.local_minimum), static_cast<double>(r.spurious)};
+                             static_cast<double>(r.local_minimum), static_cast<double>(r.spurious),
+                             static_cast<double>(r.reached_zero)};
   row.insert(row.end(), W, W + m);
   return row;
 }
@@ -134,6 +139,7 @@ SpuriousRun unpack(int k, int n, const double* row) {
   r.converged = row[7] != 0;
   r.local_minimum = row[8] != 0;
   r.spurious = row[9] != 0;
+  r.reached_zero = row[10] != 0;
   return r;
 }
 
@@ -184,14 +190,14 @@ void write_reports(const std::string& out, const SpuriousConfig& config, const s
                    CreatedOutputs& created) {
   // runs.csv
   std::ostringstream runs;
-  runs << "k,n,run,iterations,objective,grad_norm,min_eig,converged,spurious,max_eig,local_minimum,min_row_norm\n";
+  runs << "k,n,run,iterations,objective,grad_norm,min_eig,converged,spurious,max_eig,local_minimum,min_row_norm,reached_zero\n";
   for (const ShapeRuns& s : all)
     for (const auto& [run, rec] : s.by_run) {
       const SpuriousRun& r = rec.first;
       runs << r.k << ',' << r.n << ',' << r.run << ',' << r.iterations << ',' << csv_number(r.objective) << ','
            << csv_number(r.grad_norm) << ',' << csv_number(r.min_eig) << ',' << int(r.converged) << ','
            << int(r.spurious) << ',' << csv_number(r.max_eig) << ',' << int(r.local_minimum) << ','
-           << csv_number(r.min_row_norm) << '\n';
+           << csv_number(r.min_row_norm) << ',' << int(r.reached_zero) << '\n';
     }
   created.file(out + "/runs.csv");
   write_file_atomically(out + "/runs.csv", runs.str());
@@ -199,7 +205,7 @@ void write_reports(const std::string& out, const SpuriousConfig& config, const s
   // summary.csv / summary.json
   std::ostringstream sum;
   sum << "k,n,runs,spurious_pct,ci_low,ci_high,mean_min_eig,mean_objective,paper_pct,paper_min_eig,"
-         "paper_objective,spurious,local_minima,converged,mean_iterations\n";
+         "paper_objective,spurious,local_minima,converged,reached_zero,unfinished,mean_iterations\n";
   nlohmann::json js = nlohmann::json::array();
   for (const SpuriousSummary& s : summaries) {
     const PublishedRow* p = published_row(s.k, s.n);
@@ -209,13 +215,16 @@ void write_reports(const std::string& out, const SpuriousConfig& config, const s
         << ',' << csv_number(s.ci_high) << ',' << csv_number(eig) << ',' << csv_number(obj) << ','
         << (p ? paper_number(p->pct) : "") << ',' << (p ? paper_number(p->min_eig) : "") << ','
         << (p ? paper_number(p->objective) : "") << ',' << s.spurious << ',' << s.local_minima << ','
-        << s.converged << ',' << csv_number(s.mean_iterations) << '\n';
+        << s.converged << ',' << s.reached_zero << ',' << s.unfinished << ',' << csv_number(s.mean_iterations)
+        << '\n';
     nlohmann::json row = {{"k", s.k},
                           {"n", s.n},
                           {"runs", s.runs},
                           {"spurious", s.spurious},
                           {"local_minima", s.local_minima},
                           {"converged", s.converged},
+                          {"reached_zero", s.reached_zero},
+                          {"unfinished", s.unfinished},
                           {"spurious_pct", s.spurious_pct},
                           {"ci_low", s.ci_low},
                           {"ci_high", s.ci_high},

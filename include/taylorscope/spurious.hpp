@@ -16,7 +16,16 @@ namespace taylorscope {
 
 // Gradient descent W ← W − lr ∇F from the Xavier point of (seed, run),
 // stopped at the first iterate with ‖∇F‖ ≤ tol (converged) or after
-// max_iter steps (not converged). The default step: the Hessian's largest
+// max_iter steps (not converged) — or, checked every kZeroCheckEvery steps,
+// once F ≤ zero_objective: the run has reached a global minimum's level and
+// can no longer end spurious (GD with this step only descends, and
+// zero_objective is 10^4 below kSpuriousObjective). Without this exit the
+// runs of n > k that reach F = 0 cost the whole max_iter: there the minima
+// come in families (a teacher neuron split between two parallel rows) along
+// which F grows only like the cube of the rows' angle, GD's gradient falls
+// like 1/t², and ‖∇F‖ ≤ 1e-12 is out of reach (measured: 4e-11 after 2·10^6
+// steps at k = 13, n = 14). Such a run is reported as not converged, with
+// reached_zero set. The default step: the Hessian's largest
 // eigenvalue at the end points of this study is below 8 for every n ≤ 21
 // measured (docs/spurious.md), so lr = 0.1 keeps lr·λ_max < 1 (stable, no
 // oscillation: GD is stable for lr·λ_max < 2) with margin, and the
@@ -26,12 +35,15 @@ struct DescentSettings {
   double tol = 1e-12;
   int64_t max_iter = 2'000'000;
   uint64_t seed = 0;
+  double zero_objective = 1e-10;
 };
+constexpr int64_t kZeroCheckEvery = 1000;
 
 // One run's descent.
 struct DescentOutcome {
   int64_t iterations = 0;  // gradient steps taken
   bool converged = false;  // ‖∇F‖ ≤ tol was reached
+  bool reached_zero = false;  // stopped at F ≤ zero_objective first
 };
 
 // What a run's end point is. A local minimum: converged and the Hessian's
@@ -54,6 +66,7 @@ struct SpuriousRun {
   double min_eig = 0, max_eig = 0;  // of the exact Hessian there
   double min_row_norm = 0;          // min_i ‖w_i‖ (a row near 0: F not smooth there)
   bool converged = false, local_minimum = false, spurious = false;
+  bool reached_zero = false;  // the descent stopped at F ≤ zero_objective
 };
 
 // ---- the per-run mathematics on the CPU (teacher_student.hpp).
@@ -104,6 +117,8 @@ const PublishedRow* published_row(int k, int n);
 struct SpuriousSummary {
   int k = 0, n = 0;
   int64_t runs = 0, converged = 0, local_minima = 0, spurious = 0;
+  int64_t reached_zero = 0;  // stopped at F ≤ zero_objective (not spurious)
+  int64_t unfinished = 0;    // neither: stopped by max_iter, verdict unknown
   double spurious_pct = 0, ci_low = 0, ci_high = 0;  // 95% Wilson interval, in %
   bool has_spurious_means = false;                   // false when no run was spurious
   double mean_min_eig = 0, mean_objective = 0;       // over the spurious runs, MATH.md's scale

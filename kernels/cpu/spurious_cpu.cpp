@@ -108,6 +108,10 @@ void descend_runs_cpu(int k, int n, int64_t begin, int64_t end, const DescentSet
           break;
         }
         if (o.iterations >= s.max_iter) break;
+        if (o.iterations > 0 && o.iterations % kZeroCheckEvery == 0 && ts_objective(n, k, w) <= s.zero_objective) {
+          o.reached_zero = true;
+          break;
+        }
         for (int64_t j = 0; j < m; ++j) w[j] -= s.lr * G[j];
         ++o.iterations;
       }
@@ -123,6 +127,7 @@ SpuriousRun assess_run(int k, int n, int64_t run, const double* W, const Descent
   r.run = run;
   r.iterations = outcome.iterations;
   r.converged = outcome.converged;
+  r.reached_zero = outcome.reached_zero;
   const int64_t m = static_cast<int64_t>(n) * k;
   std::vector<double> G(m), H(m * m);
   ts_gradient(n, k, W, G.data());

@@ -24,7 +24,7 @@ namespace ts = teacher_student;
 constexpr int kWarpsPerBlock = 4;
 
 __global__ void descend_kernel(int k, int n, int64_t begin, int64_t count, double lr, double tol2,
-                               int64_t max_iter, uint64_t seed, int warps_per_block, double* W_out,
+                               int64_t max_iter, double zero_objective, uint64_t seed, int warps_per_block, double* W_out,
                                int64_t* iterations, int* converged) {
   extern __shared__ double smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -41,7 +41,7 @@ __global__ void descend_kernel(int k, int n, int64_t begin, int64_t count, doubl
                                static_cast<int>(idx % k));
   __syncwarp();
   int64_t it = 0;
-  bool done = false;
+  bool done = false, zero = false;
   for (;;) {
     for (int i = lane; i < n; i += 32) norms[i] = ts::row_norm(w + static_cast<int64_t>(i) * k, k);
     __syncwarp();
@@ -62,6 +62,15 @@ __global__ void descend_kernel(int k, int n, int64_t begin, int64_t count, doubl
       break;
     }
     if (it >= max_iter) break;
+    if (it > 0 && it % kZeroCheckEvery == 0) {
+      double f = 0;
+      for (int i = lane; i < n; i += 32) f += ts::neuron_objective(i, n, k, w, norms);
+      for (int off = 16; off > 0; off >>= 1) f += __shfl_xor_sync(0xffffffffu, f, off);
+      if (f + 0.5 * ts::teacher_constant(k) <= zero_objective) {
+        zero = true;
+        break;
+      }
+    }
     for (int i = lane; i < n; i += 32)
       for (int q = 0; q < k; ++q) w[static_cast<int64_t>(i) * k + q] -= lr * g[static_cast<int64_t>(i) * k + q];
     ++it;
@@ -70,7 +79,7 @@ __global__ void descend_kernel(int k, int n, int64_t begin, int64_t count, doubl
   for (int64_t idx = lane; idx < m; idx += 32) W_out[local * m + idx] = w[idx];
   if (lane == 0) {
     iterations[local] = it;
-    converged[local] = done ? 1 : 0;
+    converged[local] = (done ? 1 : 0) | (zero ? 2 : 0);
   }
 }
 
@@ -100,7 +109,7 @@ void descend_runs_cuda(int device, int k, int n, int64_t begin, int64_t end, con
   cuda::DeviceBuffer<int> dConv(count);
   const int64_t blocks = (count + warps - 1) / warps;
   descend_kernel<<<static_cast<unsigned>(blocks), 32 * warps, shared>>>(
-      k, n, begin, count, s.lr, s.tol * s.tol, s.max_iter, s.seed, warps, dW.data(), dIt.data(), dConv.data());
+      k, n, begin, count, s.lr, s.tol * s.tol, s.max_iter, s.zero_objective, s.seed, warps, dW.data(), dIt.data(), dConv.data());
   TS_CUDA_CHECK(cudaGetLastError());
   TS_CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<int64_t> it(count);
@@ -108,7 +117,7 @@ void descend_runs_cuda(int device, int k, int n, int64_t begin, int64_t end, con
   TS_CUDA_CHECK(cudaMemcpy(W, dW.data(), count * m * sizeof(double), cudaMemcpyDeviceToHost));
   TS_CUDA_CHECK(cudaMemcpy(it.data(), dIt.data(), count * sizeof(int64_t), cudaMemcpyDeviceToHost));
   TS_CUDA_CHECK(cudaMemcpy(conv.data(), dConv.data(), count * sizeof(int), cudaMemcpyDeviceToHost));
-  for (int64_t r = 0; r < count; ++r) outcomes[r] = {it[r], conv[r] != 0};
+  for (int64_t r = 0; r < count; ++r) outcomes[r] = {it[r], (conv[r] & 1) != 0, (conv[r] & 2) != 0};
 }
 
 }  // namespace taylorscope
