@@ -230,7 +230,10 @@ void write_reports(const std::string& out, const SpuriousConfig& config, const s
                           {"ci_high", s.ci_high},
                           {"mean_min_eig", json_number(eig)},
                           {"mean_objective", json_number(obj)},
-                          {"mean_iterations", s.mean_iterations}};
+                          {"mean_iterations", s.mean_iterations},
+                          {"seconds", s.seconds},
+                          {"computed_runs", s.computed_runs},
+                          {"runs_per_second", json_number(s.computed_runs / s.seconds)}};
     if (p) row["paper"] = {{"pct", p->pct}, {"min_eig", p->min_eig}, {"objective", p->objective}};
     js.push_back(row);
   }
@@ -390,6 +393,7 @@ SpuriousResult run_spurious_study(const SpuriousConfig& config,
     for (const auto& [run, rec] : shape.by_run) recs.push_back(rec.first);
     SpuriousSummary s = summarize_runs(k, n, recs);
     s.seconds = seconds;
+    s.computed_runs = computed;
     result.summaries.push_back(s);
   }
   CreatedOutputs reports;

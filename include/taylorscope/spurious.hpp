@@ -124,6 +124,7 @@ struct SpuriousSummary {
   double mean_min_eig = 0, mean_objective = 0;       // over the spurious runs, MATH.md's scale
   double mean_iterations = 0;
   double seconds = 0;  // descent + assessment time of the runs computed by this process
+  int64_t computed_runs = 0;  // by this process (not kept from an earlier one)
 };
 
 // The 95% Wilson score interval of `hits` in `trials`, as fractions.
