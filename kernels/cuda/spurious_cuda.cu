@@ -66,6 +66,8 @@ __global__ void descend_kernel(int k, int n, int64_t begin, int64_t count, doubl
       double f = 0;
       for (int i = lane; i < n; i += 32) f += ts::neuron_objective(i, n, k, w, norms);
       for (int off = 16; off > 0; off >>= 1) f += __shfl_xor_sync(0xffffffffu, f, off);
+      // These reads of w, too, end before any row moves below.
+      __syncwarp();
       if (f + 0.5 * ts::teacher_constant(k) <= zero_objective) {
         zero = true;
         break;
