@@ -58,7 +58,9 @@ std::pair<double, double> wilson_interval(int64_t hits, int64_t trials) {
   const double p = hits / nn, z2n = z * z / nn;
   const double centre = (p + z2n / 2) / (1 + z2n);
   const double half = z * std::sqrt(p * (1 - p) / nn + z2n / (4 * nn)) / (1 + z2n);
-  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+  // At 0 (or all) hits the bound is exactly 0 (or 1); the formula leaves
+  // a rounding residue of ~1e-16 there.
+  return {hits == 0 ? 0.0 : std::max(0.0, centre - half), hits == trials ? 1.0 : std::min(1.0, centre + half)};
 }
 
 SpuriousSummary summarize_runs(int k, int n, const std::vector<SpuriousRun>& runs) {
