@@ -123,6 +123,9 @@ Command add_spurious_command(CLI::App& app) {
   cmd->add_option("--max-iter", args->descent.max_iter, "at most this many GD steps per run")->capture_default_str();
   cmd->add_option("--seed", args->descent.seed, "Philox key: run r starts from Xavier draws of (seed, k, n, r)")
       ->capture_default_str();
+  cmd->add_option("--init-scale", args->descent.init_scale,
+                  "multiply the Xavier-uniform bound √(6/(k+n)) (1: the paper's protocol)")
+      ->capture_default_str();
   add_device_flag(cmd, args->device);
   cmd->add_option("--out", args->out, "study directory")->required();
   cmd->add_flag("--resume", args->resume, "continue the study in --out (same flags), computing only missing runs");

@@ -113,7 +113,7 @@ nlohmann::json settings_json(const SpuriousConfig& c) {
           {"lr", c.descent.lr},        {"tol", c.descent.tol},
           {"max_iter", c.descent.max_iter}, {"seed", c.descent.seed},
           {"zero_objective", c.descent.zero_objective}, {"zero_check_every", kZeroCheckEvery},
-          {"init", "xavier-uniform"},  {"objective", "MATH.md §10 (with ½)"}};
+          {"init", "xavier-uniform"}, {"init_scale", c.descent.init_scale},  {"objective", "MATH.md §10 (with ½)"}};
 }
 
 std::vector<double> pack(const SpuriousRun& r, const double* W, int64_t m) {
@@ -296,6 +296,8 @@ void check_config(const SpuriousConfig& c) {
   if (c.runs < 1 || c.runs > (int64_t{1} << 32)) throw InputError("--runs: must be in 1..2^32");
   if (!(c.descent.lr > 0) || !std::isfinite(c.descent.lr)) throw InputError("--lr: must be a finite number > 0");
   if (!(c.descent.tol >= 0) || !std::isfinite(c.descent.tol)) throw InputError("--tol: must be a finite number ≥ 0");
+  if (!(c.descent.init_scale > 0) || !std::isfinite(c.descent.init_scale))
+    throw InputError("--init-scale: must be a finite number > 0");
   if (c.descent.max_iter < 0) throw InputError("--max-iter: must be ≥ 0");
   if (c.out.empty()) throw InputError("--out: a directory is needed");
 }

@@ -40,6 +40,7 @@ struct DescentSettings {
   int64_t max_iter = 2'000'000;
   uint64_t seed = 0;
   double zero_objective = 1e-10;
+  double init_scale = 1.0;  // multiplies the Xavier bound √(6/(k + n))
 };
 constexpr int64_t kZeroCheckEvery = 1000;
 
@@ -83,7 +84,7 @@ void ts_hessian(int n, int k, const double* W, double* H);
 // copied, not overwritten).
 std::vector<double> symmetric_eigenvalues(int64_t m, const double* A);
 // The Xavier initial point of one run (n×k).
-void xavier_point(int k, int n, uint64_t seed, int64_t run, double* W);
+void xavier_point(int k, int n, uint64_t seed, int64_t run, double* W, double scale = 1.0);
 
 // ---- batches of runs [begin, end) of (k, n): the end points into W
 // ((end − begin) × n × k) and the outcomes.

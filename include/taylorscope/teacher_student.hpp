@@ -208,8 +208,10 @@ TS_HD void neuron_gradient(int i, int n, int k, const T* W, const T* norms, T* g
 TS_HD uint64_t init_stream(int k, int n, uint64_t run) {
   return (static_cast<uint64_t>(k) << 48) | (static_cast<uint64_t>(n) << 32) | run;
 }
-TS_HD double xavier_weight(uint64_t seed, int k, int n, uint64_t run, int i, int q) {
-  const double a = std::sqrt(6.0 / (k + n));
+// `scale` multiplies a (1: Xavier; other values probe how the share of
+// spurious runs depends on the initial scale, docs/spurious.md).
+TS_HD double xavier_weight(uint64_t seed, int k, int n, uint64_t run, int i, int q, double scale = 1.0) {
+  const double a = scale * std::sqrt(6.0 / (k + n));
   const double u = philox_uniform(seed, init_stream(k, n, run), static_cast<uint64_t>(i) * k + q);
   return a * (2 * u - 1);
 }
