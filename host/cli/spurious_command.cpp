@@ -13,7 +13,7 @@ namespace taylorscope::cli {
 namespace {
 
 struct SpuriousArgs {
-  std::string k_list, n_list = "same", device = "auto", out;
+  std::string k_list, n_list = "same", device = "auto", out, init = "xavier-uniform";
   int64_t runs = 100;
   DescentSettings descent;
   bool resume = false, quiet = false;
@@ -76,6 +76,7 @@ int run_spurious(const SpuriousArgs& a, const std::string& command) {
   c.shapes = resolve_shapes(a);
   c.runs = a.runs;
   c.descent = a.descent;
+  c.descent.init_normal = a.init == "xavier-normal";
   c.device = a.device;
   c.out = a.out;
   c.resume = a.resume;
@@ -122,6 +123,9 @@ Command add_spurious_command(CLI::App& app) {
   cmd->add_option("--tol", args->descent.tol, "stop when ‖∇F‖ ≤ tol")->capture_default_str();
   cmd->add_option("--max-iter", args->descent.max_iter, "at most this many GD steps per run")->capture_default_str();
   cmd->add_option("--seed", args->descent.seed, "Philox key: run r starts from Xavier draws of (seed, k, n, r)")
+      ->capture_default_str();
+  cmd->add_option("--init", args->init, "xavier-uniform (the default) or xavier-normal (same variance, rotation invariant)")
+      ->check(CLI::IsMember({"xavier-uniform", "xavier-normal"}))
       ->capture_default_str();
   cmd->add_option("--init-scale", args->descent.init_scale,
                   "multiply the Xavier-uniform bound √(6/(k+n)) (1: the paper's protocol)")

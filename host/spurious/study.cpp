@@ -113,7 +113,7 @@ nlohmann::json settings_json(const SpuriousConfig& c) {
           {"lr", c.descent.lr},        {"tol", c.descent.tol},
           {"max_iter", c.descent.max_iter}, {"seed", c.descent.seed},
           {"zero_objective", c.descent.zero_objective}, {"zero_check_every", kZeroCheckEvery},
-          {"init", "xavier-uniform"}, {"init_scale", c.descent.init_scale},  {"objective", "MATH.md §10 (with ½)"}};
+          {"init", c.descent.init_normal ? "xavier-normal" : "xavier-uniform"}, {"init_scale", c.descent.init_scale},  {"objective", "MATH.md §10 (with ½)"}};
 }
 
 std::vector<double> pack(const SpuriousRun& r, const double* W, int64_t m) {

@@ -41,6 +41,7 @@ struct DescentSettings {
   uint64_t seed = 0;
   double zero_objective = 1e-10;
   double init_scale = 1.0;  // multiplies the Xavier bound √(6/(k + n))
+  bool init_normal = false;  // Xavier-normal N(0, 2/(k+n)) instead of uniform
 };
 constexpr int64_t kZeroCheckEvery = 1000;
 
@@ -84,7 +85,7 @@ void ts_hessian(int n, int k, const double* W, double* H);
 // copied, not overwritten).
 std::vector<double> symmetric_eigenvalues(int64_t m, const double* A);
 // The Xavier initial point of one run (n×k).
-void xavier_point(int k, int n, uint64_t seed, int64_t run, double* W, double scale = 1.0);
+void xavier_point(int k, int n, uint64_t seed, int64_t run, double* W, double scale = 1.0, bool normal = false);
 
 // ---- batches of runs [begin, end) of (k, n): the end points into W
 // ((end − begin) × n × k) and the outcomes.

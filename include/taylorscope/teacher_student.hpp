@@ -216,4 +216,18 @@ TS_HD double xavier_weight(uint64_t seed, int k, int n, uint64_t run, int i, int
   return a * (2 * u - 1);
 }
 
+// Xavier-normal: w_iq ~ N(0, 2/(k + n)), the same variance as the uniform
+// one, but rotation invariant — the uniform cube is aligned with the
+// teachers e_j, the Gaussian is not (docs/spurious.md, "Initialisation").
+// Host and device agree to a few ulps only (philox_normal's log, sin, cos).
+TS_HD double xavier_normal_weight(uint64_t seed, int k, int n, uint64_t run, int i, int q, double scale = 1.0) {
+  const double sd = scale * std::sqrt(2.0 / (k + n));
+  return sd * philox_normal(seed, init_stream(k, n, run), static_cast<uint64_t>(i) * k + q);
+}
+
+// The initial weight of the chosen kind (normal: Xavier-normal, else uniform).
+TS_HD double initial_weight(bool normal, uint64_t seed, int k, int n, uint64_t run, int i, int q, double scale) {
+  return normal ? xavier_normal_weight(seed, k, n, run, i, q, scale) : xavier_weight(seed, k, n, run, i, q, scale);
+}
+
 }  // namespace taylorscope::teacher_student

@@ -81,10 +81,10 @@ std::vector<double> symmetric_eigenvalues(int64_t m, const double* A) {
   return w;
 }
 
-void xavier_point(int k, int n, uint64_t seed, int64_t run, double* W, double scale) {
+void xavier_point(int k, int n, uint64_t seed, int64_t run, double* W, double scale, bool normal) {
   for (int i = 0; i < n; ++i)
     for (int q = 0; q < k; ++q)
-      W[static_cast<int64_t>(i) * k + q] = ts::xavier_weight(seed, k, n, static_cast<uint64_t>(run), i, q, scale);
+      W[static_cast<int64_t>(i) * k + q] = ts::initial_weight(normal, seed, k, n, static_cast<uint64_t>(run), i, q, scale);
 }
 
 void descend_runs_cpu(int k, int n, int64_t begin, int64_t end, const DescentSettings& s, double* W,
@@ -97,7 +97,7 @@ void descend_runs_cpu(int k, int n, int64_t begin, int64_t end, const DescentSet
 #pragma omp for schedule(dynamic, 1)
     for (int64_t r = begin; r < end; ++r) {
       double* w = W + (r - begin) * m;
-      xavier_point(k, n, s.seed, r, w, s.init_scale);
+      xavier_point(k, n, s.seed, r, w, s.init_scale, s.init_normal);
       DescentOutcome o;
       for (;;) {
         // The test on ‖∇F‖² against tol²: no square root per step, and the

@@ -24,7 +24,8 @@ namespace ts = teacher_student;
 constexpr int kWarpsPerBlock = 4;
 
 __global__ void descend_kernel(int k, int n, int64_t begin, int64_t count, double lr, double tol2,
-                               int64_t max_iter, double zero_objective, double init_scale, uint64_t seed, int warps_per_block, double* W_out,
+                               int64_t max_iter, double zero_objective, double init_scale, bool init_normal,
+                               uint64_t seed, int warps_per_block, double* W_out,
                                int64_t* iterations, int* converged) {
   extern __shared__ double smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -37,7 +38,7 @@ __global__ void descend_kernel(int k, int n, int64_t begin, int64_t count, doubl
   double* g = w + m;
   double* norms = g + m;
   for (int64_t idx = lane; idx < m; idx += 32)
-    w[idx] = ts::xavier_weight(seed, k, n, static_cast<uint64_t>(begin + local), static_cast<int>(idx / k),
+    w[idx] = ts::initial_weight(init_normal, seed, k, n, static_cast<uint64_t>(begin + local), static_cast<int>(idx / k),
                                static_cast<int>(idx % k), init_scale);
   __syncwarp();
   int64_t it = 0;
@@ -111,7 +112,7 @@ void descend_runs_cuda(int device, int k, int n, int64_t begin, int64_t end, con
   cuda::DeviceBuffer<int> dConv(count);
   const int64_t blocks = (count + warps - 1) / warps;
   descend_kernel<<<static_cast<unsigned>(blocks), 32 * warps, shared>>>(
-      k, n, begin, count, s.lr, s.tol * s.tol, s.max_iter, s.zero_objective, s.init_scale, s.seed, warps, dW.data(), dIt.data(), dConv.data());
+      k, n, begin, count, s.lr, s.tol * s.tol, s.max_iter, s.zero_objective, s.init_scale, s.init_normal, s.seed, warps, dW.data(), dIt.data(), dConv.data());
   TS_CUDA_CHECK(cudaGetLastError());
   TS_CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<int64_t> it(count);
