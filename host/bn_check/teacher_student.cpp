@@ -74,16 +74,18 @@ struct Trace {
 
 // Returns false when BN meets a node whose batch is constant (std = 0),
 // where BN is undefined.
+// The trace's buffers are reused from step to step (resize and assign keep
+// their capacity): a run allocates once, not per step.
 bool forward(const Net& n, bool bn, const Matrix& x, int64_t B, Trace& t) {
-  t.h.assign(n.depth + 1, {});
-  t.f.assign(n.depth + 1, {});
-  t.u.assign(n.depth + 1, {});
-  t.std.assign(n.depth + 1, {});
-  t.h[0] = x;
+  t.h.resize(n.depth + 1);
+  t.f.resize(n.depth + 1);
+  t.u.resize(n.depth + 1);
+  t.std.resize(n.depth + 1);
+  t.h[0].assign(x.begin(), x.end());
   for (int l = 1; l <= n.depth; ++l) {
     const int rows = n.width[l], inner = n.width[l - 1];
     Matrix& u = t.u[l];
-    u.assign(static_cast<size_t>(rows) * B, 0.0);
+    u.resize(static_cast<size_t>(rows) * B);  // beta = 0: overwritten
     cpu::gemm(false, false, rows, B, inner, 1.0, n.W[l - 1].data(), inner, t.h[l - 1].data(), B, 0.0, u.data(), B);
     if (bn) {
       t.f[l].assign(u.size(), 0.0);
@@ -112,10 +114,11 @@ double batch_loss(const std::vector<double>& out, const std::vector<double>& y) 
   return s / (2.0 * static_cast<double>(y.size()));
 }
 
-// ∇ of the batch loss with respect to every parameter, in Net's shape.
-Net gradient(const Net& n, bool bn, const Trace& t, const std::vector<double>& y) {
+// ∇ of the batch loss with respect to every parameter, into g (Net's
+// shape; its buffers reused across steps), with dh and dz as scratch.
+void gradient(const Net& n, bool bn, const Trace& t, const std::vector<double>& y, Net& g, Matrix& dh, Matrix& dz) {
   const int64_t B = static_cast<int64_t>(y.size());
-  Net g = n;  // the shapes; every entry is overwritten, γ and β zeroed when there is no BN
+  if (g.W.size() != n.W.size()) g = n;  // the shapes; every entry is overwritten, γ and β zeroed without BN
   for (int l = 0; l < n.depth; ++l) {
     std::fill(g.gamma[l].begin(), g.gamma[l].end(), 0.0);
     std::fill(g.beta[l].begin(), g.beta[l].end(), 0.0);
@@ -123,7 +126,7 @@ Net gradient(const Net& n, bool bn, const Trace& t, const std::vector<double>& y
   std::vector<double> e(B);
   for (int64_t i = 0; i < B; ++i) e[i] = (t.out[i] - y[i]) / static_cast<double>(B);
   const int last = n.width[n.depth];
-  Matrix dh(static_cast<size_t>(last) * B);
+  dh.resize(static_cast<size_t>(last) * B);
   for (int j = 0; j < last; ++j) {
     double gv = 0;
     for (int64_t i = 0; i < B; ++i) {
@@ -134,7 +137,7 @@ Net gradient(const Net& n, bool bn, const Trace& t, const std::vector<double>& y
   }
   for (int l = n.depth; l >= 1; --l) {
     const int rows = n.width[l], inner = n.width[l - 1];
-    Matrix dz(static_cast<size_t>(rows) * B);
+    dz.resize(static_cast<size_t>(rows) * B);
     for (size_t k = 0; k < dz.size(); ++k) dz[k] = t.u[l][k] > 0 ? dh[k] : 0.0;  // through the ReLU: δu
     if (bn) {
       for (int j = 0; j < rows; ++j) {
@@ -153,11 +156,10 @@ Net gradient(const Net& n, bool bn, const Trace& t, const std::vector<double>& y
     }
     cpu::gemm(false, true, rows, inner, B, 1.0, dz.data(), B, t.h[l - 1].data(), B, 0.0, g.W[l - 1].data(), inner);
     if (l > 1) {
-      dh.assign(static_cast<size_t>(inner) * B, 0.0);
+      dh.resize(static_cast<size_t>(inner) * B);  // beta = 0: overwritten
       cpu::gemm(true, false, inner, B, rows, 1.0, n.W[l - 1].data(), inner, dz.data(), B, 0.0, dh.data(), B);
     }
   }
-  return g;
 }
 
 void sgd_step(Net& n, const Net& g, double lr) {
@@ -242,6 +244,8 @@ EnergyRun train_student(const EnergyConfig& c, double lr, bool bn) {
   Matrix xb(static_cast<size_t>(c.input_dim) * B);
   std::vector<double> yb(B);
   Trace trace;
+  Net g;
+  Matrix dh, dz;
   size_t next_record = 0;
   for (int64_t s = 0;; ++s) {
     // Step s's batch: samples s·B, s·B + 1, … (mod M); the whole set when B = M.
@@ -268,7 +272,7 @@ EnergyRun train_student(const EnergyConfig& c, double lr, bool bn) {
       ++next_record;
     }
     if (s == run.steps) break;
-    const Net g = gradient(net, bn, trace, *y);
+    gradient(net, bn, trace, *y, g, dh, dz);
     for (int l = 0; l < c.depth; ++l) {
       const int inner = net.width[l];
       for (int j = 0; j < c.student_width; ++j) {
