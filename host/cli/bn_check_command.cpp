@@ -11,6 +11,7 @@
 #include "flag_checks.hpp"
 #include "progress.hpp"
 #include "taylorscope/bn_check.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/created_outputs.hpp"
 #include "taylorscope/output_paths.hpp"
 #include "taylorscope/run_lock.hpp"
@@ -42,6 +43,9 @@ int run_bn_check(BnCheckArgs& a) {
   const EnergyConfig& e = a.config.energy;
   a.config.projection.seed = e.seed;  // one --seed for both parts; their streams differ (bn_check/streams.hpp)
   check_bn_check_config(a.config);  // every input judged before OUT is created
+  // Small CPU work, nothing to share out: under mpirun rank 0 alone runs
+  // and writes (the other ranks would only contend for OUT's lock).
+  if (!world().is_root()) return 0;
   check_output_dir(a.out, "--out");
   CreatedOutputs outputs;  // a failed run removes what it created, OUT included
   outputs.directory(a.out);
