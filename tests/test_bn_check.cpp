@@ -240,6 +240,12 @@ TEST(BnCheckCli, RefusesBadFlagsInOneLineAndCreatesNothing) {
     EXPECT_EQ(r.err.rfind("taylorscope: error: ", 0), 0u) << r.err;
     EXPECT_FALSE(std::filesystem::exists(out)) << flags;
   }
+  // Sizes beyond the memory left are refused up front too (the default run
+  // needs ≈ 3 MiB by the estimate; 1 MiB is not enough).
+  const tst::CliRun r = tst::run_cli_with_prefix("TAYLORSCOPE_MAX_MEMORY=1M", "bn-check --out " + out);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("needs"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

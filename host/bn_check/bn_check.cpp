@@ -2,6 +2,7 @@
 // runs (one per step size, without and with BN), OpenMP over runs.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "cpu/blas.hpp"
 #include "taylorscope/bn_check.hpp"
 #include "taylorscope/errors.hpp"
+#include "taylorscope/memory_budget.hpp"
 
 namespace taylorscope {
 namespace {
@@ -20,6 +22,25 @@ std::string show(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
+}
+
+// What a run of this config holds at its peak, in bytes: the runs in flight
+// (one per thread) with their training set, batch, weights, gradients and
+// trace, every run's recorded energies, energy.csv's text (≈ 70 bytes a
+// row), the projection trials in flight (a B×B Jacobian each) and every
+// trial's result with its projection.csv row (≈ 140 bytes).
+double memory_bytes(const BnCheckConfig& c, int threads) {
+  const EnergyConfig& e = c.energy;
+  const double d = e.input_dim, N = e.student_width, L = e.depth, M = static_cast<double>(e.samples);
+  const double B = static_cast<double>(e.batch > 0 ? e.batch : e.samples);
+  const double runs = 2.0 * static_cast<double>(e.lrs.size());
+  const double params = N * d + (L - 1) * N * N + (2 * L + 1) * N;
+  const double per_run = (d + 1) * M + (d + 1) * B + 2 * params + 5 * L * N * B + 2 * std::max(N, d) * B;
+  const double records = runs * (e.records + 1) * L * N;
+  const double mb = c.projection.max_batch;
+  const double trials = static_cast<double>(c.projection.trials);
+  return 8 * (std::min<double>(threads, runs) * per_run + records + threads * (mb * mb + 8 * mb)) + 70 * records +
+         (sizeof(ProjectionTrial) + 140) * trials;
 }
 
 }  // namespace
@@ -53,6 +74,7 @@ void check_bn_check_config(const BnCheckConfig& config) {
   }
   if (e.records < 1 || e.records > 10000)
     throw InputError("--records must be in 1..10000, got " + std::to_string(e.records));
+  check_memory(memory_bytes(config, omp_get_max_threads()), "bn-check with these sizes");
 }
 
 BnCheckResult bn_check(const BnCheckConfig& config, const BnCheckProgress& progress) {
