@@ -213,8 +213,10 @@ std::string first_line(const std::string& path) {
 TEST(BnCheckCli, WritesEveryOutputWithItsColumns) {
   tst::TempDir dir("ts_bn_cli");
   const std::string out = dir.file("run");
-  const tst::CliRun r = tst::run_cli("bn-check --trials 20 --samples 32 --student-width 6 --teacher-width 2 "
-                                             "--input-dim 4 --lrs 0.1,0.05 --time 1 --records 4 --out " + out);
+  const tst::CliRun r = tst::run_cli(
+      "bn-check --trials 20 --samples 32 --student-width 6 --teacher-width 2 "
+      "--input-dim 4 --lrs 0.1,0.05 --time 1 --records 4 --out " +
+      out);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(first_line(out + "/projection.csv"),
             "trial,batch,mean,std,max_abs_Jf,max_abs_J1,max_abs_grad_diff,max_abs_jacobian_diff");

@@ -1,16 +1,17 @@
 // bn-check's library call: the projection trials, then the teacher–student
 // runs (one per step size, without and with BN), OpenMP over runs.
+#include "taylorscope/bn_check.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
-#include <vector>
 #include <cmath>
+#include <exception>
 #include <string>
+#include <vector>
 
 #include "cpu/blas.hpp"
-#include "taylorscope/bn_check.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/memory_budget.hpp"
 
@@ -66,9 +67,11 @@ void check_bn_check_config(const BnCheckConfig& config) {
     throw InputError("--batch must be 0 (full batch) or in 2..--samples (" + std::to_string(e.samples) + "), got " +
                      std::to_string(e.batch));
   if (e.lrs.empty()) throw InputError("--lrs needs at least one step size");
-  if (!(std::isfinite(e.time) && e.time > 0)) throw InputError("--time must be a finite number > 0, got " + show(e.time));
+  if (!(std::isfinite(e.time) && e.time > 0))
+    throw InputError("--time must be a finite number > 0, got " + show(e.time));
   for (double lr : e.lrs) {
-    if (!(std::isfinite(lr) && lr > 0)) throw InputError("--lrs: every step size must be a finite number > 0, got " + show(lr));
+    if (!(std::isfinite(lr) && lr > 0))
+      throw InputError("--lrs: every step size must be a finite number > 0, got " + show(lr));
     if (e.time / lr > 1e7)
       throw InputError("--time / --lrs: " + show(e.time) + " / " + show(lr) + " is over 10^7 SGD steps for one run");
   }

@@ -47,7 +47,8 @@ std::string energy_csv(const std::vector<EnergyRun>& runs) {
 }
 
 std::string drift_csv(const std::vector<EnergyRun>& runs) {
-  std::string s = "lr,bn,steps,time,drift_end,max_drift,initial_energy_max,second_order_gap,initial_loss,final_loss,diverged\n";
+  std::string s =
+      "lr,bn,steps,time,drift_end,max_drift,initial_energy_max,second_order_gap,initial_loss,final_loss,diverged\n";
   for (const EnergyRun& r : runs)
     s += num(r.lr) + "," + (r.bn ? "1" : "0") + "," + std::to_string(r.steps) + "," +
          num(r.lr * static_cast<double>(r.steps)) + "," + (r.finite ? num(r.drift.back()) : "") + "," +
@@ -71,7 +72,8 @@ double small_lr_slope(const std::vector<EnergyRun>& runs, bool bn) {
 // NaN wins: a trial whose batch was constant has no errors to report.
 double worst(const std::vector<ProjectionTrial>& trials, double ProjectionTrial::*field) {
   double m = 0;
-  for (const ProjectionTrial& t : trials) m = std::isnan(t.*field) || std::isnan(m) ? std::nan("") : std::max(m, t.*field);
+  for (const ProjectionTrial& t : trials)
+    m = std::isnan(t.*field) || std::isnan(m) ? std::nan("") : std::max(m, t.*field);
   return m;
 }
 
@@ -158,9 +160,12 @@ std::vector<std::string> write_bn_check_outputs(const std::string& dir, const Bn
   // Drift against training time, one line per (lr, BN): log y, so the BN
   // lines (orders of magnitude below) and the ones without share a chart.
   // Step 0 has drift 0 and is not drawn on the log axis.
-  plot::LineChart over_time{"row-energy drift, student width " + std::to_string(config.energy.student_width) +
-                                ", teacher width " + std::to_string(config.energy.teacher_width),
-                            "training time t = lr * step", "max_j |E_j - E_j(0)|", false, true, {}};
+  plot::LineChart over_time;
+  over_time.title = "row-energy drift, student width " + std::to_string(config.energy.student_width) +
+                    ", teacher width " + std::to_string(config.energy.teacher_width);
+  over_time.x_label = "training time t = lr * step";
+  over_time.y_label = "max_j |E_j - E_j(0)|";
+  over_time.log_y = true;
   for (int bn = 0; bn < 2; ++bn)
     for (const EnergyRun& r : result.runs) {
       if (r.bn != (bn == 1)) continue;
@@ -174,8 +179,11 @@ std::vector<std::string> write_bn_check_outputs(const std::string& dir, const Bn
   plot::write_line_chart(path("drift.png"), over_time);
   written.push_back("drift.png");
 
-  plot::LineChart by_lr{"drift at t = " + lr_label(config.energy.time) + " against lr (BN: slope 1 = O(lr))",
-                        "lr", "max_j |E_j(t) - E_j(0)|", true, true, {}};
+  plot::LineChart by_lr;
+  by_lr.title = "drift at t = " + lr_label(config.energy.time) + " against lr (BN: slope 1 = O(lr))";
+  by_lr.x_label = "lr";
+  by_lr.y_label = "max_j |E_j(t) - E_j(0)|";
+  by_lr.log_x = by_lr.log_y = true;
   for (int bn = 0; bn < 2; ++bn) {
     plot::Series s{bn ? "with BN" : "without BN", {}, {}};
     for (const EnergyRun& r : result.runs)

@@ -36,9 +36,9 @@ using Matrix = std::vector<double>;  // row-major
 
 struct Net {
   int depth = 0;
-  std::vector<int> width;  // width[0] = d, width[l] of hidden layer l (1..depth)
-  std::vector<Matrix> W;   // W[l−1]: width[l] × width[l−1]
-  Matrix v;                // width[depth]
+  std::vector<int> width;           // width[0] = d, width[l] of hidden layer l (1..depth)
+  std::vector<Matrix> W;            // W[l−1]: width[l] × width[l−1]
+  Matrix v;                         // width[depth]
   std::vector<Matrix> gamma, beta;  // per hidden layer, used with BN only
 };
 
@@ -65,17 +65,17 @@ Net random_net(int d, int width, int depth, uint64_t seed, uint64_t stream) {
 
 // What a forward pass keeps for the backward.
 struct Trace {
-  std::vector<Matrix> h;      // h[0] = input batch, h[l] = relu(u_l)
-  std::vector<Matrix> f;      // BN's standardised z_l (with BN)
-  std::vector<Matrix> u;      // pre-ReLU values
+  std::vector<Matrix> h;                 // h[0] = input batch, h[l] = relu(u_l)
+  std::vector<Matrix> f;                 // BN's standardised z_l (with BN)
+  std::vector<Matrix> u;                 // pre-ReLU values
   std::vector<std::vector<double>> std;  // BN's per-node std (with BN)
-  std::vector<double> out;    // ŷ
+  std::vector<double> out;               // ŷ
 };
 
 // Returns false when BN meets a node whose batch is constant (std = 0),
-// where BN is undefined.
-// The trace's buffers are reused from step to step (resize and assign keep
-// their capacity): a run allocates once, not per step.
+// where BN is undefined. The trace's buffers are reused from step to step
+// (resize and assign keep their capacity): a run allocates once, not per
+// step.
 bool forward(const Net& n, bool bn, const Matrix& x, int64_t B, Trace& t) {
   t.h.resize(n.depth + 1);
   t.f.resize(n.depth + 1);
@@ -85,7 +85,7 @@ bool forward(const Net& n, bool bn, const Matrix& x, int64_t B, Trace& t) {
   for (int l = 1; l <= n.depth; ++l) {
     const int rows = n.width[l], inner = n.width[l - 1];
     Matrix& u = t.u[l];
-    u.resize(static_cast<size_t>(rows) * B);  // beta = 0: overwritten
+    u.resize(static_cast<size_t>(rows) * B);  // every entry written by the GEMM
     cpu::gemm(false, false, rows, B, inner, 1.0, n.W[l - 1].data(), inner, t.h[l - 1].data(), B, 0.0, u.data(), B);
     if (bn) {
       t.f[l].assign(u.size(), 0.0);
@@ -156,7 +156,7 @@ void gradient(const Net& n, bool bn, const Trace& t, const std::vector<double>& 
     }
     cpu::gemm(false, true, rows, inner, B, 1.0, dz.data(), B, t.h[l - 1].data(), B, 0.0, g.W[l - 1].data(), inner);
     if (l > 1) {
-      dh.resize(static_cast<size_t>(inner) * B);  // beta = 0: overwritten
+      dh.resize(static_cast<size_t>(inner) * B);  // every entry written by the GEMM
       cpu::gemm(true, false, inner, B, rows, 1.0, n.W[l - 1].data(), inner, dz.data(), B, 0.0, dh.data(), B);
     }
   }
@@ -215,7 +215,8 @@ TrainingSet make_training_set(const EnergyConfig& c) {
   for (double a : t.out) ms += a * a;
   const double rms = std::sqrt(ms / static_cast<double>(M));
   if (!(rms > 0))
-    throw std::runtime_error("the teacher's labels are all zero (every path through its ReLUs is dead); try another --seed");
+    throw std::runtime_error(
+        "the teacher's labels are all zero (every path through its ReLUs is dead); try another --seed");
   s.y = t.out;
   for (double& a : s.y) a /= rms;
   return s;

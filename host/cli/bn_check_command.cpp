@@ -42,7 +42,7 @@ std::string slope(double v) {
 int run_bn_check(BnCheckArgs& a) {
   const EnergyConfig& e = a.config.energy;
   a.config.projection.seed = e.seed;  // one --seed for both parts; their streams differ (bn_check/streams.hpp)
-  check_bn_check_config(a.config);  // every input judged before OUT is created
+  check_bn_check_config(a.config);    // every input judged before OUT is created
   // Small CPU work, nothing to share out: under mpirun rank 0 alone runs
   // and writes (the other ranks would only contend for OUT's lock).
   if (!world().is_root()) return 0;
@@ -69,7 +69,8 @@ int run_bn_check(BnCheckArgs& a) {
   std::cout << "  projection, worst of " << r.trials.size() << " trials (units of 1/std): |J f| " << sci(sum.max_abs_Jf)
             << ", |J 1| " << sci(sum.max_abs_J1) << ", |g_x - P g / std| " << sci(sum.max_abs_grad_diff)
             << ", |J - J_ops| " << sci(sum.max_abs_jacobian_diff) << "\n";
-  std::cout << "  row-energy drift max_j |E_j(t) - E_j(0)| at t = " << e.time << ":\n      lr     steps   no BN      BN\n";
+  std::cout << "  row-energy drift max_j |E_j(t) - E_j(0)| at t = " << e.time
+            << ":\n      lr     steps   no BN      BN\n";
   for (size_t k = 0; k + 1 < r.runs.size(); k += 2) {
     const EnergyRun &off = r.runs[k], &on = r.runs[k + 1];
     auto drift = [](const EnergyRun& run) { return run.finite ? sci(run.drift.back()) : std::string("diverged"); };
@@ -91,8 +92,9 @@ int run_bn_check(BnCheckArgs& a) {
 Command add_bn_check_command(CLI::App& app) {
   auto args = std::make_shared<BnCheckArgs>();
   BnCheckConfig& c = args->config;
-  CLI::App* cmd = app.add_subcommand("bn-check", "seed 004's BatchNorm claims: BN's gradient is a projection; "
-                                                 "with BN the row energies of a linear layer are conserved");
+  CLI::App* cmd = app.add_subcommand("bn-check",
+                                     "seed 004's BatchNorm claims: BN's gradient is a projection; "
+                                     "with BN the row energies of a linear layer are conserved");
   cmd->add_option("--out", args->out, "output directory")->required();
   whole(cmd->add_option("--trials", c.projection.trials, "random batches for the projection check")
             ->capture_default_str(),
@@ -108,15 +110,15 @@ Command add_bn_check_command(CLI::App& app) {
   whole(cmd->add_option("--student-width", c.energy.student_width, "N: the student's hidden width")
             ->capture_default_str(),
         1, 4096);
-  whole(cmd->add_option("--depth", c.energy.depth, "hidden layers of teacher and student (1..8)")->capture_default_str(),
-        1, 8);
+  whole(
+      cmd->add_option("--depth", c.energy.depth, "hidden layers of teacher and student (1..8)")->capture_default_str(),
+      1, 8);
   whole(cmd->add_option("--samples", c.energy.samples, "training set size")->capture_default_str(), int64_t{2},
         int64_t{1000000});
   whole(cmd->add_option("--batch", c.energy.batch, "SGD batch (0: the full training set)")->capture_default_str(),
         int64_t{0});
-  positive(cmd->add_option("--lrs", c.energy.lrs, "SGD step sizes, comma-separated")
-               ->delimiter(',')
-               ->capture_default_str());
+  positive(
+      cmd->add_option("--lrs", c.energy.lrs, "SGD step sizes, comma-separated")->delimiter(',')->capture_default_str());
   positive(cmd->add_option("--time", c.energy.time, "training time t = lr * steps, the same for every lr")
                ->capture_default_str());
   whole(cmd->add_option("--records", c.energy.records, "energies recorded at t*k/records, k = 0..records (1..10000)")

@@ -35,9 +35,9 @@ struct ProjectionConfig {
 struct ProjectionTrial {
   int64_t trial = 0;
   int batch = 0;
-  double mean = 0, std = 0;  // of the batch x
-  double max_abs_Jf = 0;     // std · max|J f| / max|f|, J the closed form
-  double max_abs_J1 = 0;     // std · max|J 1|
+  double mean = 0, std = 0;          // of the batch x
+  double max_abs_Jf = 0;             // std · max|J f| / max|f|, J the closed form
+  double max_abs_J1 = 0;             // std · max|J 1|
   double max_abs_grad_diff = 0;      // std · max|g_x − (1/std) P⊥ g| / max|g|, g_x by reverse mode
   double max_abs_jacobian_diff = 0;  // std · max|J − J_ops|, J_ops by forward mode, column by column
 };
@@ -50,22 +50,22 @@ struct EnergyConfig {
   int64_t samples = 256;   // the fixed training set
   int64_t batch = 0;       // 0: full batch (every step sees all samples)
   std::vector<double> lrs = {0.2, 0.1, 0.05, 0.025, 0.0125};
-  double time = 20;        // t = η·steps, the same for every η
-  int records = 50;        // energies recorded at t·k/records, k = 0..records
+  double time = 20;  // t = η·steps, the same for every η
+  int records = 50;  // energies recorded at t·k/records, k = 0..records
   uint64_t seed = 1;
 };
 
 struct EnergyRun {
   double lr = 0;
   bool bn = false;
-  int64_t steps = 0;                // round(time / lr)
+  int64_t steps = 0;  // round(time / lr)
   std::vector<int64_t> record_steps;
   // energy[r][layer][row]: E_j at record_steps[r]
   std::vector<std::vector<std::vector<double>>> energy;
-  std::vector<double> loss;         // the training loss at each recorded step
-  std::vector<double> drift;        // max over layers and rows of |E_j − E_j(0)| at each record
-  double max_drift = 0;             // over the whole run
-  double initial_energy_max = 0;    // max_j E_j(0): the scale of the drift
+  std::vector<double> loss;       // the training loss at each recorded step
+  std::vector<double> drift;      // max over layers and rows of |E_j − E_j(0)| at each record
+  double max_drift = 0;           // over the whole run
+  double initial_energy_max = 0;  // max_j E_j(0): the scale of the drift
   // With BN, ΔE_j of every step is ½η²‖∇W_j·‖² to rounding, since
   // W_j·∇W_j = z_jᵀ δz_j = 0 (δz_j ⊥ {f_j, 1}). The sum of that
   // prediction over the run, against the measured E_j(end) − E_j(0):
