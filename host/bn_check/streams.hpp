@@ -11,6 +11,7 @@ namespace taylorscope::bn_streams {
 inline constexpr uint64_t kInputs = 0;   // normals: the training set X, sample-major
 inline constexpr uint64_t kTeacher = 1;  // normals: the teacher's weights, layer by layer
 inline constexpr uint64_t kStudent = 2;  // normals: the student's initial weights, layer by layer
+inline constexpr uint64_t kProbe = 3;    // normals: the directions of student_gradient_error (tests)
 
 inline constexpr uint64_t kProjectionBase = uint64_t{1} << 32;
 inline uint64_t projection_uniforms(int64_t trial) { return kProjectionBase + 2 * static_cast<uint64_t>(trial); }

@@ -308,4 +308,51 @@ EnergyRun train_student(const EnergyConfig& c, double lr, bool bn) {
   return run;
 }
 
+double student_gradient_error(const EnergyConfig& c, bool bn, double h) {
+  const TrainingSet data = make_training_set(c);
+  const Net net = random_net(c.input_dim, c.student_width, c.depth, c.seed, bn_streams::kStudent);
+  Trace trace;
+  if (!forward(net, bn, data.x, c.samples, trace)) return std::nan("");
+  Net g;
+  Matrix dh, dz;
+  gradient(net, bn, trace, data.y, g, dh, dz);
+
+  // The parameter groups, as pointers into a net: each W_l, then γ, β (with
+  // BN) and v. A direction moves one group only, so a wrong gradient in a
+  // small group is not drowned by the others.
+  auto groups = [&](Net& n) {
+    std::vector<std::vector<Matrix*>> out;
+    for (int l = 0; l < n.depth; ++l) out.push_back({&n.W[l]});
+    if (bn) {
+      out.emplace_back();
+      for (Matrix& m : n.gamma) out.back().push_back(&m);
+      out.emplace_back();
+      for (Matrix& m : n.beta) out.back().push_back(&m);
+    }
+    out.push_back({&n.v});
+    return out;
+  };
+  Net grad = g;
+  const std::vector<std::vector<Matrix*>> grad_groups = groups(grad);
+  double worst = 0;
+  uint64_t draw = 0;
+  for (size_t k = 0; k < grad_groups.size(); ++k) {
+    Net up = net, down = net;
+    const std::vector<Matrix*> up_group = groups(up)[k], down_group = groups(down)[k];
+    double analytic = 0;
+    for (size_t m = 0; m < up_group.size(); ++m)
+      for (size_t i = 0; i < up_group[m]->size(); ++i) {
+        const double d = philox_normal(c.seed, bn_streams::kProbe, draw++);
+        analytic += d * (*grad_groups[k][m])[i];
+        (*up_group[m])[i] += h * d;
+        (*down_group[m])[i] -= h * d;
+      }
+    Trace tu, td;
+    if (!forward(up, bn, data.x, c.samples, tu) || !forward(down, bn, data.x, c.samples, td)) return std::nan("");
+    const double numeric = (batch_loss(tu.out, data.y) - batch_loss(td.out, data.y)) / (2 * h);
+    worst = std::max(worst, std::fabs(numeric - analytic) / std::max(std::fabs(analytic), 1e-300));
+  }
+  return worst;
+}
+
 }  // namespace taylorscope

@@ -109,6 +109,12 @@ BnCheckResult bn_check(const BnCheckConfig& config, const BnCheckProgress& progr
 // The projection trials and energy runs on their own (the tests call them).
 std::vector<ProjectionTrial> check_projection(const ProjectionConfig& config, const BnCheckProgress& progress = {});
 EnergyRun train_student(const EnergyConfig& config, double lr, bool bn);
+// The student's back-propagated gradient at its initial point against
+// central differences (step h) of its full-batch loss, along a random
+// direction in one parameter group at a time (each W_l; γ and β with BN;
+// v): the largest relative difference. For the tests: the energy law holds
+// whatever the gradient above BN is, so it is checked here on its own.
+double student_gradient_error(const EnergyConfig& config, bool bn, double h);
 
 // Writes DIR/projection.csv, energy.csv, drift.csv, summary.json, drift.png
 // and drift_vs_lr.png (INTERFACES.md "Experiments"); the caller holds DIR's
