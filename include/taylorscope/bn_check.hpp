@@ -62,7 +62,7 @@ struct EnergyRun {
   std::vector<int64_t> record_steps;
   // energy[r][layer][row]: E_j at record_steps[r]
   std::vector<std::vector<std::vector<double>>> energy;
-  std::vector<double> loss;       // the training loss at each recorded step
+  std::vector<double> loss;       // at each record: the loss of that step's batch (the training loss at full batch)
   std::vector<double> drift;      // max over layers and rows of |E_j − E_j(0)| at each record
   double max_drift = 0;           // over the whole run
   double initial_energy_max = 0;  // max_j E_j(0): the scale of the drift
