@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
   CLI::App app{"taylorscope: exact Taylor expansion of a softmax MLP's cross-entropy action"};
   app.require_subcommand(1);
   const cli::Command commands[] = {cli::add_expand_command(app), cli::add_train_command(app),
-                                   cli::add_tensors_command(app), cli::add_dominance_command(app)};
+                                   cli::add_tensors_command(app), cli::add_dominance_command(app),
+                                   cli::add_meanfield_command(app)};
   try {
     // The flag validators (flag_checks.hpp) throw InputError from inside parse.
     app.parse(argc, argv);
