@@ -82,7 +82,7 @@ struct MeanFieldPoint {
 struct MeanFieldConfig {
   Activation act;
   double sigma_w2 = 1.0, sigma_b2 = 0.05;
-  int quadrature_points = 64;  // per dimension (docs/meanfield.md: why 64 is enough)
+  int quadrature_points = 128;  // per dimension (docs/meanfield.md: why 128 is enough)
   double q0 = 1.0;             // where the q-map is started (and the simulated inputs' q)
 };
 
