@@ -105,6 +105,7 @@ int run_meanfield(const MeanFieldArgs& a) {
   if (!a.report.empty()) check_output_file(a.report, "--report");
   if (!a.out.empty()) check_output_dir(a.out, "--out");
   const int device = a.simulate ? resolve_device(a.device) : -1;
+  if (const std::string caveat = quadrature_caveat(base.act); !caveat.empty()) warn(caveat);
   gauss_hermite(a.quadrature_points);  // refuses a bad order before any output exists
 
   std::optional<DirectoryLock> lock;

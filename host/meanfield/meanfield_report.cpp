@@ -108,7 +108,13 @@ void write_chi1_plot(const std::string& path, const MeanFieldGrid& grid) {
 
 void write_simulate_plot(const std::string& path, const SimulateResult& r) {
   plot::Series qt{"q theory", {}, {}}, qm{"q measured", {}, {}}, ct{"c theory", {}, {}}, cm{"c measured", {}, {}};
+  // The band one input's q̂ stays in with ~95% probability at this width.
+  plot::Series hi{"theory + 2 sd", {}, {}}, lo{"theory - 2 sd", {}, {}};
   for (const SimulateLayer& l : r.layers) {
+    hi.x.push_back(l.layer);
+    hi.y.push_back(l.q_theory + 2 * l.q_sd_expected);
+    lo.x.push_back(l.layer);
+    lo.y.push_back(l.q_theory - 2 * l.q_sd_expected);
     qt.x.push_back(l.layer);
     qt.y.push_back(l.q_theory);
     qm.x.push_back(l.layer);
@@ -121,7 +127,7 @@ void write_simulate_plot(const std::string& path, const SimulateResult& r) {
   const std::string where = r.point.activation + ", sigma_w^2 = " + field(r.point.sigma_w2).substr(0, 6) +
                             ", sigma_b^2 = " + field(r.point.sigma_b2).substr(0, 6);
   const plot::Image left =
-      plot::render_line_chart({"q_l: " + where, "layer l", "q_l", false, false, {qt, qm}});
+      plot::render_line_chart({"q_l: " + where, "layer l", "q_l", false, false, {qt, qm, hi, lo}});
   const plot::Image right =
       plot::render_line_chart({"c_l: " + where, "layer l", "c_l", false, false, {ct, cm}});
   plot::Image both(left.width + right.width, std::max(left.height, right.height));

@@ -137,6 +137,24 @@ constexpr double kCriticalBand = 1e-12;
 
 }  // namespace
 
+std::string quadrature_caveat(const Activation& act) {
+  switch (act.kind) {
+    case ActivationKind::relu:
+      return "relu: q*, chi1 and xi_q are exact (the symmetric even rule splits the kink evenly), but the 2-D "
+             "pair map (c*, chi_c, --simulate's c theory) converges only algebraically across the kink: "
+             "~1e-3 absolute at 128 points per dimension (docs/meanfield.md)";
+    case ActivationKind::elu:
+      return "elu: its second derivative jumps at 0, so Gauss–Hermite converges algebraically: ~3e-3 relative "
+             "in chi1 at 128 points per dimension (docs/meanfield.md)";
+    case ActivationKind::relu_omega:
+      if (act.omega < 0.5)
+        return "relu_omega with omega " + num(act.omega) + " < 0.5 is nearly kinked: Gauss–Hermite converges "
+               "slowly (chi1 ~2e-6 relative at omega 0.25, ~3e-3 at 0.1, 128 points; docs/meanfield.md)";
+      return "";
+    default: return "";
+  }
+}
+
 MeanFieldPoint meanfield_point(const MeanFieldConfig& config) {
   return meanfield_point(config, gauss_hermite(config.quadrature_points));
 }

@@ -92,6 +92,13 @@ MeanFieldPoint meanfield_point(const MeanFieldConfig& config);
 // The same with a rule already computed (the grid reuses one).
 MeanFieldPoint meanfield_point(const MeanFieldConfig& config, const GaussHermite& rule);
 
+// What the quadrature cannot promise for this activation (empty when the
+// default order is converged to ~1e-10 or better): ReLU's kink leaves the 2-D
+// pair map algebraically convergent, ELU's jump in φ″ and a small-ω
+// relu_omega's near-kink do the same to every integral. Measured errors are
+// in docs/meanfield.md; the CLI prints this once as a warning.
+std::string quadrature_caveat(const Activation& act);
+
 // ---- the grid and its order-to-chaos boundary χ1 = 1.
 
 struct BoundaryPoint {
