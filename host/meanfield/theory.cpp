@@ -99,7 +99,10 @@ QFixed solve_q_star(const MeanFieldMaps& maps, double q0) {
     for (;;) {
       lo *= 0.5;
       if (lo < kQTiny) return {QStatus::zero, 0.0};
-      if (maps.q_map(lo) - lo >= 0) break;
+      // A rounding-level tie is not a root: at σ_w² φ′(0)² = 1 without bias
+      // V(q) − q ≈ −c q² reaches rounding near q ~ 1e-16 and q_l → 0 only
+      // like 1/l; the halving then goes on to q* = 0.
+      if (maps.q_map(lo) - lo > 1e-14 * lo) break;
       hi = lo;
     }
   }
@@ -290,20 +293,19 @@ MeanFieldGrid meanfield_grid(const MeanFieldConfig& base, const std::vector<doub
       if (!std::isfinite(f0) || !std::isfinite(f1) || (f0 > 0) == (f1 > 0)) continue;
       if (f0 == 0) {
         bp.sigma_w2 = sigma_w2[i];
-        break;
+      } else {
+        double lo = sigma_w2[i], hi = sigma_w2[i + 1];
+        const bool rising = f0 < 0;
+        for (int it = 0; it < 200 && std::fabs(hi - lo) > 1e-12 * std::max(std::fabs(lo), std::fabs(hi)); ++it) {
+          const double mid = 0.5 * (lo + hi);
+          const double f = chi1_at(base, rule, mid, b2) - 1.0;
+          if (!std::isfinite(f)) break;
+          ((f < 0) == rising ? lo : hi) = mid;
+        }
+        bp.sigma_w2 = 0.5 * (lo + hi);
       }
-      double lo = sigma_w2[i], hi = sigma_w2[i + 1];
-      const bool rising = f0 < 0;
-      for (int it = 0; it < 200 && std::fabs(hi - lo) > 1e-12 * std::max(std::fabs(lo), std::fabs(hi)); ++it) {
-        const double mid = 0.5 * (lo + hi);
-        const double f = chi1_at(base, rule, mid, b2) - 1.0;
-        if (!std::isfinite(f)) break;
-        ((f < 0) == rising ? lo : hi) = mid;
-      }
-      bp.sigma_w2 = 0.5 * (lo + hi);
       MeanFieldMaps maps{base.act, bp.sigma_w2, b2, rule};
-      const QFixed f = solve_q_star(maps, base.q0);
-      bp.q_star = f.q;
+      bp.q_star = solve_q_star(maps, base.q0).q;  // 0 where q decays, NaN where it grows without bound
       break;
     }
     grid.boundary.push_back(bp);
