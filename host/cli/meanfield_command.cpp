@@ -15,6 +15,7 @@
 #include "progress.hpp"
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/backends.hpp"
+#include "taylorscope/communicator.hpp"
 #include "taylorscope/created_outputs.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/meanfield.hpp"
@@ -90,6 +91,9 @@ void print_point(const MeanFieldPoint& p) {
 }
 
 int run_meanfield(const MeanFieldArgs& a) {
+  // Nothing here is split across ranks, and every rank would write the same
+  // files: one process only.
+  if (world().size() > 1) throw InputError("meanfield runs as one process, not under mpirun");
   MeanFieldConfig base;
   base.act = resolve_activation_flags(a);
   base.quadrature_points = a.quadrature_points;
