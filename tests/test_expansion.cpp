@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -147,6 +148,98 @@ TEST(Expansion, ChannelBlocksEqualPassChannelsUnitByUnit) {
         ASSERT_EQ(block[ch * a.size() + u], one[ch]) << name << " unit " << u << " (a = " << a[u] << ") channel " << ch;
     }
   }
+}
+
+// With the default t (multiples of 0.25), silu's and sigmoid's σ channels
+// come from one exponential and one division per unit (SigmoidLadder): the
+// CPU's loops over units and a CUDA thread's per-unit function give the same
+// bits, whichever channels a thread group keeps.
+TEST(Expansion, SigmoidLadderBlocksEqualPassChannelsUnitByUnit) {
+  std::mt19937_64 rng(12);
+  std::normal_distribution<double> normal(0.0, 3.0);
+  const int P = 7, C = 12;
+  const std::vector<double> t_of = {0, 0, 0, 0, 0, 0, 0, 0.25, 0.5, 1.0, 1.5, 2.0};
+  std::vector<double> a(200);  // over three chunks of the block's 64 units
+  for (double& v : a) v = normal(rng);
+  a[0] = 0.0, a[1] = -0.0, a[2] = 800.0, a[3] = -800.0, a[4] = -400.0, a[5] = 40.0;
+  for (const char* name : {"silu", "sigmoid"}) {
+    const Activation act = parse_activation(name);
+    const SigmoidLadder ladder = make_sigmoid_ladder(act, t_of.data() + P, C - P);
+    ASSERT_EQ(ladder.count, C - P) << name;
+    std::vector<double> block(C * a.size()), one(C), group(3);
+    pass_channels_block(a.data(), static_cast<int64_t>(a.size()), P, C, t_of.data(), act, block.data(), ladder);
+    for (size_t u = 0; u < a.size(); ++u) {
+      pass_channels(a[u], 0, C, P, C, t_of.data(), act, one.data(), 1, ladder);
+      for (int ch = 0; ch < C; ++ch)
+        ASSERT_EQ(block[ch * a.size() + u], one[ch]) << name << " unit " << u << " (a = " << a[u] << ") channel " << ch;
+      // A group of channels 6..8 (a power, then two σ), as a CUDA block keeps.
+      pass_channels(a[u], 6, 3, P, C, t_of.data() + 6, act, group.data(), 1, ladder);
+      for (int j = 0; j < 3; ++j) ASSERT_EQ(group[j], one[6 + j]) << name << " unit " << u << " group channel " << j;
+    }
+  }
+}
+
+// The ladder's σ against activation_value's (one exp and one division per
+// channel). The ladder: e0^m carries ≤ m·2 ulp from e0 plus ≤ 3 products,
+// the reciprocal ≤ 2T + 1 roundings, silu's product one more — under 32 ulp
+// relative in all. activation_value has an error of its own that grows with
+// |x|: it rounds x = t·a before the exponential (t = 1.5 is no power of 2),
+// and e^{−|x|} moves by |x|·½ ulp relative for that rounding, while the
+// ladder's argument t0·a is exact. So the bound is 64 ulp + |x| ulp: at the
+// |x| ≲ 10 of real pre-activations still 10^4 times tighter than a wrong
+// power or a swapped channel would meet. Where σ underflows (|x| ≳ 700)
+// both are below 1e−300 and compared absolutely.
+TEST(Expansion, SigmoidLadderIsWithinUlpsOfActivationValue) {
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> normal(0.0, 4.0);
+  const std::vector<double> t = {0.25, 0.5, 1.0, 1.5, 2.0};
+  const double ulp = 0x1p-52;
+  for (const char* name : {"silu", "sigmoid"}) {
+    const Activation act = parse_activation(name);
+    const SigmoidLadder ladder = make_sigmoid_ladder(act, t.data(), 5);
+    double worst_small = 0;  // |x| ≤ 10, in ulp
+    for (int i = 0; i < 200000; ++i) {
+      const double a = i < 100000 ? normal(rng) : normal(rng) * 40;
+      double out[kMaxLadder];
+      sigmoid_ladder<kMaxLadder>(ladder, ladder.count, a, out);
+      for (int j = 0; j < 5; ++j) {
+        const double x = t[j] * a, want = activation_value(act, x);
+        if (std::fabs(want) < 1e-300) {
+          ASSERT_LT(std::fabs(out[j]), 1e-300) << name << " a = " << a << " t = " << t[j];
+          continue;
+        }
+        const double rel = std::fabs(out[j] - want) / std::fabs(want);
+        ASSERT_LE(rel, (64 + std::fabs(x)) * ulp) << name << " a = " << a << " t = " << t[j];
+        if (std::fabs(x) <= 10) worst_small = std::max(worst_small, rel / ulp);
+      }
+    }
+    std::printf("%s ladder vs activation_value, |t·a| <= 10: max %.1f ulp\n", name, worst_small);
+  }
+}
+
+TEST(Expansion, SigmoidLadderIsFoundOnlyForIntegerMultiples) {
+  const Activation silu = parse_activation("silu");
+  const std::vector<double> defaults = {0.25, 0.5, 1.0, 1.5, 2.0};
+  SigmoidLadder l = make_sigmoid_ladder(silu, defaults.data(), 5);
+  EXPECT_EQ(l.count, 5);
+  EXPECT_EQ(l.t0, 0.25);
+  EXPECT_EQ((std::vector<int>(l.m, l.m + 5)), (std::vector<int>{1, 2, 4, 6, 8}));
+  const std::vector<double> thirds = {1.0, 0.75, 0.5};  // t0 = 0.5 / 2, unsorted
+  l = make_sigmoid_ladder(silu, thirds.data(), 3);
+  EXPECT_EQ(l.count, 3);
+  EXPECT_EQ(l.t0, 0.25);
+  EXPECT_EQ((std::vector<int>(l.m, l.m + 3)), (std::vector<int>{4, 3, 2}));
+  const auto none = [&](const Activation& act, std::vector<double> ts) {
+    return make_sigmoid_ladder(act, ts.data(), static_cast<int>(ts.size())).count == 0;
+  };
+  EXPECT_TRUE(none(silu, {0.3, 1.0}));                     // 1/0.3 is no integer, nor with t0 = 0.15, 0.1 (> 8)
+  EXPECT_TRUE(none(silu, {0.25, 2.25}));                   // m = 9 > kMaxLadderMultiple
+  EXPECT_TRUE(none(silu, {1.0}));                          // one channel: nothing to share
+  EXPECT_TRUE(none(silu, {0.0, 1.0}));                     // t = 0
+  EXPECT_TRUE(none(silu, {-1.0, 1.0}));                    // t < 0
+  EXPECT_TRUE(none(silu, {1, 2, 3, 4, 5, 6, 7, 8, 1}));    // more channels than a lane's registers
+  EXPECT_TRUE(none(parse_activation("tanh"), defaults));   // only σ-based activations
+  EXPECT_FALSE(none(parse_activation("sigmoid"), defaults));
 }
 
 TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {

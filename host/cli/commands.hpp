@@ -89,6 +89,8 @@ Command add_expand_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_tensors_command(CLI::App& app);
 Command add_dominance_command(CLI::App& app);
+Command add_meanfield_command(CLI::App& app);
+Command add_bn_check_command(CLI::App& app);
 Command add_spurious_command(CLI::App& app);
 
 }  // namespace taylorscope::cli

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const cli::Command commands[] = {cli::add_expand_command(app), cli::add_train_command(app),
                                    cli::add_tensors_command(app), cli::add_dominance_command(app),
+                                   cli::add_meanfield_command(app), cli::add_bn_check_command(app),
                                    cli::add_spurious_command(app)};
   try {
     // The flag validators (flag_checks.hpp) throw InputError from inside parse.

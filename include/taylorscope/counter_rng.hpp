@@ -14,6 +14,9 @@
 // Draw i of a stream is read from block i/2, two 32-bit words per double.
 // A stream is read either as uniforms or as normals, never both: normal i
 // and normal i^1 share their block with uniforms i and i^1.
+//
+// A translation unit includes this header or cuRAND's curand_kernel.h, not
+// both: Random123 and cuRAND each define a global mulhilo32.
 #pragma once
 
 #include <cstdint>

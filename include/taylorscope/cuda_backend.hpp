@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "taylorscope/expansion_pass.hpp"
 
@@ -68,5 +69,11 @@ struct CudaTrainOptions {
 };
 
 std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions& options);
+
+// Draws first .. first + count − 1 of a counter_rng.hpp stream, computed on
+// GPU `device` by the same TS_HD functions the host calls: uniforms, or
+// normals when `normal`. The GPU twin test compares them with the host's.
+std::vector<double> philox_draws_on_device(int device, uint64_t seed, uint64_t stream, uint64_t first,
+                                           uint64_t count, bool normal);
 
 }  // namespace taylorscope

@@ -28,4 +28,8 @@ std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions&) {
 
 std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int) { throw InputError(kNoCuda); }
 
+std::vector<double> philox_draws_on_device(int, uint64_t, uint64_t, uint64_t, uint64_t, bool) {
+  throw InputError(kNoCuda);
+}
+
 }  // namespace taylorscope

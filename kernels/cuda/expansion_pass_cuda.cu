@@ -148,6 +148,7 @@ class CudaExpansionBackend final : public ExpansionBackend {
 
   // θ and the plan of the current run.
   DeviceBuffer<double> W_, U_packed_, b_, c_, c_shift_, taylor_, t_values_;
+  SigmoidLadder ladder_;  // of the plan's t (pass_channels.hpp), as the CPU pass forms its σ channels
   // Chunk workspace, kept across runs.
   DeviceBuffer<double> A0_, G_, seg_partials_, zseg_partials_, block_partials_;
   DeviceBuffer<cuda::RowSegment> segments_;
@@ -291,6 +292,9 @@ void CudaExpansionBackend::upload_theta(const Params& theta, const PassPlan& pla
   to_device(c_shift_, c_shift.data(), c_shift.size(), stream_);
   to_device(taylor_, plan.taylor.data(), static_cast<size_t>(K), stream_);
   to_device(t_values_, plan.t_values.data(), plan.power_sums_only ? 0 : plan.t_values.size(), stream_);
+  ladder_ = plan.power_sums_only ? SigmoidLadder{}
+                                 : make_sigmoid_ladder(plan.act, plan.t_values.data(),
+                                                       static_cast<int>(plan.t_values.size()));
 }
 
 void CudaExpansionBackend::gemm_A0(int64_t r0, int rows, int H) {
@@ -336,6 +340,7 @@ void CudaExpansionBackend::contract(int rows, int H, const Activation& act, int 
   hc.U_packed = U_packed_.data();
   hc.t_values = t_values_.data();
   hc.act = act;
+  hc.ladder = ladder_;
   hc.R = rows;
   hc.H = H;
   hc.M = shape_.M;

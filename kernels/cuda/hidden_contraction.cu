@@ -31,8 +31,8 @@
 //     channel, so groups cost alike. A run of powers starts at
 //     a^(first+1) = integer_power (binary exponentiation, not a chain of
 //     `first` products) and continues by repeated multiplication, as
-//     pass_channels does; the activation channels are activation_value,
-//     the CPU path's function.
+//     pass_channels does; the activation channels are the CPU path's
+//     functions: sigmoid_ladder when the t form a ladder, else activation_value.
 //   - a lane's activation values of a k-step go through its own slots of
 //     shared memory (written and read by that lane only: no barrier), so
 //     activation_value is inlined once, not once per unrolled channel.
@@ -62,6 +62,11 @@ constexpr int kThreads = 32 * kWarps;
 // registers: no spill at NT = 1, 2; at 48 accumulators NT = 4 and 8
 // spilled 100–180 bytes).
 constexpr int max_group_channels(int NT) { return NT <= 2 ? 24 / NT : 16 / NT; }
+
+// The class tilings whose kernel has the σ ladder compiled in: at NT = 8
+// (M > 32) its registers spilled (ptxas: 76 bytes), and one group holds at
+// most 2 channels there, so a ladder would rarely apply anyway.
+constexpr bool kLadderTiles(int NT) { return NT < 8; }
 
 // D (8×8) += A (8×4) · B (4×8) on the FP64 tensor cores. Lane l holds
 // A[l/4][l%4], B[l%4][l/4], and D[l/4][2(l%4)], D[l/4][2(l%4)+1].
@@ -102,7 +107,7 @@ template <int NT>
 __global__ void __launch_bounds__(kThreads, 3)
     hidden_contraction_kernel(const double* __restrict__ A0, const double* __restrict__ bias,
                               const double* __restrict__ U_packed, const double* __restrict__ t_values,
-                              Activation act, int R, int H, int M, int P, int T, int ng,
+                              Activation act, SigmoidLadder ladder, int R, int H, int M, int P, int T, int ng,
                               double* __restrict__ G) {
   constexpr int JB = max_group_channels(NT);
   constexpr int kTileU = kSteps * NT * 32;  // packed U doubles per tile
@@ -164,7 +169,15 @@ __global__ void __launch_bounds__(kThreads, 3)
       double b[NT];
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) b[nt] = ut[(q * NT + nt) * 32 + lane];
-      for (int j = 0; j < grp.na; ++j) act_slots[warp][j][lane] = activation_value(act, t_group[j] * a[q]);
+      if (kLadderTiles(NT) && ladder.count > 0) {
+        // Every σ channel from one exponential and one division, as the CPU
+        // pass forms them (bit for bit). The ladder runs only with one group
+        // (hidden_contraction_ladder), so activation channel i is slot i;
+        // the slots serve as its scratch, keeping its registers few.
+        sigmoid_ladder<kMaxLadder>(ladder, ladder.count, a[q], &act_slots[warp][0][lane], 32);
+      } else {
+        for (int j = 0; j < grp.na; ++j) act_slots[warp][j][lane] = activation_value(act, t_group[j] * a[q]);
+      }
       // activation_value branches per lane (exp's range checks, σ's sign):
       // mma.sync needs the warp converged again.
       __syncwarp();
@@ -212,13 +225,19 @@ void launch(const HiddenContractionArgs& a, cudaStream_t stream) {
   const int64_t blocks = sblocks * cg.groups;
   if (blocks > INT32_MAX) throw std::logic_error("hidden_contraction: too many rows for one launch");
   hidden_contraction_kernel<NT><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      a.A0, a.bias, a.U_packed, a.t_values, a.act, a.R, a.H, a.M, a.powers, a.T, cg.groups, a.G);
+      a.A0, a.bias, a.U_packed, a.t_values, a.act, hidden_contraction_ladder(a), a.R, a.H, a.M, a.powers, a.T,
+      cg.groups, a.G);
   TS_CUDA_LAUNCHED(stream, "hidden_contraction_kernel");
 }
 
 }  // namespace
 
 int hidden_contraction_class_tiles(int M) { return class_tiles(M); }
+
+SigmoidLadder hidden_contraction_ladder(const HiddenContractionArgs& a) {
+  const bool runs = kLadderTiles(class_tiles(a.M)) && hidden_contraction_groups(a.M, a.powers, a.T).groups == 1;
+  return runs ? a.ladder : SigmoidLadder{};
+}
 
 size_t hidden_contraction_u_size(int M, int64_t H) {
   const int64_t tiles = (H + kTileH - 1) / kTileH;

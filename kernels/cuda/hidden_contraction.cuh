@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "taylorscope/activation.hpp"
+#include "taylorscope/pass_channels.hpp"
 
 namespace taylorscope::cuda {
 
@@ -36,6 +37,11 @@ struct HiddenContractionArgs {
   const double* U_packed = nullptr;  // pack_hidden_contraction_u(U, M, …, H)
   const double* t_values = nullptr;  // T
   Activation act;
+  // make_sigmoid_ladder(act, t_values, T): its count is T when the σ
+  // channels share one exponential and division (pass_channels.hpp), 0 when
+  // each is activation_value. The kernel uses it only where all channels
+  // are one group (hidden_contraction_ladder).
+  SigmoidLadder ladder;
   int R = 0;       // rows in this chunk
   int H = 0;       // hidden units
   int M = 0;       // classes
@@ -53,5 +59,14 @@ struct ChannelGroups {
   int groups = 0, max_channels = 0;
 };
 ChannelGroups hidden_contraction_groups(int M, int powers, int T);
+
+// The ladder the kernel runs: a.ladder when the channels are one group (at
+// M = 10 up to 12 channels: K ≤ 8 with the default five t) and M ≤ 32,
+// else none. With
+// several groups each would form every σ channel of the ladder to keep its
+// own, costing more than T separate activation_value calls split among the
+// groups; the σ channels then round as activation_value does, within the
+// ladder's tolerance of the CPU's (tests/test_expansion.cpp), not bit for bit.
+SigmoidLadder hidden_contraction_ladder(const HiddenContractionArgs& a);
 
 }  // namespace taylorscope::cuda

@@ -297,6 +297,7 @@ int main(int argc, char** argv) {
     hc.U_packed = dU;
     hc.t_values = dt;
     hc.act = plan.act;
+    hc.ladder = make_sigmoid_ladder(plan.act, plan.t_values.data(), T);  // as the CUDA backend sets it
     hc.R = static_cast<int>(N);
     hc.H = static_cast<int>(H);
     hc.M = M;

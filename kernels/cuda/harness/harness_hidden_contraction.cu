@@ -2,7 +2,8 @@
 //   G[s][ch][α] = Σ_β U_αβ g_ch(A0[s][β] + b_β),  g = a^1..a^P, then σ(t a) per t.
 // Reference: plain loops on the CPU over a sample of the rows (every 97th
 // row and the last ones, so tails are covered), the channel values of
-// pass_channels.hpp (powers by repeated multiplication, σ by activation_value).
+// pass_channels.hpp (powers by repeated multiplication, σ by the ladder where
+// the kernel runs one, else activation_value).
 // Work, beside three ceilings (harness.cuh, Work):
 //   tensor cores: 2·R·H'·C·8·NT FLOPs, the MMAs as executed (H' = H rounded
 //     up to 16, classes padded to 8·NT: at M = 10, 16 of which 10 useful);
@@ -46,6 +47,8 @@ bool run_case(const harness::Options& o, int R, int H, int M, int K, const std::
   args.U_packed = dU;
   args.t_values = dt;
   args.act = act;
+  args.ladder = make_sigmoid_ladder(act, t_values.data(), T);  // the expansion pass's choice
+  const SigmoidLadder kernel_ladder = cuda::hidden_contraction_ladder(args);  // what the kernel runs
   args.R = R;
   args.H = H;
   args.M = M;
@@ -62,14 +65,13 @@ bool run_case(const harness::Options& o, int R, int H, int M, int K, const std::
   for (int s = 0; s < R; s += 97) rows.push_back(s);
   for (int s = std::max(0, R - 40); s < R; ++s) rows.push_back(s);
   std::vector<double> want, got, scale;
-  std::vector<double> g(C);
+  std::vector<double> g(C), t_of(C, 0.0);  // pass_channels' table: the t of each channel
+  for (int i = 0; i < T; ++i) t_of[P + i] = t_values[i];
   for (int s : rows) {
     std::vector<double> acc(static_cast<size_t>(C) * M, 0.0), mag(acc.size(), 0.0);
     for (int h = 0; h < H; ++h) {
       const double a = A0[static_cast<size_t>(s) * H + h] + b[h];
-      double p = a;
-      for (int j = 0; j < P; ++j, p *= a) g[j] = p;
-      for (int i = 0; i < T; ++i) g[P + i] = activation_value(act, t_values[i] * a);
+      pass_channels(a, 0, C, P, C, t_of.data(), act, g.data(), 1, kernel_ladder);
       for (int ch = 0; ch < C; ++ch)
         for (int al = 0; al < M; ++al) {
           const double term = U[static_cast<size_t>(al) * H + h] * g[ch];
@@ -94,7 +96,10 @@ bool run_case(const harness::Options& o, int R, int H, int M, int K, const std::
   harness::Work w;
   w.tc_flops = 2.0 * R * Hpad * C * 8.0 * NT;
   // Per (s, β): bias add, P products, the SiLUs, ≤ 2·log2(P) products per extra group start.
-  w.fma_flops = 2.0 * pairs * (1 + P + T * kSiluDpInstructions + (cg.groups - 1) * 2.0 * std::log2(std::max(P, 2)));
+  // The ladder: one exponential (~20 instructions), one division (~9) and
+  // ~11 per channel (a count of sigmoid_ladder's operations, not of PTX).
+  const double sigma_instructions = kernel_ladder.count > 0 ? 29 + 11.0 * T : T * kSiluDpInstructions;
+  w.fma_flops = 2.0 * pairs * (1 + P + sigma_instructions + (cg.groups - 1) * 2.0 * std::log2(std::max(P, 2)));
   w.bytes = 8.0 * (pairs + H + static_cast<double>(R) * C * M);
   char size[96];
   std::snprintf(size, sizeof size, "R=%d H=%d M=%d K=%d T=%d", R, H, M, K, T);

@@ -12,6 +12,12 @@ constexpr int kMaxClasses = 64;
 struct ChannelGroups {
   int groups = 0, max_channels = 0;
 };
+// What hc_host.inc's hidden_contraction_ladder reads of the launch's arguments.
+struct HiddenContractionArgs {
+  int M = 0, powers = 0, T = 0;
+  SigmoidLadder ladder;
+};
+ChannelGroups hidden_contraction_groups(int M, int powers, int T);
 #include "hc_body.inc"
 #include "hc_host.inc"
 namespace sa {
@@ -35,11 +41,17 @@ bool hc_case(int R, int H, int M, int K, std::vector<double> tv) {
   cuda::pack_hidden_contraction_u(U.data(), M, H, 0, H, Up.data());
   std::vector<double> G((size_t)R * C * M, NAN);
   auto cg = cuda::hidden_contraction_groups(M, P, T);
+  cuda::HiddenContractionArgs args;
+  args.M = M, args.powers = P, args.T = T;
+  args.ladder = make_sigmoid_ladder(act, tv.data(), T);
+  const SigmoidLadder ladder = cuda::hidden_contraction_ladder(args);
+  std::vector<double> t_of(C, 0.0);
+  for (int i = 0; i < T; ++i) t_of[P + i] = tv[i];
   const int NT = cuda::class_tiles(M);
   const unsigned blocks = ((R + cuda::kSamples - 1) / cuda::kSamples) * cg.groups;
   auto run = [&](auto kern) {
     emu_launch(blocks, cuda::kThreads, [&] {
-      kern(A0.data(), b.data(), Up.data(), tv.data(), act, R, H, M, P, T, cg.groups, G.data());
+      kern(A0.data(), b.data(), Up.data(), tv.data(), act, ladder, R, H, M, P, T, cg.groups, G.data());
     });
   };
   switch (NT) {
@@ -63,9 +75,7 @@ bool hc_case(int R, int H, int M, int K, std::vector<double> tv) {
     std::vector<double> acc((size_t)C * M, 0), mag(acc.size(), 0);
     for (int h = 0; h < H; ++h) {
       const double a = A0[(size_t)s * H + h] + b[h];
-      double p = a;
-      for (int j = 0; j < P; ++j, p *= a) g[j] = p;
-      for (int i = 0; i < T; ++i) g[P + i] = activation_value(act, tv[i] * a);
+      pass_channels(a, 0, C, P, C, t_of.data(), act, g.data(), 1, ladder);
       for (int ch = 0; ch < C; ++ch)
         for (int al = 0; al < M; ++al) {
           double t = U[(size_t)al * H + h] * g[ch];
