@@ -173,8 +173,18 @@ TEST(Spurious, SmallStudyIsBitwiseReproducible) {
   xavier_point(k, n, 42, 0, a.data());
   xavier_point(k, n, 43, 0, b.data());
   EXPECT_NE(a, b);
-  // Xavier-uniform bound √(6/(k+n)) = √0.5.
+  // Xavier-uniform bound √(6/(k+n)) = √0.5; the default descent starts
+  // from the normal point of the same variance, drawn from the same stream.
   for (double v : a) EXPECT_LE(std::fabs(v), std::sqrt(0.5));
+  std::vector<double> g(n * k);
+  xavier_point(k, n, 42, 0, g.data(), 1.0, /*normal=*/true);
+  std::vector<double> start(n * k);
+  DescentSettings zero = s;
+  zero.max_iter = 0;
+  DescentOutcome o0;
+  descend_runs_cpu(k, n, 0, 1, zero, start.data(), &o0);
+  EXPECT_EQ(start, g);
+  EXPECT_NE(a, g);
 }
 
 TEST(Spurious, WilsonIntervalMatchesTheFormula) {
@@ -260,8 +270,14 @@ TEST(Spurious, CudaStartsAndStepsAsCpu) {
   DescentSettings s;
   s.seed = 9;
   s.max_iter = 0;
+  // Normal starts agree to a few ulps (log, sin, cos of the two libms):
+  // |w| ≤ 8.6·√(2/13) ≈ 3.4 here, so 1e-14 absolute is ≥ 10 ulps.
   std::vector<double> Wc(R * m), Wg(R * m);
   std::vector<DescentOutcome> oc(R), og(R);
+  descend_runs_cpu(k, n, 100, 100 + R, s, Wc.data(), oc.data());
+  descend_runs_cuda(0, k, n, 100, 100 + R, s, Wg.data(), og.data());
+  for (int j = 0; j < R * m; ++j) EXPECT_NEAR(Wg[j], Wc[j], 1e-14) << j;
+  s.init_normal = false;  // uniform starts: the same bits
   descend_runs_cpu(k, n, 100, 100 + R, s, Wc.data(), oc.data());
   descend_runs_cuda(0, k, n, 100, 100 + R, s, Wg.data(), og.data());
   EXPECT_EQ(0, std::memcmp(Wc.data(), Wg.data(), Wc.size() * sizeof(double))) << "initial points differ";

@@ -13,7 +13,7 @@ namespace taylorscope::cli {
 namespace {
 
 struct SpuriousArgs {
-  std::string k_list, n_list = "same", device = "auto", out, init = "xavier-uniform";
+  std::string k_list, n_list = "same", device = "auto", out, init = "xavier-normal";
   int64_t runs = 100;
   DescentSettings descent;
   bool resume = false, quiet = false;
@@ -124,7 +124,7 @@ Command add_spurious_command(CLI::App& app) {
   cmd->add_option("--max-iter", args->descent.max_iter, "at most this many GD steps per run")->capture_default_str();
   cmd->add_option("--seed", args->descent.seed, "Philox key: run r starts from Xavier draws of (seed, k, n, r)")
       ->capture_default_str();
-  cmd->add_option("--init", args->init, "xavier-uniform (the default) or xavier-normal (same variance, rotation invariant)")
+  cmd->add_option("--init", args->init, "xavier-normal (rotation invariant) or xavier-uniform (same variance; the cube is aligned with the teachers)")
       ->check(CLI::IsMember({"xavier-uniform", "xavier-normal"}))
       ->capture_default_str();
   cmd->add_option("--init-scale", args->descent.init_scale,

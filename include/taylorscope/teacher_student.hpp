@@ -198,10 +198,11 @@ TS_HD void neuron_gradient(int i, int n, int k, const T* W, const T* norms, T* g
   for (int q = 0; q < k; ++q) grad[q] = 0.5 * u[q] + (along_u * u[q] + grad[q]) / (2 * kPi);
 }
 
-// ---- the initial point: Xavier (Glorot) uniform for a layer of fan-in k
-// and fan-out n, w_iq ~ U(−a, a), a = √(6/(k + n)), so E‖w_i‖² = 2k/(k + n).
-// Uniforms, not normals: philox_uniform is bitwise the same on host and
-// device, so a run starts from the same bits on either. Run r of (k, n) reads
+// ---- the initial point: Xavier (Glorot) for a layer of fan-in k and
+// fan-out n, uniform w_iq ~ U(−a, a), a = √(6/(k + n)), or normal of the same
+// variance 2/(k + n) (the study's default, spurious.hpp), so E‖w_i‖² =
+// 2k/(k + n). The uniform draws are bitwise the same on host and device; the
+// normal ones agree to a few ulps (philox_normal). Run r of (k, n) reads
 // the Philox stream (k << 48) | (n << 32) | r, draw i·k + q for w_iq: every
 // run is replayable alone from (seed, r), and two configurations never share
 // a stream (k, n < 2^16, r < 2^32).
