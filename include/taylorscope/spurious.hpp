@@ -28,8 +28,8 @@ namespace taylorscope {
 // reached_zero set.
 //
 // The default step: the Hessian's largest eigenvalue at the end points of
-// the whole reproduction (docs/spurious.md; 2600 runs, n ≤ 21) is at most
-// 5.7 (k = n = 20), so lr = 0.1 keeps lr·λ_max ≤ 0.57 < 1: below the
+// the whole reproduction (docs/spurious.md; 5400 runs, n ≤ 21) is at most
+// 5.76, so lr = 0.1 keeps lr·λ_max ≤ 0.58 < 1: below the
 // 2/λ_max of GD's stability with a margin for the larger curvature met on
 // the way, and without oscillation along the stiffest direction. The step
 // also decides which basin some runs fall into (docs/spurious.md, "Step
