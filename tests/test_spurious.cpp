@@ -238,6 +238,14 @@ TEST(Spurious, CliWritesEveryOutputAndResumes) {
   EXPECT_NE(r.err.find("seed"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 
+  // Chunks without a study.json are no study's: refused, resume or not.
+  const std::string stray = dir.file("stray");
+  std::filesystem::create_directories(stray + "/chunks");
+  std::filesystem::copy_file(out + "/chunks/k6_n6_0-16.npy", stray + "/chunks/k6_n6_0-16.npy");
+  r = run_cli("spurious --k 6 --runs 20 --max-iter 400 --seed 3 --device cpu --quiet --out " + stray);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("no study.json"), std::string::npos) << r.err;
+
   // An interrupted study: a chunk lost; the resume computes only its runs
   // and the reports come out byte for byte the same.
   std::filesystem::remove(out + "/chunks/k7_n7_16-20.npy");

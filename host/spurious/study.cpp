@@ -337,8 +337,9 @@ SpuriousResult run_spurious_study(const SpuriousConfig& config,
         throw InputError("--resume: the study in " + out + " has " + key + " = " +
                          (old.contains(key) ? old[key].dump() : std::string("(none)")) + ", not " + value.dump());
   } else {
-    if (config.resume && fs::exists(chunks))
-      throw InputError("--resume: " + out + " has chunks but no study.json; refusing to mix them");
+    // Chunks without settings are no study's: never adopted, resume or not.
+    if (fs::exists(chunks) && !fs::is_empty(chunks))
+      throw InputError("--out " + out + ": has chunks/ but no study.json; refusing to mix them");
     write_file_atomically(settings_path, settings.dump(2) + "\n");
   }
   fs::create_directories(chunks);
