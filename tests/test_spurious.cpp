@@ -197,6 +197,21 @@ TEST(Spurious, WilsonIntervalMatchesTheFormula) {
   EXPECT_NEAR(hi0, 0.3244, 1e-4);
 }
 
+// Minima up to a permutation of rows: a permuted copy within 1e-9 is the
+// same minimum; a copy with one row moved by 1e-3 is not; and classes are
+// named by their first point.
+TEST(Spurious, DistinctMinimaAreUpToRowPermutation) {
+  const int n = 5, k = 4;
+  const std::vector<double> A = random_point(n, k, 21, false), C = random_point(n, k, 22, false);
+  std::vector<double> B(n * k), D = A;
+  const int perm[n] = {2, 4, 0, 1, 3};
+  for (int i = 0; i < n; ++i)
+    for (int q = 0; q < k; ++q) B[perm[i] * k + q] = A[i * k + q] + 1e-9 * (q - 1.5);
+  D[3 * k + 2] += 1e-3;
+  const std::vector<int64_t> rep = distinct_minima(n, k, {A.data(), C.data(), B.data(), D.data()});
+  EXPECT_EQ(rep, (std::vector<int64_t>{0, 1, 0, 3}));
+}
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;

@@ -94,6 +94,36 @@ SpuriousSummary summarize_runs(int k, int n, const std::vector<SpuriousRun>& run
   return s;
 }
 
+std::vector<int64_t> distinct_minima(int n, int k, const std::vector<const double*>& points, double tol) {
+  std::vector<int64_t> rep(points.size());
+  std::vector<int64_t> firsts;  // the first point of each class
+  std::vector<char> used(n);
+  auto same = [&](const double* a, const double* b) {
+    std::fill(used.begin(), used.end(), 0);
+    for (int i = 0; i < n; ++i) {
+      bool matched = false;
+      for (int j = 0; j < n && !matched; ++j) {
+        if (used[j]) continue;
+        double d = 0;
+        for (int q = 0; q < k; ++q) d = std::max(d, std::fabs(a[i * k + q] - b[j * k + q]));
+        if (d <= tol) used[j] = matched = true;
+      }
+      if (!matched) return false;
+    }
+    return true;
+  };
+  for (size_t p = 0; p < points.size(); ++p) {
+    rep[p] = static_cast<int64_t>(p);
+    for (int64_t f : firsts)
+      if (same(points[p], points[f])) {
+        rep[p] = f;
+        break;
+      }
+    if (rep[p] == static_cast<int64_t>(p)) firsts.push_back(rep[p]);
+  }
+  return rep;
+}
+
 namespace {
 
 // A chunk file: one row per run, these columns, then the n·k weights.
@@ -207,7 +237,8 @@ void write_reports(const std::string& out, const SpuriousConfig& config, const s
   // summary.csv / summary.json
   std::ostringstream sum;
   sum << "k,n,runs,spurious_pct,ci_low,ci_high,mean_min_eig,mean_objective,paper_pct,paper_min_eig,"
-         "paper_objective,spurious,local_minima,converged,reached_zero,unfinished,mean_iterations\n";
+         "paper_objective,spurious,local_minima,converged,reached_zero,unfinished,mean_iterations,distinct_spurious,"
+         "mean_min_eig_distinct,mean_objective_distinct\n";
   nlohmann::json js = nlohmann::json::array();
   for (const SpuriousSummary& s : summaries) {
     const PublishedRow* p = published_row(s.k, s.n);
@@ -218,7 +249,8 @@ void write_reports(const std::string& out, const SpuriousConfig& config, const s
         << (p ? paper_number(p->pct) : "") << ',' << (p ? paper_number(p->min_eig) : "") << ','
         << (p ? paper_number(p->objective) : "") << ',' << s.spurious << ',' << s.local_minima << ','
         << s.converged << ',' << s.reached_zero << ',' << s.unfinished << ',' << csv_number(s.mean_iterations)
-        << '\n';
+        << ',' << s.distinct_spurious << ',' << csv_number(s.distinct_spurious ? s.mean_min_eig_distinct : NAN) << ','
+        << csv_number(s.distinct_spurious ? s.mean_objective_distinct : NAN) << '\n';
     nlohmann::json row = {{"k", s.k},
                           {"n", s.n},
                           {"runs", s.runs},
@@ -233,6 +265,10 @@ void write_reports(const std::string& out, const SpuriousConfig& config, const s
                           {"mean_min_eig", json_number(eig)},
                           {"mean_objective", json_number(obj)},
                           {"mean_iterations", s.mean_iterations},
+                          {"distinct_spurious", s.distinct_spurious},
+                          {"mean_min_eig_distinct", json_number(s.distinct_spurious ? s.mean_min_eig_distinct : NAN)},
+                          {"mean_objective_distinct",
+                           json_number(s.distinct_spurious ? s.mean_objective_distinct : NAN)},
                           {"seconds", s.seconds},
                           {"computed_runs", s.computed_runs},
                           {"runs_per_second", json_number(s.computed_runs / s.seconds)}};
@@ -394,9 +430,24 @@ SpuriousResult run_spurious_study(const SpuriousConfig& config,
         progress({k, n, static_cast<int64_t>(shape.by_run.size()), config.runs, seconds > 0 ? computed / seconds : 0});
       r = end;
     }
-    std::vector<SpuriousRun> recs;
-    for (const auto& [run, rec] : shape.by_run) recs.push_back(rec.first);
+    std::vector<SpuriousRun> recs, spurious;
+    std::vector<const double*> points;
+    for (const auto& [run, rec] : shape.by_run) {
+      recs.push_back(rec.first);
+      if (rec.first.spurious) spurious.push_back(rec.first), points.push_back(rec.second.data());
+    }
     SpuriousSummary s = summarize_runs(k, n, recs);
+    const std::vector<int64_t> rep = distinct_minima(n, k, points);
+    for (size_t p = 0; p < rep.size(); ++p)
+      if (rep[p] == static_cast<int64_t>(p)) {
+        ++s.distinct_spurious;
+        s.mean_min_eig_distinct += spurious[p].min_eig;
+        s.mean_objective_distinct += spurious[p].objective;
+      }
+    if (s.distinct_spurious) {
+      s.mean_min_eig_distinct /= s.distinct_spurious;
+      s.mean_objective_distinct /= s.distinct_spurious;
+    }
     s.seconds = seconds;
     s.computed_runs = computed;
     result.summaries.push_back(s);

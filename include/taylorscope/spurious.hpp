@@ -134,6 +134,11 @@ struct SpuriousSummary {
   bool has_spurious_means = false;                   // false when no run was spurious
   double mean_min_eig = 0, mean_objective = 0;       // over the spurious runs, MATH.md's scale
   double mean_iterations = 0;
+  // The spurious minima up to a permutation of the student's rows (the
+  // published protocol's deduplication; distinct_minima), and the means
+  // over one representative of each.
+  int64_t distinct_spurious = 0;
+  double mean_min_eig_distinct = 0, mean_objective_distinct = 0;
   double seconds = 0;  // descent + assessment time of the runs computed by this process
   int64_t computed_runs = 0;  // by this process (not kept from an earlier one)
 };
@@ -141,6 +146,18 @@ struct SpuriousSummary {
 // The 95% Wilson score interval of `hits` in `trials`, as fractions.
 std::pair<double, double> wilson_interval(int64_t hits, int64_t trials);
 SpuriousSummary summarize_runs(int k, int n, const std::vector<SpuriousRun>& runs);
+
+// Classes of end points equal up to a permutation of rows: two n×k points
+// are one minimum when a bijection of their rows matches every row within
+// `tol` in max-abs. Returns, for each point, the index of its class's first
+// point. The default tol: a converged end point lies within ‖∇F‖/λ_min ≤
+// 1e-12/3.8e-5 ≈ 3e-8 of its minimum (the flattest spurious minimum met),
+// so two runs at one minimum differ by < 1e-7, while distinct minima differ
+// by 1e-2 or more in some row. Greedy matching (each row takes the first
+// unused row within tol) is exact when a point's own rows are more than
+// 2·tol apart, as at every minimum found but those with duplicated rows,
+// where any match is as good.
+std::vector<int64_t> distinct_minima(int n, int k, const std::vector<const double*>& points, double tol = 1e-6);
 
 struct SpuriousProgress {
   int k, n;
