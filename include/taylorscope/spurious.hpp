@@ -21,9 +21,9 @@ namespace taylorscope {
 // can no longer end spurious (GD with this step only descends, and
 // zero_objective is 10^4 below kSpuriousObjective). Without this exit the
 // runs of n > k that reach F = 0 cost the whole max_iter: there the minima
-// come in families (a teacher neuron split between two parallel rows) along
-// which F grows only like the cube of the rows' angle, GD's gradient falls
-// like 1/t², and ‖∇F‖ ≤ 1e-12 is out of reach (measured: 4e-11 after 2·10^6
+// come in families (a teacher neuron split between two parallel rows) where
+// the Hessian is singular (λ_min ~ 1e-15 measured) and GD slows to a
+// sublinear crawl: ‖∇F‖ ≤ 1e-12 is out of reach (measured: 4e-11 after 2·10^6
 // steps at k = 13, n = 14). Such a run is reported as not converged, with
 // reached_zero set.
 //
