@@ -274,6 +274,13 @@ TEST(Spurious, CliWritesEveryOutputAndResumes) {
 
 TEST(Spurious, BadFlagsAreOneLineErrors) {
   TempDir dir("ts_spurious_flags");
+  if (std::string why; !cuda_backend_available(&why)) {
+    // No GPU: --device cuda is refused before --out is created.
+    const CliRun r = run_cli("spurious --k 6 --runs 2 --device cuda --out " + dir.file("cuda"));
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("cuda")));
+  }
   for (const std::string& bad : {"--k 0", "--k 6 --n 5,6", "--k 6 --lr -1", "--k 9..8", "--k 6 --runs 0"}) {
     const CliRun r = run_cli("spurious " + bad + " --out " + dir.file("x"));
     EXPECT_EQ(r.status, 2) << bad;

@@ -20,6 +20,7 @@
 #include "taylorscope/atomic_file.hpp"
 #include "taylorscope/backends.hpp"
 #include "taylorscope/created_outputs.hpp"
+#include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/npy.hpp"
 #include "taylorscope/output_paths.hpp"
@@ -344,6 +345,10 @@ SpuriousResult run_spurious_study(const SpuriousConfig& config,
                                   const std::function<void(const SpuriousProgress&)>& progress) {
   check_config(config);
   const int device = resolve_device(config.device);
+  // A CUDA build on a machine without a usable GPU: refused here, before
+  // anything is created, not by the first launch.
+  if (std::string why; device >= 0 && !cuda_backend_available(&why))
+    throw InputError("--device " + config.device + ": " + why);
   if (device >= 0)
     for (auto [k, n] : config.shapes)
       if (n > kCudaMaxRows)
@@ -376,12 +381,14 @@ SpuriousResult run_spurious_study(const SpuriousConfig& config,
     // Chunks without settings are no study's: never adopted, resume or not.
     if (fs::exists(chunks) && !fs::is_empty(chunks))
       throw InputError("--out " + out + ": has chunks/ but no study.json; refusing to mix them");
+    created.file(settings_path);
     write_file_atomically(settings_path, settings.dump(2) + "\n");
   }
+  created.directory(chunks);
   fs::create_directories(chunks);
-  // From here on the chunks are the study's state: kept even if a later
-  // step fails, so that --resume can continue.
-  created.keep();
+  // The chunks are the study's state: from the first one written on they
+  // are kept even if a later step fails, so that --resume can continue; a
+  // study that fails before its first chunk leaves nothing it created.
 
   SpuriousResult result;
   result.device = device_label(device);
@@ -423,6 +430,7 @@ SpuriousResult run_spurious_study(const SpuriousConfig& config,
         shape.by_run[r + j] = {recs[j], std::vector<double>(W.data() + j * m, W.data() + (j + 1) * m)};
       }
       write_npy(chunks + "/" + chunk_name(k, n, r, end), {end - r, kChunkColumns + m}, rows, NpyPrecision::f64);
+      created.keep();
       seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       computed += end - r;
       result.computed_runs += end - r;
@@ -452,6 +460,7 @@ SpuriousResult run_spurious_study(const SpuriousConfig& config,
     s.computed_runs = computed;
     result.summaries.push_back(s);
   }
+  created.keep();
   CreatedOutputs reports;
   write_reports(out, config, result.device, all, result.summaries, reports);
   reports.keep();
