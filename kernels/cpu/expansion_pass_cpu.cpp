@@ -60,15 +60,16 @@ using AlignedDoubles = std::vector<double, CacheLineAllocator<double>>;
 
 // What stage 1 and stage 2 read besides the data: one hidden slice of θ
 // (W rows, U columns, b entries of units [h0, h1)) and the whole θ's logits.
-// U is kept with rows padded to a multiple of kLanes with zeros, so the
-// contraction never needs a scalar tail.
+// U is kept interleaved by class in groups of kLanes units (contract_tile)
+// and padded with zeros to a multiple of kLanes units, so the contraction
+// never needs a scalar tail.
 struct StageInputs {
   int M = 0, K = 0, P = 0, Kp = 0, T = 0, C = 0;
   int64_t H = 0, E = 0, Hpad = 0;     // H: the slice's width
   const double* W = nullptr;          // H×E
   const double* b = nullptr;          // H
   const double* c = nullptr;          // M
-  AlignedDoubles U_pad;               // M×Hpad
+  AlignedDoubles U_packed;            // Hpad/4 × M × 4: U interleaved by class (contract_tile)
   std::vector<double> c_shift, t_of;  // M; C (the t of each activation channel)
   SigmoidLadder ladder;               // of the T activation channels (pass_channels.hpp)
 };
@@ -88,8 +89,10 @@ StageInputs stage_inputs(const Params& theta, const PassPlan& plan, int64_t E) {
   in.W = theta.W.data();
   in.b = theta.b.data();
   in.c = theta.c.data();
-  in.U_pad.assign(static_cast<size_t>(in.M) * in.Hpad, 0.0);
-  for (int a = 0; a < in.M; ++a) std::copy_n(&theta.U[a * theta.H], theta.H, &in.U_pad[a * in.Hpad]);
+  in.U_packed.assign(static_cast<size_t>(in.M) * in.Hpad, 0.0);
+  for (int a = 0; a < in.M; ++a)
+    for (int64_t h = 0; h < theta.H; ++h)
+      in.U_packed[(h / kLanes * in.M + a) * kLanes + h % kLanes] = theta.U[a * theta.H + h];
   in.c_shift.resize(in.M);
   in.t_of.assign(in.C, 0.0);
   order1_logits(theta.U.data(), theta.c.data(), in.K > 0 ? plan.taylor[0] : 0.0, in.M, theta.H, in.c_shift.data());
@@ -106,14 +109,19 @@ v4d load4(const double* p) {
   return v;
 }
 
-// lanes[(c·M + α)·4 + l] += Σ_{u ≡ l mod 4, u<n} x[c·n + u] · U[α·ldu + u]
+// lanes[(c·M + α)·4 + l] += Σ_{u ≡ l mod 4, u<n} x[c·n + u] · U_α(u), where
+// U is interleaved by class: U_α(u) at U[u·M + α·4 + u mod 4], so the four
+// units u..u+3 of all M classes are M·4 consecutive doubles and a tile of U
+// is one sequential stream for the prefetcher, not M strided ones (read as
+// M rows from L2, the contraction ran at ~60% of its speed with U in L1,
+// measured alone).
 // for NC channels and NM classes (n a multiple of 4): four-wide partial sums
 // that stay per lane across a row's unit tiles and are summed once per row
 // (row_lanes_to_g), so a 128-unit tile pays no horizontal sum. NC·NM
 // accumulators; per step NC + NM loads feed NC·NM FMAs, so at 2 × 5 the FMA
 // units, not the loads, limit it, and M = 10 splits into two tiles.
 template <int NC, int NM>
-void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* lanes) {
+void contract_tile(const double* x, int64_t n, const double* U, int M, double* lanes) {
   v4d acc[NC][NM];
   for (int c = 0; c < NC; ++c)
     for (int m = 0; m < NM; ++m) acc[c][m] = load4(lanes + (c * M + m) * kLanes);
@@ -121,7 +129,7 @@ void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int
     v4d xv[NC];
     for (int c = 0; c < NC; ++c) xv[c] = load4(x + c * n + u);
     for (int m = 0; m < NM; ++m) {
-      v4d uv = load4(U + m * ldu + u);
+      v4d uv = load4(U + u * M + m * kLanes);
       // Held in a register: GCC would otherwise fold the load into each of
       // the NC FMAs that use it, NC loads instead of one, and the tile
       // would be bound by the load ports.
@@ -134,15 +142,15 @@ void contract_tile(const double* x, int64_t n, const double* U, int64_t ldu, int
 }
 
 template <int NC>
-void contract_channels(const double* x, int64_t n, const double* U, int64_t ldu, int M, double* lanes) {
+void contract_channels(const double* x, int64_t n, const double* U, int M, double* lanes) {
   int m = 0;
-  for (; m + 5 <= M; m += 5) contract_tile<NC, 5>(x, n, U + m * ldu, ldu, M, lanes + m * kLanes);
+  for (; m + 5 <= M; m += 5) contract_tile<NC, 5>(x, n, U + m * kLanes, M, lanes + m * kLanes);
   double* rest = lanes + m * kLanes;
   switch (M - m) {
-    case 4: contract_tile<NC, 4>(x, n, U + m * ldu, ldu, M, rest); break;
-    case 3: contract_tile<NC, 3>(x, n, U + m * ldu, ldu, M, rest); break;
-    case 2: contract_tile<NC, 2>(x, n, U + m * ldu, ldu, M, rest); break;
-    case 1: contract_tile<NC, 1>(x, n, U + m * ldu, ldu, M, rest); break;
+    case 4: contract_tile<NC, 4>(x, n, U + m * kLanes, M, rest); break;
+    case 3: contract_tile<NC, 3>(x, n, U + m * kLanes, M, rest); break;
+    case 2: contract_tile<NC, 2>(x, n, U + m * kLanes, M, rest); break;
+    case 1: contract_tile<NC, 1>(x, n, U + m * kLanes, M, rest); break;
     default: break;
   }
 }
@@ -229,7 +237,7 @@ void contract_rows(const StageInputs& in, const Activation& act, const double* c
   double* const power = scratch.power.data();
   for (int64_t h0 = 0; h0 < H; h0 += kUnitTile) {
     const int64_t valid = std::min(kUnitTile, H - h0);
-    const int64_t n = round_up(valid, kLanes);  // U_pad is zero past H
+    const int64_t n = round_up(valid, kLanes);  // U_packed is zero past H
     for (int r = 0; r < count; ++r) {
       const double* v = a0[r] + h0;
       add_powers(v, valid, P, class_power + static_cast<size_t>(labels[r]) * H + h0, static_cast<size_t>(M) * H,
@@ -238,13 +246,13 @@ void contract_rows(const StageInputs& in, const Activation& act, const double* c
       const double* b = in.b + h0;
 #pragma omp simd
       for (int64_t u = 0; u < valid; ++u) a[u] = v[u] + b[u];
-      std::fill(a + valid, a + n, 0.0);  // padding units: finite channels, met by U_pad's zeros
+      std::fill(a + valid, a + n, 0.0);  // padding units: finite channels, met by U_packed's zeros
       pass_channels_block(a, n, in.Kp, C, in.t_of.data(), act, x, in.ladder);
-      const double* U = in.U_pad.data() + h0;
+      const double* U = in.U_packed.data() + h0 * M;
       double* const lanes = scratch.lanes.data() + r * row_lanes;
       int ch = 0;
-      for (; ch + 2 <= C; ch += 2) contract_channels<2>(x + ch * n, n, U, in.Hpad, M, lanes + ch * M * kLanes);
-      if (ch < C) contract_channels<1>(x + ch * n, n, U, in.Hpad, M, lanes + ch * M * kLanes);
+      for (; ch + 2 <= C; ch += 2) contract_channels<2>(x + ch * n, n, U, M, lanes + ch * M * kLanes);
+      if (ch < C) contract_channels<1>(x + ch * n, n, U, M, lanes + ch * M * kLanes);
     }
   }
   // Lanes in a fixed order: the result depends on H and the data only.
