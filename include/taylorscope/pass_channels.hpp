@@ -42,12 +42,12 @@ TS_HD double integer_power(double a, int n) {
 // of the σ channels' time, themselves the largest cost of the CPU pass after
 // its GEMM (bench/RESULTS.md, issue 11). The price is rounding: e0^m is
 // within ~m ulp of e^{−|t_j a|} and each reciprocal within ~2T ulp, so a σ
-// channel is within a few tens of ulp of activation_value(t_j·a)
-// (tests/test_expansion.cpp bounds it), far inside what the pass's sums
-// round anyway. Both backends
-// compute every channel of the ladder by the same operations in the same
-// order (sigmoid_ladder below), so they agree bit for bit whichever channels
-// a CUDA thread group keeps.
+// channel is within 64 ulp + |t_j·a| ulp of activation_value(t_j·a), the
+// second term being activation_value's own rounding of t·a before its exp
+// (tests/test_expansion.cpp), far inside what the pass's sums round anyway.
+// The CPU pass and the CUDA kernel, where it runs the ladder
+// (hidden_contraction_ladder), compute every channel by the same operations
+// in the same order (sigmoid_ladder below): the same bits.
 constexpr int kMaxLadder = 8;           // σ channels: registers of a CUDA lane
 constexpr int kMaxLadderMultiple = 8;   // e0^m from e0, e0², e0⁴, e0⁸: e0⁸ underflows no sooner than e_max
 struct SigmoidLadder {
@@ -79,10 +79,10 @@ inline SigmoidLadder make_sigmoid_ladder(const Activation& act, const double* t,
     bool ok = l.t0 > 0;
     for (int j = 0; j < T && ok; ++j) {
       const double m = t[j] / l.t0;
-      ok = m == static_cast<double>(static_cast<int>(m + 0.5)) && m >= 1 && m <= kMaxLadderMultiple &&
-           m * l.t0 == t[j];
+      // The range first: only then is the conversion to int defined.
+      ok = m >= 1 && m <= kMaxLadderMultiple && m == static_cast<double>(static_cast<int>(m)) && m * l.t0 == t[j];
       l.t[j] = t[j];
-      l.m[j] = ok ? static_cast<int>(m + 0.5) : 0;
+      l.m[j] = ok ? static_cast<int>(m) : 0;
     }
     if (ok) return l;
   }
