@@ -109,17 +109,17 @@ v4d load4(const double* p) {
   return v;
 }
 
-// lanes[(c·M + α)·4 + l] += Σ_{u ≡ l mod 4, u<n} x[c·n + u] · U_α(u), where
-// U is interleaved by class: U_α(u) at U[u·M + α·4 + u mod 4], so the four
-// units u..u+3 of all M classes are M·4 consecutive doubles and a tile of U
-// is one sequential stream for the prefetcher, not M strided ones (read as
-// M rows from L2, the contraction ran at ~60% of its speed with U in L1,
-// measured alone).
+// lanes[(c·M + α)·4 + l] += Σ_{u ≡ l mod 4, u<n} x[c·n + u] · U_α(u)
 // for NC channels and NM classes (n a multiple of 4): four-wide partial sums
 // that stay per lane across a row's unit tiles and are summed once per row
-// (row_lanes_to_g), so a 128-unit tile pays no horizontal sum. NC·NM
+// (contract_rows), so a 128-unit tile pays no horizontal sum. NC·NM
 // accumulators; per step NC + NM loads feed NC·NM FMAs, so at 2 × 5 the FMA
 // units, not the loads, limit it, and M = 10 splits into two tiles.
+// U is interleaved by class: U_α(u) at U[u·M + α·4 + u mod 4], so units
+// u..u+3 of all M classes are M·4 consecutive doubles and a tile of U is one
+// sequential stream for the prefetcher, not M strided rows. Read as M rows
+// from L2, the contraction ran at ~60% of its speed with U in L1 (measured
+// alone).
 template <int NC, int NM>
 void contract_tile(const double* x, int64_t n, const double* U, int M, double* lanes) {
   v4d acc[NC][NM];
@@ -201,11 +201,10 @@ void add_powers(const double* v, int64_t n, int P, double* out, size_t stride, d
 }
 
 // Rows whose stage 1 goes tile by tile together: each unit tile of U
-// (M × 128 doubles, 10 KiB at M = 10) is read from L2 once for the group
-// instead of once per row. One row at a time, U streamed through L1 for
-// every row and the contraction ran at ~60% of the speed it reaches with U
-// in L1 (measured on its own, 2-core EPYC). Two rows' lanes, one row's
-// channels and the U tile still fit L1 (~30 KiB at C = 12, M = 10).
+// (M × 128 doubles, 10 KiB at M = 10) comes from L2 once for the group
+// instead of once per row (contract_tile says what that costs). Two rows'
+// lanes, one row's channels and the U tile still fit L1 (~30 KiB at
+// C = 12, M = 10); four rows with 64-unit tiles measured slower.
 constexpr int kRowGroup = 2;
 
 // One thread's scratch for a group of rows: the biased pre-activations of a
