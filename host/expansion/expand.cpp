@@ -30,7 +30,9 @@ Dataset slice_rows(const Dataset& data, ShardRange r) {
   s.N = r.size();
   s.E = data.E;
   s.M = data.M;
-  s.Z.assign(data.Z.begin() + r.begin * data.E, data.Z.begin() + r.end * data.E);
+  // The slice lives only while the pass runs over `data`: its rows are
+  // referred to, not copied (a rank holds no second copy of its share).
+  s.Z = DataValues::borrow(data.Z.data() + r.begin * data.E, static_cast<size_t>(r.size() * data.E));
   s.labels.assign(data.labels.begin() + r.begin, data.labels.begin() + r.end);
   count_classes(s);
   return s;
@@ -194,7 +196,7 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
                      ": the expansion of the cross-entropy needs at least 2 classes (with one class the "
                      "loss is 0 for every θ)");
   // Finite inputs make every non-finite result an overflow (expansion_warnings).
-  require_finite(data.Z, data.spec, "the data");
+  require_finite(data.Z.data(), data.Z.size(), data.spec, "the data");
   for (const auto& [array, name] : {std::pair{&theta.U, "U"}, {&theta.W, "W"}, {&theta.b, "b"}, {&theta.c, "c"}})
     require_finite(*array, "θ", name);
 

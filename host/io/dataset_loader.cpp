@@ -201,6 +201,54 @@ void standardize_features(Raw& raw, const Dataset* like, std::vector<double>& me
                      " (the values are too large for the standard deviation they are divided by)");
 }
 
+// Far more classes than samples is a label file of something else (or
+// garbage); refusing it also keeps M within int and M-sized arrays small.
+constexpr int64_t kMaxClasses = 1'000'000;
+
+// The sample and label counts, M (`classes` when given, else `default_M`,
+// else the largest label + 1) and every label within [0, M): the checks a
+// file pair and a caller's arrays (dataset_from_arrays) share, so both are
+// refused with the same line. `values` and `labels` name the two inputs (a
+// file, or the Python argument), `classes_flag` the option that set M.
+int64_t checked_class_count(const std::string& values, int64_t N, int64_t E, const std::string& labels,
+                            const int64_t* y, int64_t label_count, int classes, int default_M,
+                            const std::string& classes_flag) {
+  if (label_count != N)
+    throw InputError("image/label count mismatch: " + values + " has " + std::to_string(N) + " samples, " +
+                     labels + " has " + std::to_string(label_count) + " labels");
+  if (N == 0) throw InputError(values + ": no samples");
+  if (E == 0) throw InputError(values + ": samples have no features (E = 0)");
+  if (classes > kMaxClasses)
+    throw InputError(classes_flag + " " + std::to_string(classes) + " is implausibly large");
+  int64_t M = classes > 0 ? classes : default_M;
+  if (M == 0) {
+    const int64_t top = *std::max_element(y, y + label_count);
+    if (top >= kMaxClasses)
+      throw InputError(labels + ": largest label is " + std::to_string(top) + ", an implausible number of classes");
+    M = std::max<int64_t>(top, 0) + 1;
+  }
+  // softmax over one class is 1 whatever θ is: the loss is identically 0 and
+  // every term of the expansion is rounding noise, so nothing that would be
+  // computed from such a set is a number worth printing.
+  if (M == 1)
+    throw InputError((classes == 1 ? classes_flag + " 1" : labels + ": every label is 0, so M = 1") +
+                     ": one class makes the cross-entropy loss identically 0; at least 2 classes are needed");
+  for (int64_t i = 0; i < label_count; ++i)
+    if (y[i] < 0 || y[i] >= M)
+      throw InputError(labels + ": label at index " + std::to_string(i) + " is " + std::to_string(y[i]) +
+                       ", outside [0, " + std::to_string(M) + ")");
+  return M;
+}
+
+// The class-conditional means E_{z|α} of docs/math.md §3 are undefined for an
+// empty class, so such a set cannot be analysed.
+void require_every_class(const Dataset& data, const std::string& labels) {
+  for (int k = 0; k < data.M; ++k)
+    if (data.class_counts[static_cast<size_t>(k)] == 0)
+      throw InputError(labels + ": class " + std::to_string(k) + " has no samples (M = " + std::to_string(data.M) +
+                       "); class-conditional means are undefined");
+}
+
 }  // namespace
 
 void count_classes(Dataset& data) {
@@ -251,39 +299,9 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
     throw InputError(flag + " " + spec + ": unknown scheme '" + scheme + "'; " + kAcceptedForms);
   }
 
-  if (static_cast<int64_t>(raw.labels.size()) != raw.N)
-    throw InputError("image/label count mismatch: " + raw.images_path + " has " +
-                     std::to_string(raw.N) + " samples, " + raw.labels_path + " has " +
-                     std::to_string(raw.labels.size()) + " labels");
-  if (raw.N == 0) throw InputError(raw.images_path + ": no samples");
-  if (raw.E == 0) throw InputError(raw.images_path + ": samples have no features (E = 0)");
-
-  // Far more classes than samples is a label file of something else (or
-  // garbage); refusing it also keeps M within int and M-sized arrays small.
-  constexpr int64_t kMaxClasses = 1'000'000;
-  if (options.classes > kMaxClasses)
-    throw InputError("--classes " + std::to_string(options.classes) + " is implausibly large");
-  int64_t M = options.classes > 0 ? options.classes : default_M;
-  if (M == 0) {
-    const int64_t top = *std::max_element(raw.labels.begin(), raw.labels.end());
-    if (top >= kMaxClasses)
-      throw InputError(raw.labels_path + ": largest label is " + std::to_string(top) +
-                       ", an implausible number of classes");
-    M = std::max<int64_t>(top, 0) + 1;
-  }
-  // softmax over one class is 1 whatever θ is: the loss is identically 0 and
-  // every term of the expansion is rounding noise, so nothing that would be
-  // computed from such a set is a number worth printing.
-  if (M == 1)
-    throw InputError((options.classes == 1 ? std::string("--classes 1")
-                                           : raw.labels_path + ": every label is 0, so M = 1") +
-                     ": one class makes the cross-entropy loss identically 0; at least 2 classes are needed");
-  for (size_t i = 0; i < raw.labels.size(); ++i) {
-    const int64_t y = raw.labels[i];
-    if (y < 0 || y >= M)
-      throw InputError(raw.labels_path + ": label at index " + std::to_string(i) + " is " +
-                       std::to_string(y) + ", outside [0, " + std::to_string(M) + ")");
-  }
+  const int64_t M = checked_class_count(raw.images_path, raw.N, raw.E, raw.labels_path, raw.labels.data(),
+                                        static_cast<int64_t>(raw.labels.size()), options.classes, default_M,
+                                        "--classes");
 
   if (options.limit > 0) keep_first_per_class(raw, static_cast<int>(M), options.limit);
   const bool scale = options.scale < 0 ? raw.pixels : options.scale != 0;
@@ -313,12 +331,27 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   data.Z = std::move(raw.Z);
   data.labels.assign(raw.labels.begin(), raw.labels.end());
   count_classes(data);
-  // The class-conditional means E_{z|α} of docs/math.md §3 are undefined for an
-  // empty class, so such a set cannot be analysed.
-  for (int k = 0; k < data.M; ++k)
-    if (data.class_counts[static_cast<size_t>(k)] == 0)
-      throw InputError(raw.labels_path + ": class " + std::to_string(k) + " has no samples (M = " +
-                       std::to_string(data.M) + "); class-conditional means are undefined");
+  require_every_class(data, raw.labels_path);
+  return data;
+}
+
+Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
+                            int64_t label_count, int classes, const ArrayNames& names) {
+  if (classes < 0) throw InputError(names.classes + " must be ≥ 0, got " + std::to_string(classes));
+  const int64_t M = checked_class_count(names.values, N, E, names.labels, labels, label_count, classes, 0,
+                                        names.classes);
+  const auto n = checked_mul(static_cast<uint64_t>(N), static_cast<uint64_t>(E), INT64_MAX);
+  if (!n) throw InputError(names.values + ": " + std::to_string(N) + "×" + std::to_string(E) + " values are too many to count");
+  require_finite(Z, static_cast<size_t>(*n), names.values, "values");
+  Dataset data;
+  data.spec = spec;
+  data.N = N;
+  data.E = E;
+  data.M = static_cast<int>(M);
+  data.Z = DataValues::borrow(Z, static_cast<size_t>(*n));
+  data.labels.assign(labels, labels + label_count);
+  count_classes(data);
+  require_every_class(data, names.labels);
   return data;
 }
 

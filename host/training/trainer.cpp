@@ -195,7 +195,9 @@ std::string first_nonfinite(const EpochRecord& r, const TrainBackend& backend) {
 
 std::string diverged_message(int epoch, const std::string& what, const std::string& ck_path, int last_finite) {
   std::string m = "training diverged at epoch " + std::to_string(epoch) + ": " + what + "; ";
-  if (last_finite >= 1)
+  if (ck_path.empty())  // no run directory: nothing was saved to go back to
+    m += "the last finite epoch is " + std::to_string(last_finite) + "; a smaller lr may converge";
+  else if (last_finite >= 1)
     m += ck_path + " still holds epoch " + std::to_string(last_finite) + ", the last finite one (--resume --epochs " +
          std::to_string(last_finite) + " writes its θ; a smaller --lr is a new run, in a new directory)";
   else
@@ -278,10 +280,14 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   const auto t_start = Clock::now();
   const double collective_ms_start = comm.collective_ms();
   const bool root = comm.is_root();  // alone touches out_dir
+  // No directory (a library caller that keeps the result in memory, the
+  // Python package's out=None): the same run, nothing written.
+  const bool writes = root && !out_dir.empty();
+  if (out_dir.empty() && resume) throw InputError("resuming needs the run directory to resume from");
   // Whether rank 0 sees a checkpoint to resume from: every rank must take
   // the same path through the collectives below.
   auto checkpoint_found = [&](const std::string& path) {
-    uint8_t found = root && resume && std::filesystem::exists(path) ? 1 : 0;
+    uint8_t found = writes && resume && std::filesystem::exists(path) ? 1 : 0;
     comm.broadcast(&found, 1, 0);
     return found != 0;
   };
@@ -289,7 +295,7 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   // Every input is judged before out_dir is created: a refused run leaves
   // nothing behind.
   const Params init = checked_initial_params(tr, ev, c);
-  check_output_dir(out_dir, "--out");
+  if (!out_dir.empty()) check_output_dir(out_dir, "--out");
   const nlohmann::json identity = resume_identity(tr, ev, c);
   const std::string ck_path = (fs::path(out_dir) / "checkpoint.bin").string();
   backend.upload(tr, ev);
@@ -314,7 +320,7 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   // (the CLI, dominance at each width, a binding): a second run would
   // overwrite this one's files. The lock creates out_dir: rank 0's alone.
   std::optional<DirectoryLock> lock;
-  if (root) {
+  if (writes) {
     lock.emplace(out_dir);
     remove_stale_run_temporaries(out_dir);
   }
@@ -353,7 +359,7 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
     // Nothing of a non-finite epoch reaches the disk: the checkpoint keeps
     // the last finite one.
     if (const std::string bad = first_nonfinite(r, backend); !bad.empty())
-      throw TrainingDiverged(diverged_message(epoch, bad, ck_path, p.records.back().epoch));
+      throw TrainingDiverged(diverged_message(epoch, bad, out_dir.empty() ? "" : ck_path, p.records.back().epoch));
     r.step_seconds = step_seconds;
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     p.records.push_back(r);
@@ -371,7 +377,7 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
     if (p.chosen_epoch == epoch) p.best_theta = backend.flat_params();
     p.stopped_early = stop;
 
-    if (root) {
+    if (writes) {
       save_checkpoint(ck_path, identity, p, backend);
       write_curves_csv((fs::path(out_dir) / "curves.csv").string(), p.records);
     }
@@ -411,14 +417,14 @@ TrainResult train(const Dataset& tr, const Dataset& ev, const TrainConfig& c, Tr
   TrainReportContext context{tr, ev, c, backend.device_name(), comm.size(), {}, 0.0};
   if (comm.size() > 1) context.devices = comm.allgather(context.device);
   context.allreduce_ms = comm.collective_ms() - collective_ms_start;
-  if (root) {
+  if (writes) {
     write_curves_csv((fs::path(out_dir) / "curves.csv").string(), result.records);
     save_params(result.theta, out_dir, save_precision);
     save_params(result.best_theta, (fs::path(out_dir) / "best").string(), save_precision);
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   // Last, and still under the lock: report.json says the run finished.
-  if (root)
+  if (writes)
     write_file_atomically((fs::path(out_dir) / "report.json").string(), training_report(result, context).dump(2) + "\n");
   return result;
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "taylorscope/data_values.hpp"
+
 namespace taylorscope {
 
 // A file a data set was read from, as it was on disk: a resumed training run
@@ -34,7 +36,7 @@ struct Dataset {
   int64_t N = 0;                     // samples
   int64_t E = 0;                     // features per sample
   int M = 0;                         // classes; labels lie in [0, M)
-  std::vector<double> Z;             // N×E, row-major
+  DataValues Z;                      // N×E, row-major: owned, or a caller's array borrowed
   std::vector<int32_t> labels;       // N
   std::vector<int64_t> class_counts; // M
   bool balanced = false;             // every class has the same count (docs/math.md §1)
@@ -64,6 +66,23 @@ struct DataOptions {
 // fills class_counts/balanced. Throws InputError with one line naming the
 // file and what is wrong.
 Dataset load_dataset(const std::string& spec, const DataOptions& options);
+
+// What a caller's arrays are called in its errors (the Python package: the
+// argument names), as the file names are in load_dataset's.
+struct ArrayNames {
+  std::string values = "X";          // the N×E values
+  std::string labels = "y";          // the N labels
+  std::string classes = "classes";   // what set M, when given
+};
+
+// A data set over a caller's arrays: Z (N×E, row-major float64) is borrowed,
+// not copied (DataValues), and must outlive the Dataset; labels are copied.
+// M is `classes` when > 0, else the largest label + 1. Refuses, with
+// load_dataset's messages, what it refuses: count mismatches, no samples or
+// features, one class, labels outside [0, M), an empty class and non-finite
+// values. `spec` is what reports show as the data's spec.
+Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
+                            int64_t label_count, int classes, const ArrayNames& names = {});
 
 // Recomputes class_counts and balanced from labels and M.
 void count_classes(Dataset& data);

@@ -98,7 +98,8 @@ struct TrainingDiverged : std::runtime_error {
 // first.
 void check_train_inputs(const Dataset& train_set, const Dataset& eval_set, const TrainConfig& config);
 
-// Trains into out_dir: checkpoint.bin after every epoch (atomically),
+// Trains into out_dir (an empty out_dir: the same run, nothing written, no
+// resume): checkpoint.bin after every epoch (atomically),
 // curves.csv, U/W/b/c.npy (final θ), best/ (θ at the chosen epoch) and,
 // last, report.json (training_report.hpp). With resume and a
 // checkpoint in out_dir, continues from it (the settings must match).

@@ -21,6 +21,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
@@ -78,8 +79,10 @@ inline std::vector<double> random_vector(size_t n, double scale, uint64_t seed) 
   return v;
 }
 
-template <class T>
-T* to_device(const std::vector<T>& host) {
+// Any contiguous host array (a std::vector, a Dataset's DataValues).
+template <class Host>
+auto to_device(const Host& host) {
+  using T = std::remove_cv_t<std::remove_pointer_t<decltype(host.data())>>;
   T* p = nullptr;
   TS_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(1, host.size()) * sizeof(T)));
   if (!host.empty()) TS_CUDA_CHECK(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
