@@ -335,6 +335,20 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   return data;
 }
 
+void fingerprint_arrays(Dataset& data, const ArrayNames& names) {
+  auto source = [](const std::string& name, const void* p, size_t bytes) {
+    DataSource s;
+    s.path = name;
+    s.in_memory = true;
+    s.bytes = static_cast<int64_t>(bytes);
+    s.crc32 = crc32_of(static_cast<const char*>(p), bytes);
+    return s;
+  };
+  const DataValues& Z = data.Z;  // read only: the values may be borrowed
+  data.sources = {source(names.values, Z.data(), Z.size() * sizeof(double)),
+                  source(names.labels, data.labels.data(), data.labels.size() * sizeof(int32_t))};
+}
+
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
                             int64_t label_count, int classes, const ArrayNames& names) {
   if (classes < 0) throw InputError(names.classes + " must be ≥ 0, got " + std::to_string(classes));

@@ -140,6 +140,41 @@ Params load_params(const std::string& dir) {
   return p;
 }
 
+Params params_from_arrays(const ParamArrays& a, const std::string& prefix) {
+  // load_params' checks, in its order and words, each array named as the
+  // caller knows it (prefix + "U", …) instead of by file.
+  auto check = [&](const ParamArray& x, const char* name, size_t ndim, const char* expected) {
+    const std::string where = prefix + name;
+    if (x.shape.size() != ndim)
+      throw InputError(where + ": expected shape " + expected + ", found " + shape_text(x.shape));
+    size_t n = 1;
+    for (int64_t d : x.shape) {
+      if (d == 0) throw InputError(where + ": shape " + shape_text(x.shape) + " has a zero dimension");
+      n *= static_cast<size_t>(d);
+    }
+    require_finite(x.data, n, where, name);
+    return std::vector<double>(x.data, x.data + n);
+  };
+  Params p;
+  p.U = check(a.U, "U", 2, "(M, H)");
+  p.W = check(a.W, "W", 2, "(H, E)");
+  p.b = check(a.b, "b", 1, "(H,)");
+  p.c = check(a.c, "c", 1, "(M,)");
+  p.M = a.U.shape[0];
+  p.H = a.U.shape[1];
+  p.E = a.W.shape[1];
+  const std::string from_U = "(H = " + std::to_string(p.H) + " from " + prefix + "U " + shape_text(a.U.shape) + ")";
+  auto expect = [&](const ParamArray& x, const char* name, const std::vector<int64_t>& want, const std::string& why) {
+    if (x.shape != want)
+      throw InputError(prefix + name + ": expected shape " + shape_text(want) + " " + why + ", found " +
+                       shape_text(x.shape));
+  };
+  expect(a.W, "W", {p.H, p.E}, from_U);
+  expect(a.b, "b", {p.H}, from_U);
+  expect(a.c, "c", {p.M}, "(M = " + std::to_string(p.M) + " from " + prefix + "U " + shape_text(a.U.shape) + ")");
+  return p;
+}
+
 void check_params_fit(const Params& p, int64_t E, int M, const std::string& where) {
   std::string problems;
   if (p.E != E)

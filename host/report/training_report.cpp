@@ -27,7 +27,8 @@ nlohmann::json dataset_provenance(const Dataset& d) {
   for (const DataSource& s : d.sources) {
     std::error_code ec;
     const std::filesystem::path absolute = std::filesystem::weakly_canonical(s.path, ec);
-    sources.push_back({{"path", ec ? s.path : absolute.string()}, {"bytes", s.bytes}, {"crc32", s.crc32}});
+    const std::string path = s.in_memory || ec ? s.path : absolute.string();
+    sources.push_back({{"path", path}, {"bytes", s.bytes}, {"crc32", s.crc32}});
   }
   const Preprocessing& p = d.preprocessing;
   return {{"sources", sources},

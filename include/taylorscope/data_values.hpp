@@ -51,6 +51,13 @@ class DataValues {
   double* end() { return owned().data() + owned_.size(); }
   double& operator[](size_t i) { return owned()[i]; }
   void clear() { owned().clear(); }
+  // Moves the owned values out, leaving this empty (the Python package hands
+  // a loaded set's values to NumPy without a copy).
+  std::vector<double> release() {
+    std::vector<double> out = std::move(owned());
+    owned_.clear();
+    return out;
+  }
   void resize(size_t n) { owned().resize(n); }
   void push_back(double x) { owned().push_back(x); }
   template <class It>

@@ -13,9 +13,10 @@ namespace taylorscope {
 // A file a data set was read from, as it was on disk: a resumed training run
 // must see the same bytes (its checkpoint identity holds these).
 struct DataSource {
-  std::string path;    // as opened
+  std::string path;    // as opened; for a caller's array, its name
   int64_t bytes = 0;   // file size
   uint32_t crc32 = 0;  // zlib CRC-32 of the file's bytes as stored (compressed, for .gz)
+  bool in_memory = false;  // a caller's array (fingerprint_arrays), not a file
 };
 
 // What the loader did to the rows (DataOptions, resolved): part of a
@@ -83,6 +84,12 @@ struct ArrayNames {
 // values. `spec` is what reports show as the data's spec.
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
                             int64_t label_count, int classes, const ArrayNames& names = {});
+
+// Records what a set over a caller's arrays holds as its sources (values,
+// then labels: bytes and CRC-32, like a file's), so that a training run
+// resumed from a checkpoint refuses different arrays of the same shape as it
+// refuses a changed file. One pass over the values.
+void fingerprint_arrays(Dataset& data, const ArrayNames& names = {});
 
 // Recomputes class_counts and balanced from labels and M.
 void count_classes(Dataset& data);

@@ -27,6 +27,18 @@ struct Params {
 // nothing half-loaded escapes.
 Params load_params(const std::string& dir);
 
+// θ from a caller's arrays (the Python package): each a row-major float64
+// buffer and its shape. Copied (θ is small beside the data); refused with
+// load_params' messages, each array named `prefix` + U, W, b or c.
+struct ParamArray {
+  const double* data = nullptr;
+  std::vector<int64_t> shape;
+};
+struct ParamArrays {
+  ParamArray U, W, b, c;
+};
+Params params_from_arrays(const ParamArrays& arrays, const std::string& prefix = "theta.");
+
 // Checks θ against a data set's E and M; throws InputError on mismatch.
 void check_params_fit(const Params& p, int64_t E, int M, const std::string& where);
 

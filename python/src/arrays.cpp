@@ -1,0 +1,32 @@
+#include "arrays.hpp"
+
+#include <utility>
+
+namespace taylorscope::python {
+
+Dataset dataset_of(const Matrix& X, const Labels& y, int classes, const std::string& spec) {
+  return dataset_from_arrays(spec, X.data(), static_cast<int64_t>(X.shape(0)), static_cast<int64_t>(X.shape(1)),
+                             y.data(), static_cast<int64_t>(y.shape(0)), classes);
+}
+
+Params params_of(const AnyArray& U, const AnyArray& W, const AnyArray& b, const AnyArray& c) {
+  auto part = [](const AnyArray& a) {
+    ParamArray p;
+    p.data = a.data();
+    for (size_t d = 0; d < a.ndim(); ++d) p.shape.push_back(static_cast<int64_t>(a.shape(d)));
+    return p;
+  };
+  return params_from_arrays({part(U), part(W), part(b), part(c)});
+}
+
+nb::dict numpy_params(Params&& p) {
+  const auto M = static_cast<size_t>(p.M), H = static_cast<size_t>(p.H), E = static_cast<size_t>(p.E);
+  nb::dict d;
+  d["U"] = numpy_of(std::move(p.U), {M, H});
+  d["W"] = numpy_of(std::move(p.W), {H, E});
+  d["b"] = numpy_of(std::move(p.b), {H});
+  d["c"] = numpy_of(std::move(p.c), {M});
+  return d;
+}
+
+}  // namespace taylorscope::python

@@ -1,0 +1,69 @@
+// tensors(): the element statistics of J^(n), T^(n) and J∘T as `taylorscope
+// tensors` computes them (the same library calls in the same order as
+// host/cli/tensors_command.cpp), returned as its JSON report.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <chrono>
+#include <limits>
+#include <optional>
+
+#include "arrays.hpp"
+#include "engine_call.hpp"
+#include "taylorscope/backends.hpp"
+#include "taylorscope/errors.hpp"
+#include "taylorscope/expansion.hpp"
+#include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/packed_tiles.hpp"
+#include "taylorscope/tensor_report.hpp"
+
+namespace taylorscope::python {
+
+void bind_tensors(nb::module_& m) {
+  m.def(
+      "tensors",
+      [](const Matrix& X, const Labels& y, std::optional<AnyArray> U, std::optional<AnyArray> W,
+         std::optional<AnyArray> b, std::optional<AnyArray> c, int order, const std::string& only, int bins,
+         const std::string& device, const std::string& data_spec, const std::string& params_source) {
+        std::vector<std::string> warnings;
+        std::string report = run_engine(&warnings, [&] {
+          if (order < 1 || order > kMaxTensorOrder)
+            throw InputError("order must be in 1.." + std::to_string(kMaxTensorOrder) + ", got " +
+                             std::to_string(order));
+          if (bins < 1 || bins > 100000) throw InputError("bins must be in 1..100000, got " + std::to_string(bins));
+          if (!only.empty() && only != "J" && only != "T") throw InputError("only must be J or T");
+          const bool have_theta = U.has_value();
+          if (only == "T" && !have_theta) throw InputError("only='T' needs theta");
+          std::optional<Params> theta;
+          if (have_theta) theta = params_of(*U, *W, *b, *c);
+          const Dataset data = dataset_of(X, y, theta ? static_cast<int>(theta->M) : 0, data_spec);
+          if (theta) check_params_fit(*theta, data.E, data.M, "theta");
+          auto backend = make_tensor_backend(device);
+          const bool with_dot = only.empty() && theta;
+          TensorSources src;
+          if (only != "T") src.data = &data;
+          if (theta && only != "J") src.theta = &*theta;
+          const auto t0 = std::chrono::steady_clock::now();
+          backend->upload(src);
+          const double upload_ms =
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+          TensorStatistics stats = tensor_statistics(*backend, order, bins);
+          stats.timing_ms.insert(stats.timing_ms.begin(), {"upload", upload_ms});
+          TensorReportContext ctx{src.data, src.theta, params_source, std::numeric_limits<double>::quiet_NaN()};
+          if (with_dot) {
+            auto pass = make_backend(device);
+            ctx.dot_power_sum = power_sum_contractions(data, *theta, order, *pass).at(order - 1);
+          }
+          return tensor_report(stats, ctx).dump();
+        });
+        return nb::make_tuple(report, warnings);
+      },
+      nb::arg("X").noconvert(), nb::arg("y").noconvert(), nb::arg("U").noconvert().none(),
+      nb::arg("W").noconvert().none(), nb::arg("b").noconvert().none(), nb::arg("c").noconvert().none(),
+      nb::arg("order"), nb::arg("only"), nb::arg("bins"), nb::arg("device"), nb::arg("data_spec"),
+      nb::arg("params_source"),
+      "The JSON report of `taylorscope tensors` on these arrays, and the warnings it queued.");
+}
+
+}  // namespace taylorscope::python

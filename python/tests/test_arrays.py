@@ -1,0 +1,181 @@
+"""What the package accepts: which arrays the engine reads in place, which
+are converted once, and what is refused (with the CLI's one-line messages)."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import taylorscope as ts
+from taylorscope import _taylorscope
+from taylorscope._arrays import as_labels, as_values
+from conftest import random_theta, run_cli, save_inputs, torch_or_skip
+
+
+def engine_address(X, y):
+    """Where the engine's data set reads X's rows, after the package's own
+    preparation of X (the path every call takes)."""
+    Xa, _ = as_values(X, "X", 2, "(N, E)")
+    return _taylorscope._data_address(Xa, as_labels(y))
+
+
+def test_a_float64_numpy_array_is_read_in_place(fashion):
+    X, y = fashion
+    assert engine_address(X, y) == X.ctypes.data
+
+
+def test_a_strided_or_float32_array_is_converted_once(fashion):
+    X, y = fashion
+    F = np.asfortranarray(X)
+    assert engine_address(F, y) != F.ctypes.data
+    X32 = X.astype(np.float32)
+    assert engine_address(X32, y) != X32.ctypes.data
+
+
+def test_no_copy_of_a_large_array_by_peak_memory():
+    """The engine's peak memory does not grow by X's size: a 400 MB X
+    expanded at H = 4 (whose own buffers are a few MB) in a fresh process."""
+    code = textwrap.dedent("""
+        import resource, numpy as np, taylorscope as ts
+        N, E = 50000, 1024
+        X = np.random.default_rng(0).random((N, E))
+        y = np.arange(N) % 10
+        rng = np.random.default_rng(1)
+        theta = {"U": rng.normal(0, .1, (10, 4)), "W": rng.normal(0, .01, (4, E)), "b": np.zeros(4), "c": np.zeros(10)}
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        ts.expand(X, y, theta, order=2, device="cpu")
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print((after - before) * 1024)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    grew = int(out.stdout.split()[-1])
+    # A copy of X would add 50000·1024·8 = 410 MB; the pass's own chunks at
+    # H = 4 and order 2 are under 50 MB.
+    assert grew < 100 * 2**20, "peak memory grew by %.0f MB: X was copied" % (grew / 2**20)
+
+
+def test_torch_cpu_tensors(fashion, theta):
+    torch = torch_or_skip()
+    X, y = fashion
+    Xt, yt = torch.from_numpy(X.copy()), torch.from_numpy(y.copy())
+    assert engine_address(Xt, yt) == Xt.data_ptr()
+    tt = {k: torch.from_numpy(np.asarray(v).copy()) for k, v in theta.items()}
+    a = ts.expand(X, y, theta, order=5, device="cpu")
+    b = ts.expand(Xt, yt, tt, order=5, device="cpu")
+    np.testing.assert_array_equal(a.S_k, b.S_k)
+    assert b.to_dict()["data"]["spec"] == "array:torch.Tensor"
+    # float32 tensors are converted once, to the same float64 values numpy gives.
+    c = ts.expand(Xt.float(), yt, tt, order=5, device="cpu")
+    d = ts.expand(X.astype(np.float32), y, theta, order=5, device="cpu")
+    np.testing.assert_array_equal(c.S_k, d.S_k)
+    # A tensor that requires grad is read through detach(), not refused.
+    e = ts.expand(Xt.clone().requires_grad_(True), yt, tt, order=5, device="cpu")
+    np.testing.assert_array_equal(a.S_k, e.S_k)
+
+
+def test_cuda_tensors_run_on_their_gpu(fashion, theta):
+    torch = torch_or_skip()
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU visible to PyTorch")
+    if not ts.cuda_available()[0]:
+        pytest.skip("this taylorscope build has no CUDA backend: " + ts.cuda_available()[1])
+    X, y = fashion
+    Xc = torch.from_numpy(X).cuda()
+    tc = {k: torch.from_numpy(np.asarray(v)).cuda() for k, v in theta.items()}
+    g = ts.expand(Xc, torch.from_numpy(y).cuda(), tc, order=6)
+    assert g.device.startswith("cuda")
+    c = ts.expand(X, y, theta, order=6, device="cpu")
+    # CUDA against CPU: the same sums in another order (docs/gpu.md's
+    # tolerance for the pass).
+    np.testing.assert_allclose(g.S_k, c.S_k, rtol=1e-9, atol=1e-12)
+
+
+def test_jax_arrays(fashion, theta):
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    X, y = fashion
+    Xj = jnp.asarray(X)
+    if Xj.devices().pop().platform == "cpu":
+        assert engine_address(Xj, np.asarray(y)) == Xj.unsafe_buffer_pointer()
+    a = ts.expand(X, y, theta, order=4, device="cpu")
+    b = ts.expand(Xj, jnp.asarray(y), {k: jnp.asarray(v) for k, v in theta.items()}, order=4, device="cpu")
+    np.testing.assert_array_equal(a.S_k, b.S_k)
+
+
+def test_bad_inputs_raise_the_clis_one_line_messages(tmp_path, fashion, theta):
+    X, y = fashion
+    expand = lambda **kw: ts.expand(**{"X": X, "y": y, "theta": theta, "order": 3, "device": "cpu", **kw})
+    with pytest.raises(ValueError, match=r"^X: expected shape \(N, E\), found \(78400,\)$"):
+        expand(X=X.ravel())
+    with pytest.raises(TypeError, match="X: expected real numbers"):
+        expand(X=X.astype(np.complex128))
+    with pytest.raises(TypeError, match="y: labels must be integers"):
+        expand(y=y + 0.5)
+    bad_y = y.copy()
+    bad_y[3] = 12
+    with pytest.raises(ValueError) as e:
+        expand(y=bad_y)
+    # The CLI names its file where the package names its argument.
+    spec = save_inputs(tmp_path, X, bad_y)
+    cli = run_cli("expand", "--data", spec, "--classes", 10, "--hidden", 4, "--order", 3, "--quiet", "--device", "cpu")
+    assert cli.returncode == 2
+    assert str(e.value) == "y: label at index 3 is 12, outside [0, 10)"
+    assert cli.stderr.strip() == "taylorscope: error: %s: label at index 3 is 12, outside [0, 10)" % (tmp_path / "y.npy")
+    nan_X = X.copy()
+    nan_X[5, 7] = np.nan
+    with pytest.raises(ValueError, match="^X: .*non-finite"):
+        expand(X=nan_X)
+    short_W = dict(theta, W=theta["W"][:, :100])
+    with pytest.raises(ValueError, match="theta: parameters do not fit the data: W has E = 100 columns but the data has E = 784"):
+        expand(theta=short_W)
+    with pytest.raises(ValueError, match=r"theta.b: expected shape \(16,\) \(H = 16 from theta.U \(10, 16\)\), found \(3,\)"):
+        expand(theta=dict(theta, b=np.zeros(3)))
+    with pytest.raises(TypeError, match="theta: a mapping without 'c'"):
+        expand(theta={k: theta[k] for k in ("U", "W", "b")})
+    with pytest.raises(ValueError, match="order must be in 1..64"):
+        expand(order=0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        expand(activation="swish2")
+    with pytest.raises(ValueError):
+        expand(device="tpu")
+    with pytest.raises(TypeError, match="device must be a string"):
+        expand(device=0)
+
+
+def test_the_gil_is_released_while_the_engine_runs(fashion):  # fashion: skips without the data
+    """A Python thread keeps running while another waits on the engine: the
+    longest pause between its ticks stays far below the engine call's time
+    (holding the GIL, the pause would be the whole call)."""
+    import threading
+    import time
+
+    X, y = ts.datasets.fashion_mnist("train", limit=1000)  # 10000 rows: a call of ~1 s here
+    big = random_theta(10, 512, 784, 0.05, 2)
+    done = threading.Event()
+    span = []
+
+    def work():
+        t0 = time.perf_counter()
+        ts.expand(X, y, big, order=8, device="cpu")
+        span.append(time.perf_counter() - t0)
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    last, longest = time.perf_counter(), 0.0
+    while not done.is_set():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    worker.join()
+    if span[0] < 0.3:
+        pytest.skip("the call took %.2f s: too short to tell a held GIL from scheduling" % span[0])
+    # Half the call: generous for a loaded 2-core machine, where the OS may
+    # deschedule this thread for tens of milliseconds, and still far from
+    # the whole call a held GIL would give.
+    assert longest < 0.5 * span[0], "the main thread stalled %.2f s of a %.2f s call" % (longest, span[0])
