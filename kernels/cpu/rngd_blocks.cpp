@@ -7,9 +7,13 @@
 #include "cpu/rngd_blocks.hpp"
 
 #include <cblas.h>
+#ifdef __FMA__
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -49,6 +53,40 @@ void cholesky_inverse(int64_t n, double* A) {
     throw std::runtime_error("Cholesky inverse failed (LAPACK dpotri info " + std::to_string(info) + ")");
   for (int64_t p = 0; p < n; ++p)
     for (int64_t q = 0; q < p; ++q) A[p * n + q] = A[q * n + p];
+}
+
+// The blocks' layout (rngd_blocks.hpp): rows in panels of four, panel P
+// (rows 4P…4P+3) holding entries t < 4P + 4 for its four rows and four
+// neurons side by side, the panels stored from the last down. The doubles
+// of one group, and where panel P starts in them:
+inline int64_t hidden_group_size(int64_t B) {
+  const int64_t n = (B + 3) / 4;
+  return 32 * n * (n + 1);
+}
+inline int64_t hidden_panel(int64_t B, int64_t P) {
+  const int64_t n = (B + 3) / 4;
+  return 32 * (n * (n + 1) - (P + 1) * (P + 2));
+}
+
+// Four lanes: the same entry of four neurons' blocks (a GCC/Clang vector
+// type; passed by reference, as GCC warns that without AVX a 32-byte vector
+// passed by value has another ABI).
+using Lanes = double __attribute__((vector_size(32)));
+inline void load_lanes(Lanes& v, const double* p) {
+  std::memcpy(&v, p, sizeof v);  // unaligned: the vectors' data is only 16-byte aligned
+}
+// a ← a + x·m, rounded as the scalar `r[p] += x * row[p]` it replaced: where
+// the target has FMA, GCC contracted that loop into one fused multiply-add
+// per term; without, a product and a sum. Spelt out, because GCC leaves the
+// vector form uncontracted where it splits a loop at a branch.
+inline void madd(Lanes& a, const Lanes& x, const double* m) {
+  Lanes v;
+  load_lanes(v, m);
+#ifdef __FMA__
+  a = _mm256_fmadd_pd(x, v, a);
+#else
+  a += x * v;
+#endif
 }
 
 }  // namespace
@@ -98,7 +136,6 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
                    std::to_string(B * M) + ")");
   batch_ = bt;
   lambda_ = damping;
-  r_.assign(B, 0.0);
   const std::vector<double> x1 = with_ones_column(bt.x, B, E), h1 = with_ones_column(bt.h, B, H);
 
   // Hidden: K = X̃X̃ᵀ is shared by every neuron; S_i = λI + D_i K D_i.
@@ -108,17 +145,23 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
   for (int64_t s = 0; s < B; ++s)
     for (int64_t i = 0; i < H; ++i)
       d_[i * B + s] = std::sqrt(bt.nu[s * H + i] / static_cast<double>(B));
-  hidden_.assign(H * B * B, 0.0);
+  const int64_t group = hidden_group_size(B);
+  hidden_.assign((H + 3) / 4 * group, 0.0);
   std::vector<double> S(B * B);
   for (int64_t i = 0; i < H; ++i) {
-    double* Mi = &hidden_[i * B * B];
+    double* Mg = &hidden_[i / 4 * group + i % 4];
     const double* d = &d_[i * B];
     for (int64_t p = 0; p < B; ++p)
       for (int64_t q = 0; q < B; ++q) S[p * B + q] = d[p] * K[p * B + q] * d[q] + (p == q ? lambda_ : 0.0);
     cholesky_factor(B, S.data());
     cholesky_inverse(B, S.data());
-    for (int64_t p = 0; p < B; ++p)
-      for (int64_t q = 0; q < B; ++q) Mi[p * B + q] = S[p * B + q] * (d[p] * d[q]);
+    // Row p's entry t is M_i[t][p] as the full block held it: S is mirrored
+    // exactly and d_p·d_t = d_t·d_p.
+    for (int64_t p = 0; p < B; ++p) {
+      double* panel = Mg + hidden_panel(B, p / 4);
+      for (int64_t t = 0; t < std::min(p / 4 * 4 + 4, B); ++t)
+        panel[(t * 4 + p % 4) * 4] = S[p * B + t] * (d[p] * d[t]);
+    }
   }
 
   // Output: L_s, then S = λI + ΦᵀΦ with Λ = [L_1 … L_B] (M × BM).
@@ -151,24 +194,56 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
 // used where it lies in θ's flat layout, never copied into (E+1)-rows.
 void RngdPreconditioner::solve_hidden(double* Q) {
   const int64_t B = batch_.B, H = batch_.H;
-  // Each M_i is read once per step (H·B² doubles, the step's largest
-  // stream after θ). Not a BLAS call per neuron: OpenBLAS threads a 50×50
-  // dsymv (its hand-offs cost more than the product) and takes a locked
-  // buffer from its allocator for each call even on one thread (perf at
-  // H = 2048: a quarter of the step inside cblas_dsymv). M_i is symmetric,
-  // so r = Σ_q q_q·(row q of M_i): contiguous axpys that vectorise without
-  // reassociating any sum.
-  double* __restrict r = r_.data();
-  for (int64_t i = 0; i < H; ++i) {
-    double* __restrict q = &Q[i * B];
-    const double* __restrict Mi = &hidden_[i * B * B];
-    for (int64_t p = 0; p < B; ++p) r[p] = 0.0;
-    for (int64_t t = 0; t < B; ++t) {
-      const double x = q[t];
-      const double* __restrict row = Mi + t * B;
-      for (int64_t p = 0; p < B; ++p) r[p] += x * row[p];
+  // The blocks are the step's largest stream after θ (H·B² doubles if
+  // stored whole: 41 MB at 784-2048-10, B = 50, read from memory at every
+  // step), so little more than their lower triangles is stored and an
+  // entry read once serves both (p, t) and (t, p). No BLAS call per neuron
+  // either: OpenBLAS threads a 50×50 dsymv (its hand-offs cost more than
+  // the product) and takes a locked buffer from its allocator for each call
+  // even on one thread (perf at H = 2048: a quarter of the step inside
+  // cblas_dsymv). Four neurons go side by side in one vector, and every
+  // lane forms r_p = Σ_t M[t][p] q_t as the scalar loop over M_i's rows
+  // did: t ascending from r_p = 0, one madd per term, the same roundings
+  // bit for bit.
+  qv_.resize(B * 4);
+  double* __restrict qv = qv_.data();
+  const int64_t group = hidden_group_size(B);
+  for (int64_t g = 0; 4 * g < H; ++g) {
+    const int64_t lanes = std::min<int64_t>(4, H - 4 * g);
+    double* Qg = Q + 4 * g * B;
+    for (int64_t t = 0; t < B; ++t)
+      for (int64_t l = 0; l < 4; ++l) qv[t * 4 + l] = l < lanes ? Qg[l * B + t] : 0.0;
+    const double* Mg = &hidden_[g * group];
+    // A panel's four rows at once (four independent sums), the panels from
+    // the last down: each panel's own entries are one forward stream, and
+    // its rows' entries right of it (t ≥ 4P + 4) lie, mirrored, in the
+    // panels just read.
+    for (int64_t P = (B + 3) / 4 - 1; P >= 0; --P) {
+      const int64_t p0 = 4 * P, own = std::min(p0 + 4, B);
+      const double* panel = Mg + hidden_panel(B, P);
+      Lanes a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int64_t t = 0; t < own; ++t) {
+        Lanes x;
+        load_lanes(x, qv + t * 4);
+        const double* e = panel + t * 16;
+        madd(a0, x, e);
+        madd(a1, x, e + 4);
+        madd(a2, x, e + 8);
+        madd(a3, x, e + 12);
+      }
+      for (int64_t t = own; t < B; ++t) {  // row t's entries p0…p0+3
+        Lanes x;
+        load_lanes(x, qv + t * 4);
+        const double* e = Mg + hidden_panel(B, t / 4) + (p0 * 4 + t % 4) * 4;
+        madd(a0, x, e);
+        madd(a1, x, e + 16);
+        madd(a2, x, e + 32);
+        madd(a3, x, e + 48);
+      }
+      const Lanes a[4] = {a0, a1, a2, a3};
+      for (int64_t k = 0; k < 4 && p0 + k < B; ++k)
+        for (int64_t l = 0; l < lanes; ++l) Qg[l * B + p0 + k] = a[k][l];
     }
-    for (int64_t p = 0; p < B; ++p) q[p] = r[p];
   }
 }
 
