@@ -51,9 +51,10 @@ class RngdPreconditioner {
   double lambda_ = 0;
   std::vector<double> d_;        // H×B: sqrt(ν_si / B), neuron-major
   // M_i = D_i (λI + D_i K D_i)^{-1} D_i, formed at refresh from the
-  // Cholesky factor (LAPACK dpotri), so a step applies each block as one
-  // small matrix-vector product instead of two dependent triangular solves;
-  // the CUDA path forms (batched trsm against I) and applies the same.
+  // Cholesky factor (four neurons at a time, cholesky_inverse4 in the .cpp),
+  // so a step applies each block as one small matrix-vector product instead
+  // of two dependent triangular solves; the CUDA path forms (batched trsm
+  // against I) and applies the same.
   // Stored as little more than the lower triangles (M_i is exactly
   // symmetric), four neurons interleaved so one vector holds the same entry
   // of four blocks: group g = neurons 4g…4g+3 (zeros past H); in it, rows
