@@ -364,14 +364,14 @@ TEST(Woodbury, HiddenBlocksHoldForEveryPanelAndGroupRemainder) {
 // by rounding amplified by at most cond(S_i) ≲ |G|/λ ≈ 1e2 here, so 1e-10 of
 // the update's scale leaves ~1e4 ulps; a wrong term (a missing l2·P, a stale
 // P or C) moves the update by O(l2) ≥ 1e-3 of it.
-TEST(RngdStep, BackendStepEqualsThePreconditionedGradientStep) {
+void check_backend_rngd_steps(double l2) {
   const Dataset data = testing::synthetic_data({5, 4, 6}, 7, 11);
   const Params theta0 = testing::random_params(data.M, 6, data.E, 0.5, 3);
   const ParamLayout L = layout_of(theta0);
   OptimizerConfig cfg;
   cfg.kind = OptimizerKind::rngd;
   cfg.lr = 0.02;
-  cfg.l2 = 0.01;
+  cfg.l2 = l2;
   cfg.rngd_period = 3;
   cfg.rngd_damping = 0.05;
   const Activation act = parse_activation("silu");
@@ -436,6 +436,13 @@ TEST(RngdStep, BackendStepEqualsThePreconditionedGradientStep) {
     }
   }
 }
+
+TEST(RngdStep, BackendStepEqualsThePreconditionedGradientStep) { check_backend_rngd_steps(0.01); }
+
+// Without L2 the step never reads P (it enters only as l2·P), so neither P's
+// update nor P and K_ref at a refresh are formed: the steps must still be
+// the preconditioned ones.
+TEST(RngdStep, WithoutL2TheStepsSkipPAndStayThePreconditionedOnes) { check_backend_rngd_steps(0.0); }
 
 // ---- optimizer updates -----------------------------------------------------
 
