@@ -304,6 +304,54 @@ TEST(Woodbury, HiddenAndOutputPreconditionersEqualDenseInverse) {
   }
 }
 
+// The hidden blocks are stored as panels of four rows, four neurons to a
+// vector, and inverted four at a time (rngd_blocks.hpp): every count of
+// rows left in the last panel (B mod 4) and of neurons in the last group
+// (H mod 4), and B = 1 and B = 50 (the default batch), against the dense
+// solve. Tolerance as above: both are Cholesky-based solves of a system with
+// cond ≲ |G|/λ ≈ 1e3, ~1e-13 apart; a misplaced entry or lane is off by
+// O(1) of the result.
+TEST(Woodbury, HiddenBlocksHoldForEveryPanelAndGroupRemainder) {
+  const double lambda = 0.05;
+  for (int64_t B : {1, 2, 3, 4, 5, 7, 50})
+    for (int64_t H : {1, 2, 3, 4, 6, 9}) {
+      cpu::RfimBatch bt;
+      bt.B = B;
+      bt.E = 5;
+      bt.H = H;
+      bt.M = 2;
+      std::mt19937_64 rng(static_cast<uint64_t>(100 * B + H));
+      for (int64_t k = 0; k < B * bt.E; ++k) bt.x.push_back(testing::gaussian(rng));
+      for (int64_t k = 0; k < B * H; ++k) bt.h.push_back(std::tanh(testing::gaussian(rng)));
+      for (int64_t k = 0; k < B * H; ++k) bt.nu.push_back(std::exp(testing::gaussian(rng)) / 3);
+      for (int64_t s = 0; s < B; ++s) {
+        const double e = 1 / (1 + std::exp(testing::gaussian(rng)));
+        bt.eta.push_back(e);
+        bt.eta.push_back(1 - e);
+      }
+      cpu::RngdPreconditioner pre;
+      pre.refresh(bt, lambda);
+      const int64_t n = bt.E + 1;
+      std::vector<double> W(H * bt.E), b(H);
+      for (double& v : W) v = testing::gaussian(rng);
+      for (double& v : b) v = testing::gaussian(rng);
+      std::vector<std::vector<double>> want(H);
+      for (int64_t i = 0; i < H; ++i) {
+        std::vector<double> g(W.begin() + i * bt.E, W.begin() + (i + 1) * bt.E);
+        g.push_back(b[i]);
+        want[i] = dense_solve(cpu::rfim_hidden_dense(bt, i), lambda, g);
+      }
+      pre.apply_hidden(W.data(), b.data());
+      for (int64_t i = 0; i < H; ++i) {
+        double scale = 0;
+        for (double v : want[i]) scale = std::max(scale, std::fabs(v));
+        for (int64_t k = 0; k < n; ++k)
+          EXPECT_NEAR(k < bt.E ? W[i * bt.E + k] : b[i], want[i][k], 1e-9 * scale)
+              << "B " << B << " H " << H << " neuron " << i;
+      }
+    }
+}
+
 // The CPU backend's RNGD step keeps W as W_e + C·X_ref and P = W X_refᵀ
 // current instead of forming ∇W (docs/rngd.md). Each step must still be
 // θ ← θ − α (G + λI)^{-1}(∇L + l2·(U, W)) with the blocks of the last
@@ -316,14 +364,14 @@ TEST(Woodbury, HiddenAndOutputPreconditionersEqualDenseInverse) {
 // by rounding amplified by at most cond(S_i) ≲ |G|/λ ≈ 1e2 here, so 1e-10 of
 // the update's scale leaves ~1e4 ulps; a wrong term (a missing l2·P, a stale
 // P or C) moves the update by O(l2) ≥ 1e-3 of it.
-TEST(RngdStep, BackendStepEqualsThePreconditionedGradientStep) {
+void check_backend_rngd_steps(double l2) {
   const Dataset data = testing::synthetic_data({5, 4, 6}, 7, 11);
   const Params theta0 = testing::random_params(data.M, 6, data.E, 0.5, 3);
   const ParamLayout L = layout_of(theta0);
   OptimizerConfig cfg;
   cfg.kind = OptimizerKind::rngd;
   cfg.lr = 0.02;
-  cfg.l2 = 0.01;
+  cfg.l2 = l2;
   cfg.rngd_period = 3;
   cfg.rngd_damping = 0.05;
   const Activation act = parse_activation("silu");
@@ -388,6 +436,13 @@ TEST(RngdStep, BackendStepEqualsThePreconditionedGradientStep) {
     }
   }
 }
+
+TEST(RngdStep, BackendStepEqualsThePreconditionedGradientStep) { check_backend_rngd_steps(0.01); }
+
+// Without L2 the step never reads P (it enters only as l2·P), so neither P's
+// update nor P and K_ref at a refresh are formed: the steps must still be
+// the preconditioned ones.
+TEST(RngdStep, WithoutL2TheStepsSkipPAndStayThePreconditionedOnes) { check_backend_rngd_steps(0.0); }
 
 // ---- optimizer updates -----------------------------------------------------
 

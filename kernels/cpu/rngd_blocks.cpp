@@ -7,9 +7,13 @@
 #include "cpu/rngd_blocks.hpp"
 
 #include <cblas.h>
+#ifdef __FMA__
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -49,6 +53,139 @@ void cholesky_inverse(int64_t n, double* A) {
     throw std::runtime_error("Cholesky inverse failed (LAPACK dpotri info " + std::to_string(info) + ")");
   for (int64_t p = 0; p < n; ++p)
     for (int64_t q = 0; q < p; ++q) A[p * n + q] = A[q * n + p];
+}
+
+// The blocks' layout (rngd_blocks.hpp): rows in panels of four, panel P
+// (rows 4P…4P+3) holding entries t < 4P + 4 for its four rows and four
+// neurons side by side, the panels stored from the last down. The doubles
+// of one group, and where panel P starts in them:
+inline int64_t hidden_group_size(int64_t B) {
+  const int64_t n = (B + 3) / 4;
+  return 32 * n * (n + 1);
+}
+inline int64_t hidden_panel(int64_t B, int64_t P) {
+  const int64_t n = (B + 3) / 4;
+  return 32 * (n * (n + 1) - (P + 1) * (P + 2));
+}
+
+// Four lanes: the same entry of four neurons' blocks (a GCC/Clang vector
+// type; passed by reference, as GCC warns that without AVX a 32-byte vector
+// passed by value has another ABI).
+using Lanes = double __attribute__((vector_size(32)));
+inline void load_lanes(Lanes& v, const double* p) {
+  std::memcpy(&v, p, sizeof v);  // unaligned: the vectors' data is only 16-byte aligned
+}
+// a ← a + x·m, rounded as the scalar `r[p] += x * row[p]` it replaced: where
+// the target has FMA, GCC contracted that loop into one fused multiply-add
+// per term; without, a product and a sum. Spelt out, because GCC leaves the
+// vector form uncontracted where it splits a loop at a branch.
+inline void madd(Lanes& a, const Lanes& x, const double* m) {
+  Lanes v;
+  load_lanes(v, m);
+#ifdef __FMA__
+  a = _mm256_fmadd_pd(x, v, a);
+#else
+  a += x * v;
+#endif
+}
+inline void store_lanes(double* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
+
+// Where column j of an n×n lower triangle packed by columns starts (entry
+// (i ≥ j, j) at packed_col(n, j) + i − j).
+inline int64_t packed_col(int64_t n, int64_t j) { return j * n - j * (j - 1) / 2; }
+
+// The inverses of four n×n symmetric positive-definite matrices at once,
+// lane l the l-th: A holds their lower triangles packed by columns, four
+// lanes to an entry, and is overwritten by the inverses' (X is workspace
+// of A's size, inv_diag of n·4: L's 1/L_kk). L = chol(A) right-looking, X = L^{-1} a column at a time
+// (forward substitution against e_j), A^{-1} = XᵀX: n³/2 multiply-adds a
+// lane, as LAPACK's dpotrf + dpotri, but four neurons to a vector and
+// without the per-call cost of LAPACK on a 50×50 matrix (2048 calls of
+// each took ~0.1 s, a millisecond per step at 784-2048-10). A matrix that
+// is not positive definite (a NaN in ν) throws as cholesky_factor does.
+void cholesky_inverse4(int64_t n, double* A, double* X, double* inv_diag) {
+  auto at = [n](double* base, int64_t i, int64_t j) { return base + (packed_col(n, j) + i - j) * 4; };
+  for (int64_t k = 0; k < n; ++k) {
+    Lanes akk, inv;
+    load_lanes(akk, at(A, k, k));
+    for (int l = 0; l < 4; ++l) {
+      if (!(akk[l] > 0))
+        throw std::runtime_error("Cholesky factorisation failed (RNGD hidden block, pivot " +
+                                 std::to_string(k + 1) + ")");
+      akk[l] = std::sqrt(akk[l]);
+      inv[l] = 1.0 / akk[l];
+    }
+    store_lanes(at(A, k, k), akk);
+    store_lanes(inv_diag + k * 4, inv);
+    double* ck = at(A, k, k);
+    for (int64_t i = 1; i < n - k; ++i) {
+      Lanes v;
+      load_lanes(v, ck + i * 4);
+      store_lanes(ck + i * 4, v * inv);
+    }
+    for (int64_t j = k + 1; j < n; ++j) {  // A[j:, j] −= L[j:, k] · L[j, k]
+      Lanes ljk;
+      load_lanes(ljk, ck + (j - k) * 4);
+      double* cj = at(A, j, j);
+      const double* src = ck + (j - k) * 4;
+      for (int64_t i = 0; i < n - j; ++i) {
+        Lanes a, b;
+        load_lanes(a, cj + i * 4);
+        load_lanes(b, src + i * 4);
+        store_lanes(cj + i * 4, a - b * ljk);
+      }
+    }
+  }
+  for (int64_t j = 0; j < n; ++j) {  // column j of X: L x = e_j
+    double* xj = at(X, j, j);
+    for (int64_t i = 0; i < n - j; ++i) store_lanes(xj + i * 4, Lanes{} + (i == 0 ? 1.0 : 0.0));
+    for (int64_t k = j; k < n; ++k) {
+      Lanes xk, ikk;
+      load_lanes(xk, xj + (k - j) * 4);
+      load_lanes(ikk, inv_diag + k * 4);
+      xk *= ikk;
+      store_lanes(xj + (k - j) * 4, xk);
+      const double* lk = at(A, k, k);
+      for (int64_t i = k + 1; i < n; ++i) {
+        Lanes xi, lik;
+        load_lanes(xi, xj + (i - j) * 4);
+        load_lanes(lik, lk + (i - k) * 4);
+        store_lanes(xj + (i - j) * 4, xi - lik * xk);
+      }
+    }
+  }
+  // (A^{-1})[p][q] = Σ_{k ≥ p} X[k][p] X[k][q], p ≥ q: four q at a time, so
+  // four independent sums share the loads of column p.
+  for (int64_t p = 0; p < n; ++p) {
+    const double* xp = at(X, p, p);
+    int64_t q = 0;
+    for (; q + 4 <= p + 1; q += 4) {
+      const double *x0 = at(X, p, q), *x1 = at(X, p, q + 1), *x2 = at(X, p, q + 2), *x3 = at(X, p, q + 3);
+      Lanes a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int64_t k = 0; k < n - p; ++k) {
+        Lanes xkp;
+        load_lanes(xkp, xp + k * 4);
+        madd(a0, xkp, x0 + k * 4);
+        madd(a1, xkp, x1 + k * 4);
+        madd(a2, xkp, x2 + k * 4);
+        madd(a3, xkp, x3 + k * 4);
+      }
+      store_lanes(at(A, p, q), a0);
+      store_lanes(at(A, p, q + 1), a1);
+      store_lanes(at(A, p, q + 2), a2);
+      store_lanes(at(A, p, q + 3), a3);
+    }
+    for (; q <= p; ++q) {
+      const double* xq = at(X, p, q);
+      Lanes acc = {};
+      for (int64_t k = 0; k < n - p; ++k) {
+        Lanes xkp;
+        load_lanes(xkp, xp + k * 4);
+        madd(acc, xkp, xq + k * 4);
+      }
+      store_lanes(at(A, p, q), acc);
+    }
+  }
 }
 
 }  // namespace
@@ -98,7 +235,6 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
                    std::to_string(B * M) + ")");
   batch_ = bt;
   lambda_ = damping;
-  r_.assign(B, 0.0);
   const std::vector<double> x1 = with_ones_column(bt.x, B, E), h1 = with_ones_column(bt.h, B, H);
 
   // Hidden: K = X̃X̃ᵀ is shared by every neuron; S_i = λI + D_i K D_i.
@@ -108,17 +244,37 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
   for (int64_t s = 0; s < B; ++s)
     for (int64_t i = 0; i < H; ++i)
       d_[i * B + s] = std::sqrt(bt.nu[s * H + i] / static_cast<double>(B));
-  hidden_.assign(H * B * B, 0.0);
-  std::vector<double> S(B * B);
-  for (int64_t i = 0; i < H; ++i) {
-    double* Mi = &hidden_[i * B * B];
-    const double* d = &d_[i * B];
-    for (int64_t p = 0; p < B; ++p)
-      for (int64_t q = 0; q < B; ++q) S[p * B + q] = d[p] * K[p * B + q] * d[q] + (p == q ? lambda_ : 0.0);
-    cholesky_factor(B, S.data());
-    cholesky_inverse(B, S.data());
-    for (int64_t p = 0; p < B; ++p)
-      for (int64_t q = 0; q < B; ++q) Mi[p * B + q] = S[p * B + q] * (d[p] * d[q]);
+  // S_i = λI + D_i K D_i and M_i = D_i S_i^{-1} D_i, four neurons at a time.
+  const int64_t group = hidden_group_size(B), packed = B * (B + 1) / 2;
+  hidden_.assign((H + 3) / 4 * group, 0.0);
+  std::vector<double> S(packed * 4), X(packed * 4), inv_diag(B * 4), dv(B * 4);
+  for (int64_t g = 0; 4 * g < H; ++g) {
+    const int64_t lanes = std::min<int64_t>(4, H - 4 * g);
+    for (int64_t p = 0; p < B; ++p)  // past H: d = 0, so S = λI there, left unused
+      for (int64_t l = 0; l < 4; ++l) dv[p * 4 + l] = l < lanes ? d_[(4 * g + l) * B + p] : 0.0;
+    for (int64_t q = 0; q < B; ++q) {
+      Lanes dq;
+      load_lanes(dq, &dv[q * 4]);
+      for (int64_t p = q; p < B; ++p) {
+        Lanes dp;
+        load_lanes(dp, &dv[p * 4]);
+        store_lanes(&S[(packed_col(B, q) + p - q) * 4], dp * K[p * B + q] * dq + (p == q ? lambda_ : 0.0));
+      }
+    }
+    cholesky_inverse4(B, S.data(), X.data(), inv_diag.data());
+    double* Mg = &hidden_[g * group];
+    for (int64_t p = 0; p < B; ++p) {
+      Lanes dp;
+      load_lanes(dp, &dv[p * 4]);
+      double* panel = Mg + hidden_panel(B, p / 4);
+      for (int64_t t = 0; t < std::min(p / 4 * 4 + 4, B); ++t) {
+        const int64_t hi = std::max(p, t), lo = std::min(p, t);
+        Lanes dt, v;
+        load_lanes(dt, &dv[t * 4]);
+        load_lanes(v, &S[(packed_col(B, lo) + hi - lo) * 4]);
+        store_lanes(panel + (t * 4 + p % 4) * 4, v * (dp * dt));  // d = 0 past H: zeros there
+      }
+    }
   }
 
   // Output: L_s, then S = λI + ΦᵀΦ with Λ = [L_1 … L_B] (M × BM).
@@ -151,24 +307,56 @@ void RngdPreconditioner::refresh(const RfimBatch& bt, double damping) {
 // used where it lies in θ's flat layout, never copied into (E+1)-rows.
 void RngdPreconditioner::solve_hidden(double* Q) {
   const int64_t B = batch_.B, H = batch_.H;
-  // Each M_i is read once per step (H·B² doubles, the step's largest
-  // stream after θ). Not a BLAS call per neuron: OpenBLAS threads a 50×50
-  // dsymv (its hand-offs cost more than the product) and takes a locked
-  // buffer from its allocator for each call even on one thread (perf at
-  // H = 2048: a quarter of the step inside cblas_dsymv). M_i is symmetric,
-  // so r = Σ_q q_q·(row q of M_i): contiguous axpys that vectorise without
-  // reassociating any sum.
-  double* __restrict r = r_.data();
-  for (int64_t i = 0; i < H; ++i) {
-    double* __restrict q = &Q[i * B];
-    const double* __restrict Mi = &hidden_[i * B * B];
-    for (int64_t p = 0; p < B; ++p) r[p] = 0.0;
-    for (int64_t t = 0; t < B; ++t) {
-      const double x = q[t];
-      const double* __restrict row = Mi + t * B;
-      for (int64_t p = 0; p < B; ++p) r[p] += x * row[p];
+  // The blocks are the step's largest stream after θ (H·B² doubles if
+  // stored whole: 41 MB at 784-2048-10, B = 50, read from memory at every
+  // step), so little more than their lower triangles is stored and an
+  // entry read once serves both (p, t) and (t, p). No BLAS call per neuron
+  // either: OpenBLAS threads a 50×50 dsymv (its hand-offs cost more than
+  // the product) and takes a locked buffer from its allocator for each call
+  // even on one thread (perf at H = 2048: a quarter of the step inside
+  // cblas_dsymv). Four neurons go side by side in one vector, and every
+  // lane forms r_p = Σ_t M[t][p] q_t as the scalar loop over M_i's rows
+  // did: t ascending from r_p = 0, one madd per term, the same roundings
+  // bit for bit.
+  qv_.resize(B * 4);
+  double* __restrict qv = qv_.data();
+  const int64_t group = hidden_group_size(B);
+  for (int64_t g = 0; 4 * g < H; ++g) {
+    const int64_t lanes = std::min<int64_t>(4, H - 4 * g);
+    double* Qg = Q + 4 * g * B;
+    for (int64_t t = 0; t < B; ++t)
+      for (int64_t l = 0; l < 4; ++l) qv[t * 4 + l] = l < lanes ? Qg[l * B + t] : 0.0;
+    const double* Mg = &hidden_[g * group];
+    // A panel's four rows at once (four independent sums), the panels from
+    // the last down: each panel's own entries are one forward stream, and
+    // its rows' entries right of it (t ≥ 4P + 4) lie, mirrored, in the
+    // panels just read.
+    for (int64_t P = (B + 3) / 4 - 1; P >= 0; --P) {
+      const int64_t p0 = 4 * P, own = std::min(p0 + 4, B);
+      const double* panel = Mg + hidden_panel(B, P);
+      Lanes a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int64_t t = 0; t < own; ++t) {
+        Lanes x;
+        load_lanes(x, qv + t * 4);
+        const double* e = panel + t * 16;
+        madd(a0, x, e);
+        madd(a1, x, e + 4);
+        madd(a2, x, e + 8);
+        madd(a3, x, e + 12);
+      }
+      for (int64_t t = own; t < B; ++t) {  // row t's entries p0…p0+3
+        Lanes x;
+        load_lanes(x, qv + t * 4);
+        const double* e = Mg + hidden_panel(B, t / 4) + (p0 * 4 + t % 4) * 4;
+        madd(a0, x, e);
+        madd(a1, x, e + 16);
+        madd(a2, x, e + 32);
+        madd(a3, x, e + 48);
+      }
+      const Lanes a[4] = {a0, a1, a2, a3};
+      for (int64_t k = 0; k < 4 && p0 + k < B; ++k)
+        for (int64_t l = 0; l < lanes; ++l) Qg[l * B + p0 + k] = a[k][l];
     }
-    for (int64_t p = 0; p < B; ++p) q[p] = r[p];
   }
 }
 

@@ -50,13 +50,20 @@ class RngdPreconditioner {
   RfimBatch batch_;
   double lambda_ = 0;
   std::vector<double> d_;        // H×B: sqrt(ν_si / B), neuron-major
-  // H × B×B: M_i = D_i (λI + D_i K D_i)^{-1} D_i, formed at refresh from the
-  // Cholesky factor (LAPACK dpotri), so a step applies each block as one
-  // small matrix-vector product instead of two dependent triangular solves;
-  // the CUDA path forms (batched trsm against I) and applies the same.
+  // M_i = D_i (λI + D_i K D_i)^{-1} D_i, formed at refresh from the
+  // Cholesky factor (four neurons at a time, cholesky_inverse4 in the .cpp),
+  // so a step applies each block as one small matrix-vector product instead
+  // of two dependent triangular solves; the CUDA path forms (batched trsm
+  // against I) and applies the same.
+  // Stored as little more than the lower triangles (M_i is exactly
+  // symmetric), four neurons interleaved so one vector holds the same entry
+  // of four blocks: group g = neurons 4g…4g+3 (zeros past H); in it, rows
+  // in panels of four, panel P holding the entries t < 4P + 4 of rows
+  // 4P…4P+3 (the 4×4 diagonal tile whole) at ((t·4 + p mod 4)·4 + i mod 4),
+  // the panels stored from the last down, the order solve_hidden reads them.
   std::vector<double> hidden_;
   std::vector<double> L_;        // B × M×M: L_s = (I − η_s 1ᵀ) diag(√η_s), so L_s L_sᵀ = diag η_s − η_s η_sᵀ
-  std::vector<double> r_;        // B: solve_hidden's row
+  std::vector<double> qv_;       // B×4: solve_hidden's four rows of Q, interleaved
   std::vector<double> output_;   // (BM)²: (λI + ΦᵀΦ)^{-1}, from its Cholesky factor likewise
 };
 

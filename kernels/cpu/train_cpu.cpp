@@ -78,7 +78,8 @@ class CpuTrainBackend final : public TrainBackend {
   // SGD's single-process step: the W update as one GEMM into θ.
   void sgd_step(int64_t n, double inv_n);
   bool sgd_fast() const { return opt_.kind() == OptimizerKind::sgd && comm_.size() == 1; }
-  // P = W X_refᵀ and K_ref = X_ref X_refᵀ, exactly (W folded first).
+  // P = W X_refᵀ and K_ref = X_ref X_refᵀ, exactly (W folded first); with
+  // l2 = 0 only the fold, as the step never reads them then.
   void exact_rngd_products();
 
   Communicator& comm_;
@@ -333,6 +334,7 @@ void CpuTrainBackend::sgd_step(int64_t n, double inv_n) {
 
 void CpuTrainBackend::exact_rngd_products() {
   fold();
+  if (!(cfg_.l2 > 0)) return;  // P enters the step only as l2·P, and K_ref only P's update
   const cpu::RfimBatch& r = rngd_.batch();
   P_.resize(L_.H * r.B);
   Kref_.resize(r.B * r.B);
@@ -412,8 +414,10 @@ void CpuTrainBackend::rngd_step(const std::vector<int64_t>& rows, int64_t n, dou
   gamma_ *= decay;
   cpu::gemm(true, false, H, E, n, -step_scale / gamma_, dA_.data(), H, X_.data(), E, 1.0, &theta_[L_.W()], E);
   for (int64_t k = 0; k < H * B; ++k) C_[k] = decay * C_[k] + step_scale * Q_[k];
-  cpu::gemm(false, false, H, B, B, -1.0, Q_.data(), B, Kref_.data(), B, 1.0, T_.data(), B);  // T − R K_ref
-  for (int64_t k = 0; k < H * B; ++k) P_[k] -= step_scale * T_[k];
+  if (l2 > 0) {  // without L2, P is never read: its H×B×B update is skipped (the default --l2 0)
+    cpu::gemm(false, false, H, B, B, -1.0, Q_.data(), B, Kref_.data(), B, 1.0, T_.data(), B);  // T − R K_ref
+    for (int64_t k = 0; k < H * B; ++k) P_[k] -= step_scale * T_[k];
+  }
   deferred_ = true;
   // A long refresh period with strong decay would shrink γ towards
   // underflow and grow V alike: fold well before (a step-count event, so a
