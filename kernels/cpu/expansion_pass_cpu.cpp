@@ -132,8 +132,11 @@ void contract_tile(const double* x, int64_t n, const double* U, int M, double* l
       v4d uv = load4(U + u * M + m * kLanes);
       // Held in a register: GCC would otherwise fold the load into each of
       // the NC FMAs that use it, NC loads instead of one, and the tile
-      // would be bound by the load ports.
+      // would be bound by the load ports. Only where a v4d is one register
+      // (AVX): without it (TS_NATIVE=OFF, SSE2) it is two, which "x" cannot name.
+#ifdef __AVX__
       asm("" : "+x"(uv));
+#endif
       for (int c = 0; c < NC; ++c) acc[c][m] += xv[c] * uv;
     }
   }

@@ -1,6 +1,7 @@
 """What the package accepts: which arrays the engine reads in place, which
 are converted once, and what is refused (with the CLI's one-line messages)."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -77,11 +78,13 @@ def test_torch_cpu_tensors(fashion, theta):
 
 
 def test_cuda_tensors_run_on_their_gpu(fashion, theta):
+    # Skips without a GPU, but fails where one is required (scripts/device-check).
+    missing = pytest.fail if os.environ.get("TS_REQUIRE_GPU") else pytest.skip
     torch = torch_or_skip()
     if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU visible to PyTorch")
+        missing("no CUDA GPU visible to PyTorch")
     if not ts.cuda_available()[0]:
-        pytest.skip("this taylorscope build has no CUDA backend: " + ts.cuda_available()[1])
+        missing("this taylorscope build has no CUDA backend: " + ts.cuda_available()[1])
     X, y = fashion
     Xc = torch.from_numpy(X).cuda()
     tc = {k: torch.from_numpy(np.asarray(v)).cuda() for k, v in theta.items()}
