@@ -2,6 +2,7 @@
 (the CLI's --limit) and seeded θ, the CLI to compare with, and skips that
 say what is missing."""
 
+import json
 import os
 import pathlib
 import shutil
@@ -60,6 +61,27 @@ def save_inputs(directory, X, y, theta=None):
         for k in ("U", "W", "b", "c"):
             np.save(directory / "theta" / (k + ".npy"), np.asarray(theta[k], dtype=np.float64))
     return "npy:%s,%s" % (directory / "X.npy", directory / "y.npy")
+
+
+def cli_report(tmp_path, command, X, y, theta, order):
+    """The --report JSON of `taylorscope COMMAND` on (X, y, θ) saved as the
+    CLI reads them (npy files, a θ directory), on the CPU."""
+    spec = save_inputs(tmp_path, X, y, theta)
+    report = tmp_path / (command + ".json")
+    out = run_cli(command, "--data", spec, "--params", tmp_path / "theta", "--order", order, "--device", "cpu",
+                  "--report", report, "--quiet")
+    assert out.returncode == 0, out.stderr
+    return json.loads(report.read_text())
+
+
+def comparable(report):
+    """A report without what names where the inputs came from (files or
+    arrays) and how long it took: everything else must be equal."""
+    r = json.loads(json.dumps(report))
+    r["data"].pop("spec")
+    r["model"].pop("params")
+    r.pop("timing_ms")
+    return r
 
 
 def torch_or_skip():

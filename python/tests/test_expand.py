@@ -1,33 +1,17 @@
 """ts.expand: the CLI's report from the caller's arrays, and S_k against an
 independent Taylor-mode computation."""
 
-import json
-
 import numpy as np
 import pytest
 
 import taylorscope as ts
-from conftest import random_theta, run_cli, save_inputs
+from conftest import cli_report, comparable, random_theta
 from numpy_jet import action_coefficients
-
-
-def comparable(report):
-    """The report without what names where the inputs came from (a file or
-    an array) and how long it took: everything else must be equal."""
-    r = json.loads(json.dumps(report))
-    r["data"].pop("spec")
-    r["model"].pop("params")
-    r.pop("timing_ms")
-    return r
 
 
 def test_to_dict_equals_the_cli_report(tmp_path, fashion, theta):
     X, y = fashion
-    spec = save_inputs(tmp_path, X, y, theta)
-    out = run_cli("expand", "--data", spec, "--params", tmp_path / "theta", "--order", 6, "--device", "cpu",
-                  "--report", tmp_path / "r.json", "--quiet")
-    assert out.returncode == 0, out.stderr
-    cli = json.loads((tmp_path / "r.json").read_text())
+    cli = cli_report(tmp_path, "expand", X, y, theta, 6)
     r = ts.expand(X, y, theta, order=6, device="cpu")
     assert comparable(r.to_dict()) == comparable(cli)
     # The fields are the report's keys, as NumPy arrays and numbers.

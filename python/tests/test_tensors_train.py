@@ -9,21 +9,14 @@ import numpy as np
 import pytest
 
 import taylorscope as ts
-from conftest import random_theta, run_cli, save_inputs, torch_or_skip
+from conftest import cli_report, comparable, run_cli, save_inputs, torch_or_skip
 
 
 def test_tensors_equal_the_cli_report(tmp_path, fashion, theta):
     X, y = fashion
-    spec = save_inputs(tmp_path, X, y, theta)
-    out = run_cli("tensors", "--data", spec, "--params", tmp_path / "theta", "--order", 2, "--device", "cpu",
-                  "--report", tmp_path / "t.json", "--quiet")
-    assert out.returncode == 0, out.stderr
-    cli = json.loads((tmp_path / "t.json").read_text())
+    cli = cli_report(tmp_path, "tensors", X, y, theta, 2)
     s = ts.tensors(X, y, theta, order=2, device="cpu")
-    mine = s.to_dict()
-    for r in (mine, cli):
-        r["data"].pop("spec"), r["model"].pop("params"), r.pop("timing_ms")
-    assert mine == cli
+    assert comparable(s.to_dict()) == comparable(cli)
     assert s.J["count"] == cli["J"]["count"] and isinstance(s.J["histogram"]["counts"], np.ndarray)
     assert s.dot == cli["dot"]
     # ⟨J, T⟩ two ways (docs/math.md §4): streamed elements and power sums.
