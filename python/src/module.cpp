@@ -33,8 +33,8 @@ NB_MODULE(_taylorscope, m) {
   using namespace taylorscope;
   // The engine's refusals are the caller's bad input: ValueError with the
   // CLI's one line. A run that blew up is the package's TrainingDiverged.
-  static nb::object diverged = nb::exception<TrainingDiverged>(m, "TrainingDiverged", PyExc_ArithmeticError);
-  (void)diverged;
+  // The module holds the exception type (an attribute), so nothing here does.
+  nb::exception<TrainingDiverged>(m, "TrainingDiverged", PyExc_ArithmeticError);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);

@@ -95,6 +95,9 @@ def test_train_refusals(fashion):
         ts.train(X, y, resume=True, **train_settings())
     with pytest.raises(TypeError, match="eval must be a pair"):
         ts.train(X, y, eval=X, **train_settings())
+    # A run that blows up (a step of 1e300) is TrainingDiverged, not a bad input.
+    with pytest.raises(ts.TrainingDiverged, match="training diverged at epoch"):
+        ts.train(X, y, hidden=4, optimizer="momentum", lr=1e300, batch=len(y), epochs=5, device="cpu")
 
 
 def test_fashion_mnist_as_the_cli_reads_it(fashion):
