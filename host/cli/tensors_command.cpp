@@ -2,11 +2,9 @@
 // (docs/math.md §6) streamed tile by tile, ⟨J^(n), T^(n)⟩ beside its power-sum
 // value (docs/math.md §4), the JSON report, a histogram PNG and, when the tensors
 // are small enough, the tensors themselves as .npy.
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <limits>
 #include <optional>
 
 #include "commands.hpp"
@@ -24,6 +22,7 @@
 #include "taylorscope/output_paths.hpp"
 #include "taylorscope/run_lock.hpp"
 #include "taylorscope/tensor_report.hpp"
+#include "taylorscope/tensor_run.hpp"
 #include "taylorscope/warnings.hpp"
 
 namespace taylorscope::cli {
@@ -85,26 +84,19 @@ int run_tensors(const TensorsArgs& a) {
     theta = load_params(a.params_dir);
     check_params_fit(theta, data.E, data.M, a.params_dir);
   }
-  TensorSources src;
-  if (a.only != "T") src.data = &data;
-  if (!a.params_dir.empty() && a.only != "J") src.theta = &theta;
+  const TensorSources src = tensor_sources(data, a.params_dir.empty() ? nullptr : &theta, a.only);
   const int streams = (src.data ? 1 : 0) + (src.theta ? 1 : 0) + (src.data && src.theta ? 1 : 0);
   if (!a.dump.empty() && comm.is_root()) check_dump_size(a, data.M, data.E, streams);
   flush_warnings();  // the inputs are all checked: what remains is the computation
 
-  const auto t0 = std::chrono::steady_clock::now();
-  backend->upload(src);
-  const double upload_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  TensorStatistics stats;
+  TensorRun run;
   {
     TaskProgress bar("tiles", a.quiet || !comm.is_root());
-    stats = tensor_statistics(
-        *backend, a.order, a.bins, [&bar](int64_t done, int64_t total) { bar.update(done, total); }, "", comm);
+    run = run_tensors(src, a.order, a.bins, *backend, pass.get(),
+                      [&bar](int64_t done, int64_t total) { bar.update(done, total); }, comm);
   }
-  stats.timing_ms.insert(stats.timing_ms.begin(), {"upload", upload_ms});
-
-  TensorReportContext ctx{src.data, src.theta, a.params_dir, std::numeric_limits<double>::quiet_NaN()};
-  if (with_dot) ctx.dot_power_sum = power_sum_contractions(data, theta, a.order, *pass).at(a.order - 1);
+  const TensorStatistics& stats = run.stats;
+  const TensorReportContext ctx{src.data, src.theta, a.params_dir, run.dot_power_sum};
   if (!a.quiet) print_tensor_table(std::cout, stats, ctx);
   if (!comm.is_root()) return 0;  // the statistics are rank 0's to write; --dump too
 

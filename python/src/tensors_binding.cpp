@@ -1,22 +1,20 @@
 // tensors(): the element statistics of J^(n), T^(n) and J∘T as `taylorscope
-// tensors` computes them (the same library calls in the same order as
-// host/cli/tensors_command.cpp), returned as its JSON report.
+// tensors` computes them (tensor_run.hpp, the calls the CLI makes), returned
+// as its JSON report.
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include <chrono>
-#include <limits>
+#include <memory>
 #include <optional>
 
 #include "arrays.hpp"
 #include "engine_call.hpp"
 #include "taylorscope/backends.hpp"
 #include "taylorscope/errors.hpp"
-#include "taylorscope/expansion.hpp"
-#include "taylorscope/moment_tensors.hpp"
 #include "taylorscope/packed_tiles.hpp"
 #include "taylorscope/tensor_report.hpp"
+#include "taylorscope/tensor_run.hpp"
 
 namespace taylorscope::python {
 
@@ -40,22 +38,12 @@ void bind_tensors(nb::module_& m) {
           const Dataset data = dataset_of(X, y, theta ? static_cast<int>(theta->M) : 0, data_spec);
           if (theta) check_params_fit(*theta, data.E, data.M, "theta");
           auto backend = make_tensor_backend(device);
-          const bool with_dot = only.empty() && theta;
-          TensorSources src;
-          if (only != "T") src.data = &data;
-          if (theta && only != "J") src.theta = &*theta;
-          const auto t0 = std::chrono::steady_clock::now();
-          backend->upload(src);
-          const double upload_ms =
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-          TensorStatistics stats = tensor_statistics(*backend, order, bins);
-          stats.timing_ms.insert(stats.timing_ms.begin(), {"upload", upload_ms});
-          TensorReportContext ctx{src.data, src.theta, params_source, std::numeric_limits<double>::quiet_NaN()};
-          if (with_dot) {
-            auto pass = make_backend(device);
-            ctx.dot_power_sum = power_sum_contractions(data, *theta, order, *pass).at(order - 1);
-          }
-          return tensor_report(stats, ctx).dump();
+          std::unique_ptr<ExpansionBackend> pass;
+          if (only.empty() && theta) pass = make_backend(device);
+          const TensorSources src = tensor_sources(data, theta ? &*theta : nullptr, only);
+          const TensorRun run = run_tensors(src, order, bins, *backend, pass.get());
+          const TensorReportContext ctx{src.data, src.theta, params_source, run.dot_power_sum};
+          return tensor_report(run.stats, ctx).dump();
         });
         return nb::make_tuple(report, warnings);
       },
