@@ -18,7 +18,9 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def cli_path():
-    """The `taylorscope` executable of the same build (ctest sets TS_CLI)."""
+    """The `taylorscope` executable of the same build (ctest sets TS_CLI): the
+    comparisons are bit for bit, so a CLI compiled with other flags (say
+    -march=native against a wheel's portable build) differs in last bits."""
     p = os.environ.get("TS_CLI") or str(REPO / "build" / "taylorscope")
     if not os.access(p, os.X_OK):
         pytest.skip("no taylorscope CLI at %s (set TS_CLI)" % p)
