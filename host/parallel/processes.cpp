@@ -7,7 +7,6 @@
 #include <string>
 
 #include "taylorscope/communicator.hpp"
-#include "taylorscope/errors.hpp"
 
 namespace taylorscope {
 
@@ -90,19 +89,6 @@ bool mpi_available(std::string* why) {
   return false;
 #endif
 }
-
-#if !TS_HAVE_NCCL
-bool nccl_available(std::string* why) {
-  if (why) *why = "this build has no NCCL (it needs the CUDA backend and libnccl at configure time)";
-  return false;
-}
-
-std::unique_ptr<DeviceCommunicator> make_nccl_communicator(Communicator&, int) {
-  std::string why;
-  nccl_available(&why);
-  throw InputError(why);
-}
-#endif
 
 ShardRange shard_range(int64_t n, int rank, int ranks) {
   if (ranks < 1 || rank < 0 || rank >= ranks || n < 0)
