@@ -58,6 +58,15 @@ def test_no_copy_of_a_large_array_by_peak_memory():
     assert grew < 100 * 2**20, "peak memory grew by %.0f MB: X was copied" % (grew / 2**20)
 
 
+def test_torch_imports_after_taylorscope():
+    """The module loads no library that PyTorch brings its own newer copy of
+    (a libnccl.so.2 loaded first made `import torch` fail)."""
+    torch_or_skip()
+    out = subprocess.run([sys.executable, "-c", "import taylorscope, torch; torch.zeros(1)"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr.strip().splitlines()[-1:]
+
+
 def test_torch_cpu_tensors(fashion, theta):
     torch = torch_or_skip()
     X, y = fashion
