@@ -120,6 +120,10 @@ PassSums sharded_pass(const Dataset& data, const Params& theta, const PassPlan& 
   // On the whole data first: a rank whose share is empty must refuse what
   // the others refuse.
   check_pass_inputs(data, theta, plan);
+  // Each rank reads its rows on the host (slice_rows) or uploads them all.
+  if (data.Z.on_device())
+    throw InputError(data.spec + ": values in a GPU's memory are expanded by one process; under mpirun each "
+                     "rank reads its data from the host");
   if (shard == "hidden") return hidden_sharded_pass(data, theta, plan, backend, comm, upload_ms);
   const ShardRange rows = shard_range(data.N, comm.rank(), comm.size());
   PassSums sums = PassSums::zeros(plan, data.M, theta.H, data.E);
@@ -196,7 +200,7 @@ ExpansionResult expand(const Dataset& data, const Params& theta, const Activatio
                      ": the expansion of the cross-entropy needs at least 2 classes (with one class the "
                      "loss is 0 for every θ)");
   // Finite inputs make every non-finite result an overflow (expansion_warnings).
-  require_finite(data.Z.data(), data.Z.size(), data.spec, "the data");
+  require_finite(data.Z, data.spec, "the data");
   for (const auto& [array, name] : {std::pair{&theta.U, "U"}, {&theta.W, "W"}, {&theta.b, "b"}, {&theta.c, "c"}})
     require_finite(*array, "θ", name);
 

@@ -350,19 +350,21 @@ void fingerprint_arrays(Dataset& data, const ArrayNames& names) {
 }
 
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
-                            int64_t label_count, int classes, const ArrayNames& names) {
+                            int64_t label_count, int classes, const ArrayNames& names, int device) {
   if (classes < 0) throw InputError(names.classes + " must be ≥ 0, got " + std::to_string(classes));
   const int64_t M = checked_class_count(names.values, N, E, names.labels, labels, label_count, classes, 0,
                                         names.classes);
   const auto n = checked_mul(static_cast<uint64_t>(N), static_cast<uint64_t>(E), INT64_MAX);
   if (!n) throw InputError(names.values + ": " + std::to_string(N) + "×" + std::to_string(E) + " values are too many to count");
-  require_finite(Z, static_cast<size_t>(*n), names.values, "values");
+  const DataValues values = device < 0 ? DataValues::borrow(Z, static_cast<size_t>(*n))
+                                       : DataValues::borrow_on_device(Z, static_cast<size_t>(*n), device);
+  require_finite(values, names.values, "values");
   Dataset data;
   data.spec = spec;
   data.N = N;
   data.E = E;
   data.M = static_cast<int>(M);
-  data.Z = DataValues::borrow(Z, static_cast<size_t>(*n));
+  data.Z = values;
   data.labels.assign(labels, labels + label_count);
   count_classes(data);
   require_every_class(data, names.labels);

@@ -3,6 +3,13 @@
 // PyTorch or JAX buffer without copying it, docs/python.md). Read through the
 // same const interface either way, so no kernel knows which it has.
 //
+// A borrowed array may live in a GPU's memory (a CUDA tensor handed to
+// expand()): only the CUDA expansion backend of that device reads it, through
+// device_data(). Every host read (data(), row(), operator[]) of such values
+// throws std::logic_error instead of dereferencing a device pointer; the
+// library refuses the combination earlier, with an InputError naming it
+// (require_data_readable_by, expansion_pass.hpp), so the throw is a net.
+//
 // A borrowed array is read-only: every mutating call throws std::logic_error
 // rather than copying behind the caller's back (a silent copy would make the
 // zero-copy promise false without anyone seeing it). Copying a DataValues
@@ -12,6 +19,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -25,6 +33,7 @@ class DataValues {
     owned_ = std::move(owned);
     borrowed_ = nullptr;
     borrowed_size_ = 0;
+    device_ = -1;
     return *this;
   }
   DataValues(std::initializer_list<double> values) : owned_(values) {}
@@ -36,9 +45,27 @@ class DataValues {
     v.borrowed_size_ = n;
     return v;
   }
+  // Refers to n doubles in the memory of CUDA device `device` (≥ 0).
+  static DataValues borrow_on_device(const double* values, size_t n, int device) {
+    if (device < 0) throw std::logic_error("DataValues::borrow_on_device: a device index is ≥ 0");
+    DataValues v = borrow(values, n);
+    v.device_ = device;
+    return v;
+  }
   bool borrowed() const { return borrowed_ != nullptr; }
+  // The CUDA device whose memory holds the values, or -1 (host memory).
+  int device() const { return device_; }
+  bool on_device() const { return device_ >= 0; }
+  // The values' address in device memory (on_device() only).
+  const double* device_data() const {
+    if (device_ < 0) throw std::logic_error("DataValues::device_data: the values are in host memory");
+    return borrowed_;
+  }
 
-  const double* data() const { return borrowed_ ? borrowed_ : owned_.data(); }
+  const double* data() const {
+    if (device_ >= 0) refuse_host_read();
+    return borrowed_ ? borrowed_ : owned_.data();
+  }
   size_t size() const { return borrowed_ ? borrowed_size_ : owned_.size(); }
   bool empty() const { return size() == 0; }
   const double* begin() const { return data(); }
@@ -72,6 +99,9 @@ class DataValues {
   }
 
  private:
+  [[noreturn]] void refuse_host_read() const {
+    throw std::logic_error("data in the memory of cuda:" + std::to_string(device_) + " read on the host");
+  }
   std::vector<double>& owned() {
     if (borrowed_) throw std::logic_error("a borrowed data array is read-only");
     return owned_;
@@ -79,6 +109,7 @@ class DataValues {
   std::vector<double> owned_;
   const double* borrowed_ = nullptr;
   size_t borrowed_size_ = 0;
+  int device_ = -1;
 };
 
 }  // namespace taylorscope

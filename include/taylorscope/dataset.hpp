@@ -82,13 +82,16 @@ struct ArrayNames {
 // load_dataset's messages, what it refuses: count mismatches, no samples or
 // features, one class, labels outside [0, M), an empty class and non-finite
 // values. `spec` is what reports show as the data's spec.
+// `device` ≥ 0: Z is in that CUDA device's memory (a CUDA tensor); the
+// finite check runs there, and only the CUDA expansion backend of that
+// device reads the set (DataValues::borrow_on_device). Labels are host memory.
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
-                            int64_t label_count, int classes, const ArrayNames& names = {});
+                            int64_t label_count, int classes, const ArrayNames& names = {}, int device = -1);
 
 // Records what a set over a caller's arrays holds as its sources (values,
 // then labels: bytes and CRC-32, like a file's), so that a training run
 // resumed from a checkpoint refuses different arrays of the same shape as it
-// refuses a changed file. One pass over the values.
+// refuses a changed file. One pass over the values (host memory only).
 void fingerprint_arrays(Dataset& data, const ArrayNames& names = {});
 
 // Recomputes class_counts and balanced from labels and M.

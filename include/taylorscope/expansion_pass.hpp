@@ -62,6 +62,9 @@ class ExpansionBackend {
  public:
   virtual ~ExpansionBackend() = default;
   virtual std::string device_name() const = 0;
+  // The CUDA device whose memory upload() can read a data set's values from
+  // where they are (DataValues::on_device), or -1: host memory only.
+  virtual int data_device() const { return -1; }
   // Makes the data resident (the CPU backend keeps a reference: `data` must
   // outlive the backend's use of it, until the next upload). Separate from run() so that benchmarks
   // and repeated expansions pay for the transfer once.
@@ -101,6 +104,11 @@ class ExpansionBackend {
 // Both backends call this first: θ must fit the data, 0 ≤ K ≤ kMaxOrder,
 // taylor must hold K coefficients, P ≥ 0. Throws InputError.
 void check_pass_inputs(const Dataset& data, const Params& theta, const PassPlan& plan);
+
+// Both backends' upload() calls this first: throws InputError when the data
+// set's values are in a GPU's memory that `backend` does not read (the CPU
+// backend, or the CUDA backend of another device).
+void require_data_readable_by(const Dataset& data, const ExpansionBackend& backend);
 
 std::unique_ptr<ExpansionBackend> make_cpu_backend();
 

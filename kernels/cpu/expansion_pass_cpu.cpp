@@ -378,6 +378,8 @@ class CpuExpansionBackend final : public ExpansionBackend {
   }
   void release() override { data_ = nullptr; }
   void upload(const Dataset& data) override {
+    data_ = nullptr;
+    require_data_readable_by(data, *this);
     data_ = &data;
     staged_ = false;
   }

@@ -3,6 +3,7 @@
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
+#include "taylorscope/finite_values.hpp"
 #include "taylorscope/moment_tensors.hpp"
 #include "taylorscope/train_backend.hpp"
 
@@ -27,6 +28,8 @@ std::unique_ptr<TrainBackend> make_cuda_train_backend(int, Communicator&) { thro
 std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions&) { throw InputError(kNoCuda); }
 
 std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int) { throw InputError(kNoCuda); }
+
+int64_t count_nonfinite_on_device(const double*, size_t, int) { throw InputError(kNoCuda); }
 
 std::vector<double> philox_draws_on_device(int, uint64_t, uint64_t, uint64_t, uint64_t, bool) {
   throw InputError(kNoCuda);

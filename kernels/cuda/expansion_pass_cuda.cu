@@ -3,6 +3,10 @@
 // upload() makes the data resident once, rows sorted stably by class (every
 // field of PassSums is a sum over samples, so the order is irrelevant, and
 // sorted rows make each class a contiguous run for the class power sums).
+// Host rows are staged in that order and copied over; rows already in this
+// GPU's memory (a borrowed device array, data_values.hpp) are gathered on
+// the device (gather_rows.cu), or read where they are when they already
+// come in class order: the same sorted rows either way, so the same bits.
 // run() copies θ and the plan, then walks the rows in chunks of a fixed
 // size (CudaBackendOptions::chunk_bytes and the shape decide it, never the
 // free memory: the chunking sets the sums' last bits); per chunk:
@@ -31,6 +35,7 @@
 #include "cuda/class_power_sums.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_handles.hpp"
+#include "cuda/gather_rows.cuh"
 #include "cuda/hidden_contraction.cuh"
 #include "cuda/sample_action_kernel.cuh"
 #include "taylorscope/class_order.hpp"
@@ -99,6 +104,7 @@ class CudaExpansionBackend final : public ExpansionBackend {
   CudaExpansionBackend& operator=(const CudaExpansionBackend&) = delete;
 
   std::string device_name() const override { return name_; }
+  int data_device() const override { return options_.device; }
   void upload(const Dataset& data) override;
   PassSums run(const Params& theta, const PassPlan& plan) override;
 
@@ -144,6 +150,9 @@ class CudaExpansionBackend final : public ExpansionBackend {
   Dataset shape_;
   std::vector<int64_t> class_begin_, class_count_;
   DeviceBuffer<double> Z_;
+  // The sorted rows the pass reads: Z_, or a borrowed device array that came
+  // in class order (the caller keeps it alive, as DataValues::borrow says).
+  const double* rows_ = nullptr;
   DeviceBuffer<int32_t> labels_;
 
   // θ and the plan of the current run.
@@ -190,6 +199,7 @@ void CudaExpansionBackend::upload(const Dataset& data) {
     throw InputError(data.spec + ": Z and labels do not match N = " + std::to_string(N) +
                      ", E = " + std::to_string(E));
   if (E > INT_MAX) throw InputError(data.spec + ": E is too large for the CUDA backend");
+  require_data_readable_by(data, *this);
 
   // Stable class order: sorted row r is original row order[r].
   ClassOrder sorted = class_order(data.labels, M, data.spec);
@@ -201,20 +211,34 @@ void CudaExpansionBackend::upload(const Dataset& data) {
   for (int64_t r = 0; r < N; ++r) sorted_labels[r] = data.labels[order[r]];
 
   TS_CUDA_CHECK(cudaSetDevice(options_.device));
-  Z_.ensure_size(static_cast<size_t>(N * E));
   labels_.ensure_size(static_cast<size_t>(N));
-  if (E > 0) {
-    const int64_t stage_rows = std::max<int64_t>(1, kStagingBytes / (sizeof(double) * E));
-    std::vector<double> stage(static_cast<size_t>(std::min(N, stage_rows) * E));
-    for (int64_t r0 = 0; r0 < N; r0 += stage_rows) {
-      const int64_t n = std::min(stage_rows, N - r0);
-      for (int64_t i = 0; i < n; ++i)
-        std::copy_n(data.row(order[r0 + i]), E, stage.data() + i * E);
-      TS_CUDA_CHECK(cudaMemcpyAsync(Z_.data() + r0 * E, stage.data(), n * E * sizeof(double),
-                                    cudaMemcpyHostToDevice, stream_));
-      TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `stage` is refilled
+  rows_ = nullptr;
+  bool in_order = true;
+  for (int64_t r = 0; r < N && in_order; ++r) in_order = order[r] == r;
+  if (data.Z.on_device() && in_order) {
+    rows_ = data.Z.device_data();
+  } else if (data.Z.on_device()) {
+    Z_.ensure_size(static_cast<size_t>(N * E));
+    DeviceBuffer<int64_t> device_order(static_cast<size_t>(N));
+    to_device(device_order, order.data(), order.size(), stream_);
+    cuda::gather_rows(data.Z.device_data(), device_order.data(), N, E, Z_.data(), stream_);
+    TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before device_order is freed
+  } else {
+    Z_.ensure_size(static_cast<size_t>(N * E));
+    if (E > 0) {
+      const int64_t stage_rows = std::max<int64_t>(1, kStagingBytes / (sizeof(double) * E));
+      std::vector<double> stage(static_cast<size_t>(std::min(N, stage_rows) * E));
+      for (int64_t r0 = 0; r0 < N; r0 += stage_rows) {
+        const int64_t n = std::min(stage_rows, N - r0);
+        for (int64_t i = 0; i < n; ++i)
+          std::copy_n(data.row(order[r0 + i]), E, stage.data() + i * E);
+        TS_CUDA_CHECK(cudaMemcpyAsync(Z_.data() + r0 * E, stage.data(), n * E * sizeof(double),
+                                      cudaMemcpyHostToDevice, stream_));
+        TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `stage` is refilled
+      }
     }
   }
+  if (!rows_) rows_ = Z_.data();
   to_device(labels_, sorted_labels.data(), sorted_labels.size(), stream_);
   TS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   host_labels_ = std::move(sorted_labels);
@@ -306,7 +330,7 @@ void CudaExpansionBackend::gemm_A0(int64_t r0, int rows, int H) {
   if (E > 0) {
     const double one = 1.0, zero = 0.0;
     TS_CUBLAS_CHECK(cublasDgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, E, &one, W_.data(), E,
-                                Z_.data() + r0 * E, E, &zero, A0_.data(), H));
+                                rows_ + r0 * E, E, &zero, A0_.data(), H));
     TS_CUDA_LAUNCHED(stream_, "cublasDgemm A0 = Z Wᵀ");
   } else {
     TS_CUDA_CHECK(cudaMemsetAsync(A0_.data(), 0, static_cast<size_t>(rows) * H * sizeof(double), stream_));
@@ -425,7 +449,7 @@ PassSums CudaExpansionBackend::run(const Params& theta, const PassPlan& plan) {
     class_sums_of(A0_.data(), H, P, chunks, chunk, seg_partials_.data(), class_power_.data(), side_);
     // The class sums of z are the first power of z over E "units": the same
     // kernels, the same fixed order.
-    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data(), side_);
+    class_sums_of(rows_ + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data(), side_);
     TS_CUDA_CHECK(cudaEventRecord(class_sums_done_, side_));
     if (!stages) continue;
 
@@ -534,7 +558,7 @@ void CudaExpansionBackend::sample_stage(ShardRange rows, const double* G) {
   for (int64_t chunk = 0; chunk < chunks.count; ++chunk) {
     const int64_t r0 = rows.begin + chunk * chunks.rows;
     const int n = static_cast<int>(std::min(chunks.rows, rows.end - r0));
-    class_sums_of(Z_.data() + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data(), stream_);
+    class_sums_of(rows_ + r0 * E, E, 1, chunks, chunk, zseg_partials_.data(), class_sum_.data(), stream_);
     if (!st.stages) continue;
     if (st.C > 0)
       TS_CUDA_CHECK(cudaMemcpyAsync(G_.data(), G + (r0 - rows.begin) * st.C * st.M,

@@ -1,5 +1,6 @@
 #include "arrays.hpp"
 
+#include <string>
 #include <utility>
 
 namespace taylorscope::python {
@@ -7,6 +8,25 @@ namespace taylorscope::python {
 Dataset dataset_of(const Matrix& X, const Labels& y, int classes, const std::string& spec) {
   return dataset_from_arrays(spec, X.data(), static_cast<int64_t>(X.shape(0)), static_cast<int64_t>(X.shape(1)),
                              y.data(), static_cast<int64_t>(y.shape(0)), classes);
+}
+
+Dataset dataset_of(const MatrixOnAnyDevice& X, const Labels& y, int classes, const std::string& spec) {
+  int device = -1;
+  switch (X.device_type()) {
+    case nb::device::cpu::value:
+    case nb::device::cuda_host::value:     // pinned host memory
+    case nb::device::cuda_managed::value:  // readable from the host
+      break;
+    case nb::device::cuda::value:
+      device = static_cast<int>(X.device_id());
+      break;
+    default:
+      throw nb::type_error(("X: arrays on DLPack device type " + std::to_string(X.device_type()) +
+                            " are not read (CPU or CUDA arrays only)")
+                               .c_str());
+  }
+  return dataset_from_arrays(spec, X.data(), static_cast<int64_t>(X.shape(0)), static_cast<int64_t>(X.shape(1)),
+                             y.data(), static_cast<int64_t>(y.shape(0)), classes, {}, device);
 }
 
 Params params_of(const AnyArray& U, const AnyArray& W, const AnyArray& b, const AnyArray& c) {

@@ -1,8 +1,9 @@
 // The arrays the module takes from Python and gives back. The Python layer
 // (taylorscope/_arrays.py) has already made every input float64 (int64 for
-// labels), C-contiguous and on the CPU, converting only what was not; so
-// these types refuse conversion (noconvert at each argument): a copy made
-// here would be one the caller was told does not happen.
+// labels) and C-contiguous, on the CPU — or, for expand()'s X, on the GPU
+// the call runs on — converting only what was not; so these types refuse
+// conversion (noconvert at each argument): a copy made here would be one
+// the caller was told does not happen.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -24,10 +25,17 @@ namespace nb = nanobind;
 using Matrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using AnyArray = nb::ndarray<const double, nb::c_contig, nb::device::cpu>;  // θ's parts: shapes checked by the library
 using Labels = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+// expand()'s X, which may also be in a GPU's memory (a CUDA tensor read in
+// place by the CUDA backend of its device; docs/python.md).
+using MatrixOnAnyDevice = nb::ndarray<const double, nb::ndim<2>, nb::c_contig>;
 
 // A Dataset over X's buffer (not copied) and y's labels; `classes` = 0
 // infers M. `spec` is what the report shows as the data's spec.
 Dataset dataset_of(const Matrix& X, const Labels& y, int classes, const std::string& spec);
+// The same for an X in host or CUDA device memory (any other device is a
+// TypeError). The caller's writes to a device X must be complete: the
+// Python layer synchronises the device first.
+Dataset dataset_of(const MatrixOnAnyDevice& X, const Labels& y, int classes, const std::string& spec);
 
 // θ from its four arrays (copied; load_params' checks).
 Params params_of(const AnyArray& U, const AnyArray& W, const AnyArray& b, const AnyArray& c);

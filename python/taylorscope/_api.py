@@ -9,7 +9,7 @@ import json
 import warnings as _warnings
 
 from . import _taylorscope
-from ._arrays import as_labels, as_values
+from ._arrays import _cuda_device_of, as_labels, as_values, same_gpu
 from ._results import Expansion, TensorStatistics, TrainRun
 from ._theta import theta_arrays
 
@@ -59,15 +59,17 @@ def expand(X, y, theta, order=8, activation="silu", device=None, t_values=None, 
     X: (N, E) real array; y: (N,) integer labels in [0, M); theta: U, W, b,
     c (a mapping, an object, from_torch(module), from_flax(params)); M is
     θ's (U's rows). device: "cpu", "cuda", "cuda:i" or "auto"; by default
-    the GPU the arrays live on, else "auto".
+    the GPU the arrays live on, else "auto". A CUDA tensor (or JAX GPU
+    array) X expanded on its own GPU is read there, in place.
     """
-    Xa, ya, dev = _data(X, y)
     (U, W, b, c), tdev = theta_arrays(theta)
+    run_on = _device(device, _cuda_device_of(X), tdev)
+    Xa, dev = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
+    ya = as_labels(y)
     t = list(DEFAULT_T_VALUES if t_values is None else t_values)
     report, queued = _taylorscope.expand(
         Xa, ya, U, W, b, c, order=int(order), activation=str(activation), omega=float(omega), iota=float(iota),
-        device=_device(device, dev, tdev), t_values=[float(v) for v in t], data_spec=_spec(X),
-        params_source=_spec(theta))
+        device=run_on, t_values=[float(v) for v in t], data_spec=_spec(X), params_source=_spec(theta))
     _warn(queued)
     return Expansion(json.loads(report), queued)
 

@@ -1,14 +1,18 @@
 """The arrays a caller hands the engine, made ready for it.
 
-The engine reads float64, C-contiguous, host-resident rows. An array that is
-already that (a NumPy array, a PyTorch CPU tensor, a JAX CPU array) is passed
-as it is: the engine reads the caller's buffer, no copy (docs/python.md).
-Anything else gets exactly one conversion, which is the documented cost:
+The engine reads float64, C-contiguous rows, on the host or (expand() on
+the GPU the data live on) in that GPU's memory. An array that is already
+that (a NumPy array, a PyTorch CPU tensor, a JAX CPU array; for expand() on
+their GPU also a PyTorch CUDA tensor or a JAX GPU array) is passed as it is:
+the engine reads the caller's buffer, no copy (docs/python.md). Anything else
+gets exactly one conversion, which is the documented cost:
 
-* another real dtype (float32, integers such as uint8 pixels) -> float64;
+* another real dtype (float32, integers such as uint8 pixels) -> float64
+  (a CUDA tensor kept on its GPU is converted there);
 * a non-contiguous view -> a C-contiguous copy;
-* a CUDA tensor or a JAX GPU array -> one copy to the host (the device the
-  data lived on becomes the default device of the call).
+* a GPU array whose call does not run on its GPU (tensors(), train(), or
+  another device asked for) -> one copy to the host; a JAX GPU array of
+  another dtype than float64 -> one copy to the host.
 
 Labels are always copied into int64 (N integers: small beside X).
 """
@@ -46,27 +50,60 @@ def _real_dtype(dtype, name):
         raise TypeError("%s: expected real numbers (float or integer), found dtype %s" % (name, dtype))
 
 
-def as_values(x, name, ndim, expected):
-    """x as an array the engine can read in place: float64, C-contiguous, on
-    the host, of `ndim` dimensions. Returns (array, device) where device is
-    'cuda:i' when x came from a GPU."""
+def same_gpu(run_device, data_device):
+    """Whether a call on `run_device` ("cuda:i", "cuda", "auto", ...) runs on
+    the GPU `data_device` ("cuda:i") holds: "cuda", and "auto" in a build
+    with CUDA, take GPU 0 in a single process (backends.hpp)."""
+    if data_device is None:
+        return False
+    if run_device == data_device:
+        return True
+    if data_device == "cuda:0" and run_device in ("cuda", "auto"):
+        from . import _taylorscope
+
+        return _taylorscope.cuda_available()[0]
+    return False
+
+
+def _synchronized(x):
+    """x, with every write queued to it on its GPU complete: the engine reads
+    it on streams of its own, which do not wait for PyTorch's or JAX's."""
+    if _torch_tensor(x):
+        import torch
+
+        torch.cuda.synchronize(x.device)
+    else:
+        x.block_until_ready()
+    return x
+
+
+def as_values(x, name, ndim, expected, keep_on_gpu=False):
+    """x as an array the engine can read in place: float64, C-contiguous, of
+    `ndim` dimensions, on the host -- or, with keep_on_gpu, on the GPU it
+    already lives on (expand() on that GPU). Returns (array, device) where
+    device is 'cuda:i' when x came from a GPU."""
     device = _cuda_device_of(x)
+    on_gpu = keep_on_gpu and device is not None
     if _torch_tensor(x):
         import torch
 
         if x.is_complex() or x.dtype == torch.bool:
             raise TypeError("%s: expected real numbers (float or integer), found dtype %s" % (name, x.dtype))
         t = x.detach()
-        if t.dtype != torch.float64 or t.device.type != "cpu" or not t.is_contiguous():
+        if on_gpu:
+            if t.dtype != torch.float64 or not t.is_contiguous():
+                t = t.to(dtype=torch.float64).contiguous()  # stays on its GPU
+        elif t.dtype != torch.float64 or t.device.type != "cpu" or not t.is_contiguous():
             t = t.to(device="cpu", dtype=torch.float64).contiguous()
         if t.dim() != ndim:
             raise ValueError("%s: expected shape %s, found %s" % (name, expected, _shape_text(tuple(t.shape))))
-        return t, device
-    if _jax_array(x) and device is None and x.dtype == np.float64:
-        # A JAX CPU array is immutable and exports DLPack: read in place.
+        return (_synchronized(t) if on_gpu else t), device
+    if _jax_array(x) and (device is None or on_gpu) and x.dtype == np.float64:
+        # A JAX array is immutable and exports DLPack: read in place (on the
+        # host, or on its GPU when the call runs there).
         if x.ndim != ndim:
             raise ValueError("%s: expected shape %s, found %s" % (name, expected, _shape_text(x.shape)))
-        return x, device
+        return (_synchronized(x) if on_gpu else x), device
     a = np.asarray(x)
     _real_dtype(a.dtype, name)
     if a.ndim != ndim:

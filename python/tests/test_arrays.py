@@ -86,23 +86,71 @@ def test_torch_cpu_tensors(fashion, theta):
     np.testing.assert_array_equal(a.S_k, e.S_k)
 
 
-def test_cuda_tensors_run_on_their_gpu(fashion, theta):
-    # Skips without a GPU, but fails where one is required (scripts/device-check).
+def cuda_or_skip():
+    """torch, when PyTorch sees a GPU and this build has the CUDA backend.
+    Skips otherwise, but fails where a GPU is required (scripts/device-check
+    sets TS_REQUIRE_GPU)."""
     missing = pytest.fail if os.environ.get("TS_REQUIRE_GPU") else pytest.skip
     torch = torch_or_skip()
     if not torch.cuda.is_available():
         missing("no CUDA GPU visible to PyTorch")
     if not ts.cuda_available()[0]:
         missing("this taylorscope build has no CUDA backend: " + ts.cuda_available()[1])
+    return torch
+
+
+def test_cuda_tensors_are_read_in_place_on_their_gpu(fashion, theta):
+    torch = cuda_or_skip()
     X, y = fashion
-    Xc = torch.from_numpy(X).cuda()
+    Xc, yc = torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda()
+    Xa, _ = as_values(Xc, "X", 2, "(N, E)", keep_on_gpu=True)
+    assert _taylorscope._data_address(Xa, as_labels(yc)) == Xc.data_ptr()
     tc = {k: torch.from_numpy(np.asarray(v)).cuda() for k, v in theta.items()}
-    g = ts.expand(Xc, torch.from_numpy(y).cuda(), tc, order=6)
-    assert g.device.startswith("cuda")
-    c = ts.expand(X, y, theta, order=6, device="cpu")
+    g = ts.expand(Xc, yc, tc, order=6)
+    assert g.device.startswith("cuda:0")
+    # The same rows uploaded from the host: the backend sorts both by class
+    # the same way (a device gather against host staging), so the same bits.
+    h = ts.expand(X, y, theta, order=6, device="cuda:0")
+    np.testing.assert_array_equal(g.S_k, h.S_k)
+    assert g.S_direct == h.S_direct
+    # Rows already in class order are read where they are, without the
+    # gather: again the same bits.
+    order = np.argsort(y, kind="stable")
+    Xs = torch.from_numpy(X[order]).cuda()
+    s = ts.expand(Xs, y[order], theta, order=6)
+    np.testing.assert_array_equal(s.S_k, h.S_k)
     # CUDA against CPU: the same sums in another order (docs/gpu.md's
     # tolerance for the pass).
+    c = ts.expand(X, y, theta, order=6, device="cpu")
     np.testing.assert_allclose(g.S_k, c.S_k, rtol=1e-9, atol=1e-12)
+
+
+def test_cuda_tensors_convert_where_the_call_needs_them(fashion, theta):
+    torch = cuda_or_skip()
+    X, y = fashion
+    Xc = torch.from_numpy(X).cuda()
+    # float32 on the GPU: converted there, to the values NumPy's conversion gives.
+    a = ts.expand(Xc.float(), y, theta, order=4)
+    b = ts.expand(X.astype(np.float32), y, theta, order=4, device="cuda:0")
+    np.testing.assert_array_equal(a.S_k, b.S_k)
+    # On the CPU, or for tensors(): one copy to the host.
+    c = ts.expand(Xc, y, theta, order=4, device="cpu")
+    np.testing.assert_array_equal(c.S_k, ts.expand(X, y, theta, order=4, device="cpu").S_k)
+    ts.tensors(Xc, y, theta, order=2, device="cpu")
+
+
+def test_non_finite_cuda_values_are_refused_as_on_the_host(fashion, theta):
+    torch = cuda_or_skip()
+    X, y = fashion
+    bad = X.copy()
+    bad[3, 5] = np.nan
+    bad[7, 0] = np.inf
+    with pytest.raises(ValueError) as on_host:
+        ts.expand(bad, y, theta, order=3, device="cpu")
+    with pytest.raises(ValueError) as on_gpu:
+        ts.expand(torch.from_numpy(bad).cuda(), y, theta, order=3)
+    assert str(on_gpu.value) == str(on_host.value)
+    assert "2 non-finite values" in str(on_gpu.value)
 
 
 def test_jax_arrays(fashion, theta):
