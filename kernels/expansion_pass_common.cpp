@@ -54,14 +54,3 @@ void check_pass_inputs(const Dataset& data, const Params& theta, const PassPlan&
 
 }  // namespace taylorscope
 
-namespace taylorscope {
-
-void require_data_readable_by(const Dataset& data, const ExpansionBackend& backend) {
-  const int at = data.Z.device();
-  if (at < 0 || at == backend.data_device()) return;
-  throw InputError(data.spec + ": the values are in the memory of cuda:" + std::to_string(at) + ", which the " +
-                   backend.device_name() + " backend does not read; run on cuda:" + std::to_string(at) +
-                   " or copy them to the host");
-}
-
-}  // namespace taylorscope

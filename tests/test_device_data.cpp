@@ -18,6 +18,7 @@
 
 #include "input_error.hpp"
 #include "taylorscope/activation.hpp"
+#include "taylorscope/checksum.hpp"
 #include "taylorscope/communicator.hpp"
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/data_values.hpp"
@@ -25,6 +26,10 @@
 #include "taylorscope/expansion.hpp"
 #include "taylorscope/expansion_pass.hpp"
 #include "taylorscope/finite_values.hpp"
+#include "taylorscope/moment_tensors.hpp"
+#include "taylorscope/tensor_run.hpp"
+#include "taylorscope/train_backend.hpp"
+#include "taylorscope/training.hpp"
 #include "test_support.hpp"
 
 #if TS_HAVE_CUDA
@@ -75,6 +80,23 @@ TEST(DeviceData, TheCpuBackendRefusesItWithOneLine) {
   EXPECT_THROW(cpu->run(testing::random_params(2, 3, 5, 0.1, 2), PassPlan{}), std::logic_error);
 }
 
+TEST(DeviceData, TheCpuTensorAndTrainingBackendsRefuseItWithOneLine) {
+  const Dataset d = device_shaped(0);
+  const Dataset host = testing::synthetic_data({3, 4}, 5, 1);
+  TensorSources src;
+  src.data = &d;
+  auto tensors = make_cpu_tensor_backend();
+  std::string message = testing::input_error([&] { tensors->upload(src); });
+  EXPECT_NE(message.find("synthetic: the values are in the memory of cuda:0, which the cpu"), std::string::npos)
+      << message;
+  auto training = make_cpu_train_backend();
+  for (const auto& [tr, ev] : {std::pair{&d, &host}, std::pair{&host, &d}}) {
+    message = testing::input_error([&] { training->upload(*tr, *ev); });
+    EXPECT_NE(message.find("the values are in the memory of cuda:0, which the cpu (BLAS) backend"), std::string::npos)
+        << message;
+  }
+}
+
 TEST(DeviceData, IsRefusedUnderRowAndHiddenShards) {
   const Dataset d = device_shaped(0);
   const Params theta = testing::random_params(d.M, 3, d.E, 0.1, 2);
@@ -99,6 +121,20 @@ TEST(DeviceData, NeedsAGpuToBeChecked) {
       testing::input_error([&] { dataset_from_arrays("probe", kNowhere, 2, 3, y.data(), 2, 0, {}, 0); });
   EXPECT_TRUE(message.find("CUDA") != std::string::npos || message.find("cuda") != std::string::npos) << message;
   EXPECT_EQ(message.find("WRONG EXCEPTION"), std::string::npos) << message;
+  // Nor can a training run's checksum of them.
+  Dataset d = device_shaped(0);
+  const std::string checksum = testing::input_error([&] { fingerprint_arrays(d); });
+  EXPECT_TRUE(checksum.find("CUDA") != std::string::npos || checksum.find("cuda") != std::string::npos) << checksum;
+  EXPECT_EQ(checksum.find("WRONG EXCEPTION"), std::string::npos) << checksum;
+}
+
+TEST(DeviceData, ChecksumInChunksIsTheWholesChecksum) {
+  std::vector<char> bytes(10000);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + 7);
+  uint32_t crc = crc32_of(nullptr, 0);
+  for (size_t at = 0; at < bytes.size(); at += 999)
+    crc = crc32_continue(crc, bytes.data() + at, std::min<size_t>(999, bytes.size() - at));
+  EXPECT_EQ(crc, crc32_of(bytes.data(), bytes.size()));
 }
 
 TEST(DeviceData, FiniteTestIsTheExponentTest) {
@@ -228,6 +264,59 @@ TEST(DeviceDataGpu, ExpandReadsItAndTheCpuBackendDoesNot) {
   auto cpu = make_cpu_backend();
   const std::string message = testing::input_error([&] { expand(device, theta, act, options, *cpu); });
   EXPECT_NE(message.find("which the cpu"), std::string::npos) << message;
+}
+
+TEST(DeviceDataGpu, TensorStatisticsEqualAHostUploadBitForBit) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  const Dataset host = testing::synthetic_data({30, 25, 31}, 23, 6);
+  const Params theta = testing::random_params(host.M, 16, host.E, 0.3, 7);
+  const OnDevice z(host_values(host));
+  const Dataset device = on_device(host, z);
+  auto run = [&](const Dataset& d) {
+    auto backend = make_cuda_tensor_backend(0);
+    auto pass = make_cuda_backend(0);
+    return run_tensors(tensor_sources(d, &theta, ""), 2, 16, *backend, pass.get());
+  };
+  const TensorRun want = run(host), got = run(device);
+  for (const auto& [w, g] : {std::pair{&want.stats.J, &got.stats.J}, std::pair{&want.stats.JT, &got.stats.JT}}) {
+    EXPECT_EQ(w->count, g->count);
+    EXPECT_EQ(w->mean, g->mean);
+    EXPECT_EQ(w->std, g->std);
+    EXPECT_EQ(w->min, g->min);
+    EXPECT_EQ(w->max, g->max);
+    EXPECT_EQ(w->sum, g->sum);
+  }
+  EXPECT_EQ(want.stats.dot, got.stats.dot);
+  EXPECT_EQ(want.dot_power_sum, got.dot_power_sum);
+}
+
+// Training on device values: the backend copies them on the device, the
+// same steps follow, and the run records the same data checksum.
+TEST(DeviceDataGpu, TrainingEqualsAHostUploadBitForBit) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  Dataset host = testing::synthetic_data({20, 20, 20}, 5, 11);
+  const OnDevice z(host_values(host));
+  Dataset device = on_device(host, z);
+  fingerprint_arrays(host);
+  fingerprint_arrays(device);
+  ASSERT_EQ(device.sources.size(), host.sources.size());
+  for (size_t i = 0; i < host.sources.size(); ++i) {
+    EXPECT_EQ(device.sources[i].crc32, host.sources[i].crc32);
+    EXPECT_EQ(device.sources[i].bytes, host.sources[i].bytes);
+  }
+  TrainConfig c;
+  c.hidden = 8;
+  c.act = parse_activation("silu");
+  c.opt.lr = 0.1;
+  c.batch = 10;
+  c.epochs = 3;
+  auto a = make_cuda_train_backend(0, world());
+  const TrainResult want = train(host, host, c, *a, "", false, NpyPrecision::f64, {});
+  auto b = make_cuda_train_backend(0, world());
+  const TrainResult got = train(device, device, c, *b, "", false, NpyPrecision::f64, {});
+  EXPECT_EQ(got.theta.W, want.theta.W);
+  EXPECT_EQ(got.theta.U, want.theta.U);
+  EXPECT_EQ(got.records.back().train_loss, want.records.back().train_loss);
 }
 
 #endif  // TS_HAVE_CUDA

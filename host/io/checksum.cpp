@@ -28,6 +28,8 @@ uint32_t crc32_of(const char* data, size_t n) {
   return static_cast<uint32_t>(update(crc32(0L, Z_NULL, 0), data, n));
 }
 
+uint32_t crc32_continue(uint32_t crc, const char* data, size_t n) { return static_cast<uint32_t>(update(crc, data, n)); }
+
 FileChecksum checksum_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path + ": cannot open to checksum it: " + std::strerror(errno));

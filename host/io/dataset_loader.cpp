@@ -335,18 +335,29 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   return data;
 }
 
+void require_data_readable_by(const Dataset& data, int device, const std::string& reader) {
+  const int at = data.Z.device();
+  if (at < 0 || at == device) return;
+  throw InputError(data.spec + ": the values are in the memory of cuda:" + std::to_string(at) + ", which the " +
+                   reader + " backend does not read; run on cuda:" + std::to_string(at) +
+                   " or copy them to the host");
+}
+
 void fingerprint_arrays(Dataset& data, const ArrayNames& names) {
-  auto source = [](const std::string& name, const void* p, size_t bytes) {
+  auto source = [](const std::string& name, size_t bytes, uint32_t crc) {
     DataSource s;
     s.path = name;
     s.in_memory = true;
     s.bytes = static_cast<int64_t>(bytes);
-    s.crc32 = crc32_of(static_cast<const char*>(p), bytes);
+    s.crc32 = crc;
     return s;
   };
   const DataValues& Z = data.Z;  // read only: the values may be borrowed
-  data.sources = {source(names.values, Z.data(), Z.size() * sizeof(double)),
-                  source(names.labels, data.labels.data(), data.labels.size() * sizeof(int32_t))};
+  const size_t z_bytes = Z.size() * sizeof(double), y_bytes = data.labels.size() * sizeof(int32_t);
+  const uint32_t z_crc = Z.on_device() ? crc32_on_device(Z.device_data(), z_bytes, Z.device())
+                                       : crc32_of(reinterpret_cast<const char*>(Z.data()), z_bytes);
+  data.sources = {source(names.values, z_bytes, z_crc),
+                  source(names.labels, y_bytes, crc32_of(reinterpret_cast<const char*>(data.labels.data()), y_bytes))};
 }
 
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,

@@ -10,6 +10,13 @@
 namespace taylorscope {
 
 uint32_t crc32_of(const char* data, size_t n);
+// The CRC-32 of what was checksummed to `crc` followed by data[0, n): chunks
+// checksummed in turn give the whole's crc32_of.
+uint32_t crc32_continue(uint32_t crc, const char* data, size_t n);
+// crc32_of n bytes in CUDA device `device`'s memory, copied to the host in
+// chunks (kernels/cuda/device_checksum.cu). Throws InputError in a build
+// without CUDA.
+uint32_t crc32_on_device(const void* data, size_t n, int device);
 
 struct FileChecksum {
   int64_t bytes = 0;

@@ -88,10 +88,18 @@ struct ArrayNames {
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
                             int64_t label_count, int classes, const ArrayNames& names = {}, int device = -1);
 
+// Throws InputError when the values of `data` are in a GPU's memory other
+// than `device` (-1: a backend that reads host memory only). `reader` names
+// that backend in the line. Every backend's upload calls it first (through
+// its data_device()), so device data reaches only the CUDA backend of its
+// own device; no host code reads it (DataValues throws on a host read).
+void require_data_readable_by(const Dataset& data, int device, const std::string& reader);
+
 // Records what a set over a caller's arrays holds as its sources (values,
 // then labels: bytes and CRC-32, like a file's), so that a training run
 // resumed from a checkpoint refuses different arrays of the same shape as it
-// refuses a changed file. One pass over the values (host memory only).
+// refuses a changed file. One pass over the values (device values are
+// copied to the host in chunks to be checksummed: crc32_on_device).
 void fingerprint_arrays(Dataset& data, const ArrayNames& names = {});
 
 // Recomputes class_counts and balanced from labels and M.

@@ -107,8 +107,10 @@ void check_pass_inputs(const Dataset& data, const Params& theta, const PassPlan&
 
 // Both backends' upload() calls this first: throws InputError when the data
 // set's values are in a GPU's memory that `backend` does not read (the CPU
-// backend, or the CUDA backend of another device).
-void require_data_readable_by(const Dataset& data, const ExpansionBackend& backend);
+// backend, or the CUDA backend of another device). dataset.hpp.
+inline void require_data_readable_by(const Dataset& data, const ExpansionBackend& backend) {
+  require_data_readable_by(data, backend.data_device(), backend.device_name());
+}
 
 std::unique_ptr<ExpansionBackend> make_cpu_backend();
 

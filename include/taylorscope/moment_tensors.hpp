@@ -61,6 +61,9 @@ class TensorBackend {
  public:
   virtual ~TensorBackend() = default;
   virtual std::string device_name() const = 0;
+  // The CUDA device whose memory upload() can read a data set's values from
+  // where they are, or -1: host memory only (require_data_readable_by).
+  virtual int data_device() const { return -1; }
   // Copies what the sweeps need (the data sorted by class; U and W). Throws
   // InputError when θ does not fit the data or a class of the data is empty.
   virtual void upload(const TensorSources& sources) = 0;

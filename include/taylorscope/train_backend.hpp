@@ -55,6 +55,10 @@ class TrainBackend {
  public:
   virtual ~TrainBackend() = default;
   virtual std::string device_name() const = 0;
+  // The CUDA device whose memory upload() can read a data set's values from
+  // where they are (DataValues::on_device), or -1: host memory only
+  // (require_data_readable_by, dataset.hpp).
+  virtual int data_device() const { return -1; }
   // Makes both data sets available (the CPU backend keeps references: they
   // must outlive it). E and M of the two must agree.
   virtual void upload(const Dataset& train, const Dataset& eval) = 0;

@@ -192,7 +192,10 @@ class CpuTensorBackend final : public TensorBackend {
   std::string device_name() const override {
     return "cpu (" + std::to_string(omp_get_max_threads()) + " threads, BLAS)";
   }
-  void upload(const TensorSources& sources) override { in_ = prepare_inputs(sources); }
+  void upload(const TensorSources& sources) override {
+    if (sources.data) require_data_readable_by(*sources.data, data_device(), device_name());
+    in_ = prepare_inputs(sources);
+  }
   int64_t E() const override { return in_.E; }
   TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress,
                     const TileRange& tiles) override;

@@ -114,6 +114,8 @@ void CpuTrainBackend::upload(const Dataset& train, const Dataset& eval) {
     throw InputError("train and eval data differ in shape: E " + std::to_string(train.E) + " vs " +
                      std::to_string(eval.E) + ", M " + std::to_string(train.M) + " vs " +
                      std::to_string(eval.M));
+  require_data_readable_by(train, data_device(), device_name());
+  require_data_readable_by(eval, data_device(), device_name());
   train_ = &train;
   eval_ = &eval;
 }

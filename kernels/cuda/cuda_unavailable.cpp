@@ -1,5 +1,6 @@
 // The CUDA entry points of a build configured without nvcc: the backend is
 // never available, and asking for it is an input error the CLI reports.
+#include "taylorscope/checksum.hpp"
 #include "taylorscope/cuda_backend.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
@@ -30,6 +31,8 @@ std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions&) {
 std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int) { throw InputError(kNoCuda); }
 
 int64_t count_nonfinite_on_device(const double*, size_t, int) { throw InputError(kNoCuda); }
+
+uint32_t crc32_on_device(const void*, size_t, int) { throw InputError(kNoCuda); }
 
 std::vector<double> philox_draws_on_device(int, uint64_t, uint64_t, uint64_t, uint64_t, bool) {
   throw InputError(kNoCuda);

@@ -49,10 +49,12 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_handles.hpp"
+#include "cuda/gather_rows.cuh"
 #include "cuda/tile_operands.cuh"
 #include "cuda/tile_plan.hpp"
 #include "cuda/tile_statistics.cuh"
 #include "taylorscope/class_order.hpp"
+#include "taylorscope/dataset.hpp"
 #include "taylorscope/errors.hpp"
 #include "taylorscope/moment_tensors.hpp"
 
@@ -110,6 +112,7 @@ class CudaTensorBackend final : public TensorBackend {
   CudaTensorBackend& operator=(const CudaTensorBackend&) = delete;
 
   std::string device_name() const override { return name_; }
+  int data_device() const override { return device_; }
   void upload(const TensorSources& sources) override;
   int64_t E() const override { return uploaded_ ? E_ : 0; }
   TensorSweep sweep(int order, const HistogramRange* ranges, const SweepProgress& progress,
@@ -176,6 +179,7 @@ void CudaTensorBackend::upload(const TensorSources& src) {
   std::vector<double> counts, ones;  // host sources of async copies: kept to the final synchronisation
   if (src.data) {
     const Dataset& d = *src.data;
+    require_data_readable_by(d, device_, name_);
     class_begin_.assign(d.M + 1, 0);
     int64_t largest = 0;
     for (int a = 0; a < d.M; ++a) {
@@ -223,12 +227,20 @@ void CudaTensorBackend::upload(const TensorSources& src) {
 }
 
 // Z with the rows in stable class order, gathered into two pinned buffers in
-// turn so that the host fills one while the other is copied.
+// turn so that the host fills one while the other is copied; or, for values
+// already in this GPU's memory (a CUDA tensor), gathered on the device.
 void CudaTensorBackend::upload_sorted_rows(const Dataset& d) {
   const int64_t N = d.N, E = d.E;
   Zs_.ensure_size(static_cast<size_t>(N * E));
   if (N * E == 0) return;
   const std::vector<int64_t> order = class_order(d.labels, d.M, d.spec).rows;
+  if (d.Z.on_device()) {
+    DeviceBuffer<int64_t> device_order(order.size());
+    to_device(device_order, order.data(), order.size(), stream_);
+    cuda::gather_rows(d.Z.device_data(), device_order.data(), N, E, Zs_.data(), stream_);
+    TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before device_order is freed
+    return;
+  }
   const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(kStagingBytes / sizeof(double)) / E);
   for (PinnedDoubles& buffer : staging_) buffer.ensure_size(static_cast<size_t>(rows * E));
   for (int64_t r0 = 0, chunk = 0; r0 < N; r0 += rows, ++chunk) {

@@ -91,6 +91,7 @@ class CudaTrainBackend final : public TrainBackend {
   CudaTrainBackend& operator=(const CudaTrainBackend&) = delete;
 
   std::string device_name() const override { return name_; }
+  int data_device() const override { return device_; }
   void upload(const Dataset& train, const Dataset& eval) override;
   void init(const Params& theta, const Activation& act, const OptimizerConfig& config) override;
   void step(const std::vector<int64_t>& rows) override;
@@ -260,9 +261,12 @@ void CudaTrainBackend::upload_split(const Dataset& d, DeviceData& out) {
                        std::to_string(s) + " is outside 0.." + std::to_string(d.M - 1));
   grow(out.Z, d.Z.size());
   grow(out.labels, d.labels.size());
+  // Values already in this GPU's memory (a CUDA tensor) are copied on the
+  // device: the backend's own copy, as for host values.
   if (!d.Z.empty())
-    TS_CUDA_CHECK(cudaMemcpyAsync(out.Z.data(), d.Z.data(), d.Z.size() * sizeof(double),
-                                  cudaMemcpyHostToDevice, stream_));
+    TS_CUDA_CHECK(cudaMemcpyAsync(out.Z.data(), d.Z.on_device() ? d.Z.device_data() : d.Z.data(),
+                                  d.Z.size() * sizeof(double),
+                                  d.Z.on_device() ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice, stream_));
   if (!d.labels.empty())
     TS_CUDA_CHECK(cudaMemcpyAsync(out.labels.data(), d.labels.data(), d.labels.size() * sizeof(int32_t),
                                   cudaMemcpyHostToDevice, stream_));
@@ -276,6 +280,8 @@ void CudaTrainBackend::upload(const Dataset& train, const Dataset& eval) {
                      std::to_string(eval.M));
   if (train.E < 1 || train.E > INT_MAX / 2 || train.M < 1)
     throw InputError(train.spec + ": the CUDA training backend needs 1 ≤ E < 2³⁰ and M ≥ 1");
+  require_data_readable_by(train, device_, name_);
+  require_data_readable_by(eval, device_, name_);
   select_device();
   uploaded_ = false;
   upload_split(train, train_);

@@ -6,11 +6,6 @@
 namespace taylorscope::python {
 
 Dataset dataset_of(const Matrix& X, const Labels& y, int classes, const std::string& spec) {
-  return dataset_from_arrays(spec, X.data(), static_cast<int64_t>(X.shape(0)), static_cast<int64_t>(X.shape(1)),
-                             y.data(), static_cast<int64_t>(y.shape(0)), classes);
-}
-
-Dataset dataset_of(const MatrixOnAnyDevice& X, const Labels& y, int classes, const std::string& spec) {
   int device = -1;
   switch (X.device_type()) {
     case nb::device::cpu::value:

@@ -1,7 +1,7 @@
 // The arrays the module takes from Python and gives back. The Python layer
 // (taylorscope/_arrays.py) has already made every input float64 (int64 for
-// labels) and C-contiguous, on the CPU — or, for expand()'s X, on the GPU
-// the call runs on — converting only what was not; so these types refuse
+// labels) and C-contiguous, on the CPU — or, for X (and train's Xe), on the
+// GPU the call runs on — converting only what was not; so these types refuse
 // conversion (noconvert at each argument): a copy made here would be one
 // the caller was told does not happen.
 #pragma once
@@ -22,20 +22,18 @@ namespace taylorscope::python {
 
 namespace nb = nanobind;
 
-using Matrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using AnyArray = nb::ndarray<const double, nb::c_contig, nb::device::cpu>;  // θ's parts: shapes checked by the library
 using Labels = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
-// expand()'s X, which may also be in a GPU's memory (a CUDA tensor read in
+// X (and train's Xe): in host memory, or in a GPU's (a CUDA tensor read in
 // place by the CUDA backend of its device; docs/python.md).
-using MatrixOnAnyDevice = nb::ndarray<const double, nb::ndim<2>, nb::c_contig>;
+using Matrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig>;
 
 // A Dataset over X's buffer (not copied) and y's labels; `classes` = 0
-// infers M. `spec` is what the report shows as the data's spec.
+// infers M. `spec` is what the report shows as the data's spec. X in a
+// GPU's memory makes a device-resident set (DataValues::borrow_on_device);
+// any other DLPack device is a TypeError. The caller's writes to a device X
+// must be complete: the Python layer synchronises the device first.
 Dataset dataset_of(const Matrix& X, const Labels& y, int classes, const std::string& spec);
-// The same for an X in host or CUDA device memory (any other device is a
-// TypeError). The caller's writes to a device X must be complete: the
-// Python layer synchronises the device first.
-Dataset dataset_of(const MatrixOnAnyDevice& X, const Labels& y, int classes, const std::string& spec);
 
 // θ from its four arrays (copied; load_params' checks).
 Params params_of(const AnyArray& U, const AnyArray& W, const AnyArray& b, const AnyArray& c);

@@ -32,7 +32,7 @@ void bind_datasets(nb::module_& m) {
   // binding builds (dataset_of), so a test can see that no copy was made.
   m.def(
       "_data_address",
-      [](const MatrixOnAnyDevice& X, const Labels& y) {
+      [](const Matrix& X, const Labels& y) {
         const Dataset d = dataset_of(X, y, 0, "probe");
         return reinterpret_cast<uintptr_t>(d.Z.on_device() ? d.Z.device_data() : d.Z.data());
       },

@@ -18,7 +18,7 @@ namespace taylorscope::python {
 void bind_expand(nb::module_& m) {
   m.def(
       "expand",
-      [](const MatrixOnAnyDevice& X, const Labels& y, const AnyArray& U, const AnyArray& W, const AnyArray& b,
+      [](const Matrix& X, const Labels& y, const AnyArray& U, const AnyArray& W, const AnyArray& b,
          const AnyArray& c, int order, const std::string& activation, double omega, double iota,
          const std::string& device, const std::vector<double>& t_values, const std::string& data_spec,
          const std::string& params_source) {

@@ -40,11 +40,6 @@ def _device(device, *found):
     return "auto"
 
 
-def _data(X, y):
-    Xa, dev = as_values(X, "X", 2, "(N, E)")
-    return Xa, as_labels(y), dev
-
-
 def _warn(messages):
     for m in messages:
         _warnings.warn(m, EngineWarning, stacklevel=3)
@@ -78,15 +73,18 @@ def tensors(X, y, theta=None, order=2, only=None, bins=64, device=None):
     """Element statistics of J^(n), T^(n) and J^(n)∘T^(n) (n = order), as
     `taylorscope tensors` reports them: s.J, s.T, s.JT (STATS dicts) and
     s.dot = ⟨J^(n), T^(n)⟩ (with s.dot_power_sum, the same by the power-sum
-    identity). Without theta, J alone; only="J" or "T" streams one."""
-    Xa, ya, dev = _data(X, y)
+    identity). Without theta, J alone; only="J" or "T" streams one. A
+    CUDA tensor X on the GPU the call runs on is read there, in place."""
     parts, tdev = (None, None, None, None), None
     if theta is not None:
         parts, tdev = theta_arrays(theta)
+    run_on = _device(device, _cuda_device_of(X), tdev)
+    Xa, _ = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
+    ya = as_labels(y)
     if only is not None and only not in ("J", "T"):
         raise ValueError("only must be 'J', 'T' or None, got %r" % (only,))
     report, queued = _taylorscope.tensors(
-        Xa, ya, *parts, order=int(order), only=only or "", bins=int(bins), device=_device(device, dev, tdev),
+        Xa, ya, *parts, order=int(order), only=only or "", bins=int(bins), device=run_on,
         data_spec=_spec(X), params_source=_spec(theta) if theta is not None else "")
     _warn(queued)
     return TensorStatistics(json.loads(report), queued)
@@ -105,19 +103,24 @@ def train(X, y, eval=None, hidden=256, optimizer="sgd", lr=0.1, batch=50, epochs
     nothing. progress: called after every epoch with that epoch's record
     (a dict). Ctrl-C stops between batches with KeyboardInterrupt; with out
     given, its checkpoint is the last finished epoch's (resume=True goes on).
+    CUDA tensors on the GPU the run trains on are read there (the backend
+    copies them on the device).
     """
-    Xa, ya, dev = _data(X, y)
-    Xe = ye = None
-    eval_spec = ""
+    Xe_in = ye_in = None
     if eval is not None:
         try:
             Xe_in, ye_in = eval
         except (TypeError, ValueError):
             raise TypeError("eval must be a pair (Xe, ye) or None") from None
-        Xe, edev = as_values(Xe_in, "Xe", 2, "(N, E)")
+    run_on = _device(device, _cuda_device_of(X), None if Xe_in is None else _cuda_device_of(Xe_in))
+    Xa, _ = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
+    ya = as_labels(y)
+    Xe = ye = None
+    eval_spec = ""
+    if eval is not None:
+        Xe, _ = as_values(Xe_in, "Xe", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(Xe_in)))
         ye = as_labels(ye_in, "ye")
         eval_spec = _spec(Xe_in)
-        dev = dev or edev
     if progress is not None and not callable(progress):
         raise TypeError("progress must be callable (it gets each epoch's record), got %r" % (progress,))
     raw = _taylorscope.train(
@@ -126,7 +129,7 @@ def train(X, y, eval=None, hidden=256, optimizer="sgd", lr=0.1, batch=50, epochs
         init=str(init), init_scale=float(init_scale), l2=float(l2), momentum=float(momentum), beta1=float(beta1),
         beta2=float(beta2), eps=float(eps), rngd_period=int(rngd_period), rngd_damping=float(rngd_damping),
         rngd_omega=float(rngd_omega), early_stop=str(early_stop), patience=int(patience),
-        device=_device(device, dev), out="" if out is None else str(out), resume=bool(resume),
+        device=run_on, out="" if out is None else str(out), resume=bool(resume),
         save_precision=str(save_precision), progress=progress, data_spec=_spec(X),
         eval_spec=eval_spec or _spec(X))
     return TrainRun(raw, None if out is None else str(out))

@@ -1,18 +1,18 @@
 """The arrays a caller hands the engine, made ready for it.
 
-The engine reads float64, C-contiguous rows, on the host or (expand() on
-the GPU the data live on) in that GPU's memory. An array that is already
-that (a NumPy array, a PyTorch CPU tensor, a JAX CPU array; for expand() on
-their GPU also a PyTorch CUDA tensor or a JAX GPU array) is passed as it is:
+The engine reads float64, C-contiguous rows, on the host or (a call on the
+GPU the data live on) in that GPU's memory. An array that is already that (a
+NumPy array, a PyTorch CPU tensor, a JAX CPU array; for a call on their GPU
+also a PyTorch CUDA tensor or a JAX GPU array) is passed as it is:
 the engine reads the caller's buffer, no copy (docs/python.md). Anything else
 gets exactly one conversion, which is the documented cost:
 
 * another real dtype (float32, integers such as uint8 pixels) -> float64
   (a CUDA tensor kept on its GPU is converted there);
 * a non-contiguous view -> a C-contiguous copy;
-* a GPU array whose call does not run on its GPU (tensors(), train(), or
-  another device asked for) -> one copy to the host; a JAX GPU array of
-  another dtype than float64 -> one copy to the host.
+* a GPU array in a call that runs elsewhere (another GPU, the CPU) -> one
+  copy to the host; a JAX GPU array of another dtype than float64 -> one
+  copy to the host.
 
 Labels are always copied into int64 (N integers: small beside X).
 """

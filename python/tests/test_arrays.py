@@ -140,6 +140,32 @@ def test_cuda_tensors_convert_where_the_call_needs_them(fashion, theta):
     ts.tensors(Xc, y, theta, order=2, device="cpu")
 
 
+def test_cuda_tensors_for_tensors_and_train_are_read_on_their_gpu(tmp_path, fashion, theta):
+    torch = cuda_or_skip()
+    X, y = fashion
+    Xc = torch.from_numpy(X).cuda()
+    # tensors(): the CUDA tensor backend gathers the rows on the device;
+    # the same sorted rows as from the host, so the same statistics.
+    g = ts.tensors(Xc, y, theta, order=2)
+    h = ts.tensors(X, y, theta, order=2, device="cuda:0")
+    assert g.device.startswith("cuda:0")
+    assert g.dot == h.dot and g.dot_power_sum == h.dot_power_sum
+    assert g.J["mean"] == h.J["mean"] and g.J["std"] == h.J["std"]
+    # train(): the backend copies the tensor on the device; the same steps.
+    settings = dict(hidden=8, optimizer="adam", lr=0.01, batch=25, epochs=2, seed=5)
+    a = ts.train(Xc, y, eval=(Xc, y), **settings)
+    b = ts.train(X, y, eval=(X, y), device="cuda:0", **settings)
+    np.testing.assert_array_equal(a.theta.W, b.theta.W)
+    # A run directory records the tensor's checksum (copied to the host in
+    # chunks): resuming with the same tensor goes on, with other values of
+    # the same shape it is refused.
+    d = tmp_path / "run"
+    ts.train(Xc, y, out=d, **settings)
+    ts.train(Xc, y, out=d, resume=True, **{**settings, "epochs": 3})
+    with pytest.raises(ValueError, match=r"cannot resume, '[^']*crc32'"):
+        ts.train(Xc * 2, y, out=d, resume=True, **{**settings, "epochs": 4})
+
+
 def test_non_finite_cuda_values_are_refused_as_on_the_host(fashion, theta):
     torch = cuda_or_skip()
     X, y = fashion
