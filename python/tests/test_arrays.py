@@ -86,6 +86,21 @@ def test_torch_cpu_tensors(fashion, theta):
     np.testing.assert_array_equal(a.S_k, e.S_k)
 
 
+def test_which_calls_keep_gpu_data_on_their_gpu():
+    """A GPU array stays on its GPU only for a call that runs there: by name,
+    or as "cuda"/"auto" (GPU 0 in one process) when the build has CUDA."""
+    from taylorscope._arrays import same_gpu
+
+    assert same_gpu("cuda:1", "cuda:1")
+    assert not same_gpu("cuda:0", "cuda:1")
+    assert not same_gpu("cpu", "cuda:0")
+    assert not same_gpu("cuda", "cuda:1")
+    assert not same_gpu("cuda:0", None)
+    has_cuda = ts.cuda_available()[0]
+    assert same_gpu("cuda", "cuda:0") == has_cuda
+    assert same_gpu("auto", "cuda:0") == has_cuda
+
+
 def cuda_or_skip():
     """torch, when PyTorch sees a GPU and this build has the CUDA backend.
     Skips otherwise, but fails where a GPU is required (scripts/device-check
