@@ -51,10 +51,19 @@ int64_t rows_per_block(int64_t H) {
 
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
+// Where a GEMM call starts and ends moves A0's bits: OpenBLAS runs the
+// last rows of a call (its count mod 8) through other kernels, which round
+// differently (seen at H = 700, 1497-row blocks). Calls that merge or split
+// walk blocks therefore do so only at offsets that are multiples of this,
+// so every row keeps the kernel it had with one call per block.
+constexpr int64_t kGemmRowAlign = 16;
+
 // Rows per GEMM: a whole number of walk blocks (so the blocks, and with them
-// every sum's order, are those of one GEMM per block).
+// every sum's order, are those of one GEMM per block); just one where blocks
+// are not a multiple of kGemmRowAlign rows.
 int64_t rows_per_gemm(int64_t H) {
   const int64_t block = rows_per_block(H);
+  if (block % kGemmRowAlign != 0) return block;
   const int64_t by_bytes = static_cast<int64_t>(kGemmBytes / (sizeof(double) * block * std::max<int64_t>(H, 1)));
   return block * std::clamp<int64_t>((kGemmRows + block - 1) / block, 1, std::max<int64_t>(by_bytes, 1));
 }
