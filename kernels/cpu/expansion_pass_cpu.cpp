@@ -51,6 +51,14 @@ int64_t rows_per_block(int64_t H) {
 
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
+// Below this H the GEMM goes in pieces of at most kPieceRows rows, each
+// followed by its rows' class sums (walk_rows) while those rows of Z are
+// still in L3: read again after the whole pass, from memory, Z (376 MB on
+// the train split) cost ~3% of the pass at H = 256. A piece repacks W, which
+// is cheap while W is small and costs more than the reread at large H.
+constexpr int64_t kPieceRows = 1024;  // a multiple of kGemmRowAlign
+constexpr int64_t kPiecesBelowH = 1024;
+
 // Where a GEMM call starts and ends moves A0's bits: OpenBLAS runs the
 // last rows of a call (its count mod 8) through other kernels, which round
 // differently (seen at H = 700, 1497-row blocks). Calls that merge or split
@@ -370,7 +378,8 @@ void add_class_sums(const Dataset& data, int64_t r0, int64_t R, int64_t g0, int6
 
 // One thread's share of a pass over rows [begin, end): its A0 block, row
 // scratch and partial sums, allocated before the parallel region (an
-// allocation failure inside it would end the process).
+// allocation failure inside it would end the process). The backend keeps
+// them from one pass to the next of the same shape (ThreadPasses).
 struct ThreadPass {
   AlignedDoubles A0, class_power;
   std::vector<double> g, jet, direct, class_sum;
@@ -385,6 +394,13 @@ struct ThreadPass {
         class_sum(with_class_sum ? static_cast<size_t>(in.M) * in.E : 0, 0.0),
         order(static_cast<size_t>(block_rows) + in.M + 1),
         scratch(in.C, in.M) {}
+  // The sums back to zero; the rest is written before it is read.
+  void reset() {
+    std::fill(class_power.begin(), class_power.end(), 0.0);
+    std::fill(jet.begin(), jet.end(), 0.0);
+    std::fill(direct.begin(), direct.end(), 0.0);
+    std::fill(class_sum.begin(), class_sum.end(), 0.0);
+  }
 };
 
 // Bytes one ThreadPass holds, for check_memory before any is allocated.
@@ -397,17 +413,45 @@ double thread_pass_bytes(const StageInputs& in, int64_t block_rows, int64_t gemm
                 (std::max(in.C, 1) + 2.0) * kUnitTile + kRowGroup * static_cast<double>(in.C) * in.M * kLanes);
 }
 
-// One ThreadPass per thread, after check_memory has seen all of them
-// (`what` opens the refusal's parenthesis; the thread and row counts close it).
-std::vector<ThreadPass> thread_passes(const StageInputs& in, int threads, int64_t block_rows, int64_t gemm_rows,
-                                      bool with_class_sum, const std::string& what) {
-  check_memory(threads * thread_pass_bytes(in, block_rows, gemm_rows),
-               what + std::to_string(threads) + " threads × " + std::to_string(gemm_rows) + " rows at a time)");
-  std::vector<ThreadPass> parts;
-  parts.reserve(threads);
-  for (int t = 0; t < threads; ++t) parts.emplace_back(in, block_rows, gemm_rows, with_class_sum);
-  return parts;
-}
+// What the ThreadPass buffers' sizes depend on.
+struct PassShape {
+  int threads = 0, M = 0, K = 0, P = 0, T = 0, C = 0;
+  int64_t H = 0, E = 0, block_rows = 0, gemm_rows = 0;
+  bool with_class_sum = false;
+  bool operator==(const PassShape&) const = default;
+};
+
+// One ThreadPass per thread, kept between passes of the same shape: a fresh
+// set each pass cost its allocation's zeroing and first-touch page faults
+// (64 MiB of A0 at H = 2048, ~2% of a warm pass in perf). A new shape frees
+// the old set before check_memory sees the new one (`what` opens the
+// refusal's parenthesis; the thread and row counts close it).
+class ThreadPasses {
+ public:
+  std::vector<ThreadPass>& get(const StageInputs& in, int threads, int64_t block_rows, int64_t gemm_rows,
+                               bool with_class_sum, const std::string& what) {
+    const PassShape shape{threads, in.M, in.K, in.P, in.T, in.C, in.H, in.E, block_rows, gemm_rows, with_class_sum};
+    if (!(shape == shape_) || parts_.empty()) {
+      clear();
+      check_memory(threads * thread_pass_bytes(in, block_rows, gemm_rows),
+                   what + std::to_string(threads) + " threads × " + std::to_string(gemm_rows) + " rows at a time)");
+      parts_.reserve(threads);
+      for (int t = 0; t < threads; ++t) parts_.emplace_back(in, block_rows, gemm_rows, with_class_sum);
+      shape_ = shape;
+    } else {
+      for (ThreadPass& part : parts_) part.reset();
+    }
+    return parts_;
+  }
+  void clear() {
+    std::vector<ThreadPass>().swap(parts_);
+    shape_ = PassShape{};
+  }
+
+ private:
+  PassShape shape_;
+  std::vector<ThreadPass> parts_;
+};
 
 // The rows [begin, end) of thread tid of nt.
 ShardRange thread_rows(ShardRange rows, int tid, int nt) {
@@ -425,16 +469,25 @@ ShardRange thread_rows(ShardRange rows, int tid, int nt) {
 // a class, every row fetched its slice from L3. A block in class order
 // reuses one slice for ~R/M rows. `order` is the thread's scratch:
 // block_rows entries, then M + 1.
+// With class_sum, also adds the rows into it (add_class_sums, in row order)
+// right after the GEMM that read them.
 template <class EachGroup>
 void walk_rows(const Dataset& data, const StageInputs& in, ShardRange rows, int64_t block_rows, int64_t gemm_rows,
-               double* A0_all, std::vector<int64_t>& order, EachGroup each_group) {
+               double* A0_all, std::vector<int64_t>& order, double* class_sum, EachGroup each_group) {
   const int64_t H = in.H, E = in.E;
+  const int64_t piece_rows = H < kPiecesBelowH ? std::min(gemm_rows, kPieceRows) : gemm_rows;
   const auto first = order.begin() + block_rows;  // first[c]: where class c's rows start
   for (int64_t r0 = rows.begin; r0 < rows.end; r0 += block_rows) {
     const int64_t R = std::min(block_rows, rows.end - r0);
     const int64_t in_gemm = (r0 - rows.begin) % gemm_rows;  // this block's first row within its GEMM's
-    if (in_gemm == 0 && H > 0)
-      cpu::gemm_abt(std::min(gemm_rows, rows.end - r0), H, E, data.row(r0), in.W, A0_all);
+    if (in_gemm == 0) {
+      const int64_t RG = std::min(gemm_rows, rows.end - r0);
+      for (int64_t p0 = 0; p0 < RG; p0 += piece_rows) {
+        const int64_t RP = std::min(piece_rows, RG - p0);
+        if (H > 0) cpu::gemm_abt(RP, H, E, data.row(r0 + p0), in.W, A0_all + p0 * H);
+        if (class_sum) add_class_sums(data, r0 + p0, RP, 0, E, class_sum);
+      }
+    }
     const double* const A0 = A0_all + in_gemm * H;
     // A counting sort by label, stable: the rows' order depends on the data only.
     std::fill(first, first + in.M + 1, 0);
@@ -459,7 +512,10 @@ class CpuExpansionBackend final : public ExpansionBackend {
   std::string device_name() const override {
     return "cpu (" + std::to_string(omp_get_max_threads()) + " threads, BLAS)";
   }
-  void release() override { data_ = nullptr; }
+  void release() override {
+    data_ = nullptr;
+    passes_.clear();
+  }
   void upload(const Dataset& data) override {
     data_ = &data;
     staged_ = false;
@@ -480,6 +536,7 @@ class CpuExpansionBackend final : public ExpansionBackend {
   PassPlan plan_;
   StageInputs in_;
   PassSums sums_;
+  ThreadPasses passes_;  // each thread's buffers, kept for the next pass
 };
 
 PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
@@ -491,8 +548,8 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   const int M = in.M, K = in.K, T = in.T;
   const int threads = omp_get_max_threads();
   const int64_t block_rows = rows_per_block(in.H), gemm_rows = rows_per_gemm(in.H);
-  std::vector<ThreadPass> parts =
-      thread_passes(in, threads, block_rows, gemm_rows, true,
+  std::vector<ThreadPass>& parts =
+      passes_.get(in, threads, block_rows, gemm_rows, true,
                     "the CPU expansion pass (H = " + std::to_string(in.H) + ", order " + std::to_string(K) + ", ");
   const cpu::SingleThreadedBlas single_threaded_blas;
 
@@ -503,7 +560,7 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     ThreadPass& part = parts[tid];
     const ShardRange mine = thread_rows({0, data.N}, tid, nt);
-    walk_rows(data, in, mine, block_rows, gemm_rows, part.A0.data(), part.order,
+    walk_rows(data, in, mine, block_rows, gemm_rows, part.A0.data(), part.order, part.class_sum.data(),
               [&](const int64_t* s, const double* const* a0, int count) {
                 int labels[kRowGroup];
                 double* g[kRowGroup];
@@ -515,7 +572,6 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
                 for (int r = 0; r < count && stages; ++r)
                   sample_rows(in, plan, g[r], &data.labels[s[r]], 1, part.jet.data(), part.direct.data());
               });
-    add_class_sums(data, mine.begin, mine.size(), 0, data.E, part.class_sum.data());
   }
 
   PassSums sums = PassSums::zeros(plan, M, in.H, data.E);
@@ -562,14 +618,15 @@ void CpuExpansionBackend::hidden_stage(ShardRange rows, double* G) {
   const int M = in_.M, C = in_.C;
   const int threads = omp_get_max_threads();
   const int64_t block_rows = rows_per_block(in_.H), gemm_rows = rows_per_gemm(in_.H);
-  std::vector<ThreadPass> parts = thread_passes(
-      in_, threads, block_rows, gemm_rows, false, "stage 1 of the CPU expansion pass (" + std::to_string(in_.H) + " hidden units, ");
+  std::vector<ThreadPass>& parts =
+      passes_.get(in_, threads, block_rows, gemm_rows, false,
+                  "stage 1 of the CPU expansion pass (" + std::to_string(in_.H) + " hidden units, ");
   const cpu::SingleThreadedBlas single_threaded_blas;
 #pragma omp parallel num_threads(threads)
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     ThreadPass& part = parts[tid];
-    walk_rows(data, in_, thread_rows(rows, tid, nt), block_rows, gemm_rows, part.A0.data(), part.order,
+    walk_rows(data, in_, thread_rows(rows, tid, nt), block_rows, gemm_rows, part.A0.data(), part.order, nullptr,
               [&](const int64_t* s, const double* const* a0, int count) {
                 int labels[kRowGroup];
                 double* g[kRowGroup];
