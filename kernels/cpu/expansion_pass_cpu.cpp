@@ -51,14 +51,6 @@ int64_t rows_per_block(int64_t H) {
 
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
-// Below this H the GEMM goes in pieces of at most kPieceRows rows, each
-// followed by its rows' class sums (walk_rows) while those rows of Z are
-// still in L3: read again after the whole pass, from memory, Z (376 MB on
-// the train split) cost ~3% of the pass at H = 256. A piece repacks W, which
-// is cheap while W is small and costs more than the reread at large H.
-constexpr int64_t kPieceRows = 1024;  // a multiple of kGemmRowAlign
-constexpr int64_t kPiecesBelowH = 1024;
-
 // Where a GEMM call starts and ends moves A0's bits: OpenBLAS runs the
 // last rows of a call (its count mod 8) through other kernels, which round
 // differently (seen at H = 700, 1497-row blocks). Calls that merge or split
@@ -469,25 +461,16 @@ ShardRange thread_rows(ShardRange rows, int tid, int nt) {
 // a class, every row fetched its slice from L3. A block in class order
 // reuses one slice for ~R/M rows. `order` is the thread's scratch:
 // block_rows entries, then M + 1.
-// With class_sum, also adds the rows into it (add_class_sums, in row order)
-// right after the GEMM that read them.
 template <class EachGroup>
 void walk_rows(const Dataset& data, const StageInputs& in, ShardRange rows, int64_t block_rows, int64_t gemm_rows,
-               double* A0_all, std::vector<int64_t>& order, double* class_sum, EachGroup each_group) {
+               double* A0_all, std::vector<int64_t>& order, EachGroup each_group) {
   const int64_t H = in.H, E = in.E;
-  const int64_t piece_rows = H < kPiecesBelowH ? std::min(gemm_rows, kPieceRows) : gemm_rows;
   const auto first = order.begin() + block_rows;  // first[c]: where class c's rows start
   for (int64_t r0 = rows.begin; r0 < rows.end; r0 += block_rows) {
     const int64_t R = std::min(block_rows, rows.end - r0);
     const int64_t in_gemm = (r0 - rows.begin) % gemm_rows;  // this block's first row within its GEMM's
-    if (in_gemm == 0) {
-      const int64_t RG = std::min(gemm_rows, rows.end - r0);
-      for (int64_t p0 = 0; p0 < RG; p0 += piece_rows) {
-        const int64_t RP = std::min(piece_rows, RG - p0);
-        if (H > 0) cpu::gemm_abt(RP, H, E, data.row(r0 + p0), in.W, A0_all + p0 * H);
-        if (class_sum) add_class_sums(data, r0 + p0, RP, 0, E, class_sum);
-      }
-    }
+    if (in_gemm == 0 && H > 0)
+      cpu::gemm_abt(std::min(gemm_rows, rows.end - r0), H, E, data.row(r0), in.W, A0_all);
     const double* const A0 = A0_all + in_gemm * H;
     // A counting sort by label, stable: the rows' order depends on the data only.
     std::fill(first, first + in.M + 1, 0);
@@ -560,7 +543,7 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     ThreadPass& part = parts[tid];
     const ShardRange mine = thread_rows({0, data.N}, tid, nt);
-    walk_rows(data, in, mine, block_rows, gemm_rows, part.A0.data(), part.order, part.class_sum.data(),
+    walk_rows(data, in, mine, block_rows, gemm_rows, part.A0.data(), part.order,
               [&](const int64_t* s, const double* const* a0, int count) {
                 int labels[kRowGroup];
                 double* g[kRowGroup];
@@ -572,6 +555,7 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
                 for (int r = 0; r < count && stages; ++r)
                   sample_rows(in, plan, g[r], &data.labels[s[r]], 1, part.jet.data(), part.direct.data());
               });
+    add_class_sums(data, mine.begin, mine.size(), 0, data.E, part.class_sum.data());
   }
 
   PassSums sums = PassSums::zeros(plan, M, in.H, data.E);
@@ -626,7 +610,7 @@ void CpuExpansionBackend::hidden_stage(ShardRange rows, double* G) {
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     ThreadPass& part = parts[tid];
-    walk_rows(data, in_, thread_rows(rows, tid, nt), block_rows, gemm_rows, part.A0.data(), part.order, nullptr,
+    walk_rows(data, in_, thread_rows(rows, tid, nt), block_rows, gemm_rows, part.A0.data(), part.order,
               [&](const int64_t* s, const double* const* a0, int count) {
                 int labels[kRowGroup];
                 double* g[kRowGroup];
