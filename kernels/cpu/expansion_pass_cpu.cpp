@@ -1,6 +1,7 @@
 // The CPU reference path of the expansion pass (see expansion_pass.hpp for the
 // two stages). Each OpenMP thread owns a contiguous range of rows and walks
-// it in blocks: one single-threaded DGEMM gives the block's A0 = Z Wᵀ, and
+// it in blocks: a single-threaded DGEMM (one per block or per several,
+// rows_per_gemm) gives the block's A0 = Z Wᵀ, and
 // everything after it is fused per row while the row is in cache — the
 // channels (pass_channels.hpp), the M-wide hidden contraction G = X Uᵀ (by
 // hand, four units per instruction: BLAS at M = 10 columns runs far below its
