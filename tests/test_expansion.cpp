@@ -130,15 +130,18 @@ TEST(Expansion, DominantD2EqualsJUWTermAndD3EqualsJUWW) {
 // The CPU pass forms the channels with pass_channels_block (loops over units,
 // vectorised), the CUDA kernels with pass_channels (one unit per thread): the
 // same operations per element, so the same bits, for every activation.
+// P = 7 takes the fixed-P power loop, P = 10 the general one.
 TEST(Expansion, ChannelBlocksEqualPassChannelsUnitByUnit) {
   std::mt19937_64 rng(11);
   std::normal_distribution<double> normal(0.0, 3.0);
-  const int P = 7, C = 12;
-  const std::vector<double> t_of = {0, 0, 0, 0, 0, 0, 0, 0.25, 0.5, 1.0, 1.5, 2.0};
   std::vector<double> a(130);  // not a multiple of the vector width
   for (double& v : a) v = normal(rng);
   a[0] = 0.0, a[1] = -0.0, a[2] = 800.0, a[3] = -800.0;  // σ's exponent clamp on both sides
+  for (const int P : {7, 10})
   for (const char* name : {"silu", "relu", "tanh", "sigmoid", "gelu", "softplus", "elu", "relu_omega"}) {
+    const int C = P + 5;
+    std::vector<double> t_of(P, 0.0);
+    t_of.insert(t_of.end(), {0.25, 0.5, 1.0, 1.5, 2.0});
     const Activation act = parse_activation(name, 0.7, 0.2);
     std::vector<double> block(C * a.size()), one(C);
     pass_channels_block(a.data(), static_cast<int64_t>(a.size()), P, C, t_of.data(), act, block.data());
@@ -154,14 +157,17 @@ TEST(Expansion, ChannelBlocksEqualPassChannelsUnitByUnit) {
 // come from one exponential and one division per unit (SigmoidLadder): the
 // CPU's loops over units and a CUDA thread's per-unit function give the same
 // bits, whichever channels a thread group keeps.
+// The default t take ladder_channels_fixed, one loop per unit; t = 0.5, 1,
+// 1.5, 0.75, 2 (m = 2, 4, 6, 3, 8 of 0.25) the general ladder_channels_block.
 TEST(Expansion, SigmoidLadderBlocksEqualPassChannelsUnitByUnit) {
   std::mt19937_64 rng(12);
   std::normal_distribution<double> normal(0.0, 3.0);
   const int P = 7, C = 12;
-  const std::vector<double> t_of = {0, 0, 0, 0, 0, 0, 0, 0.25, 0.5, 1.0, 1.5, 2.0};
   std::vector<double> a(200);  // over three chunks of the block's 64 units
   for (double& v : a) v = normal(rng);
   a[0] = 0.0, a[1] = -0.0, a[2] = 800.0, a[3] = -800.0, a[4] = -400.0, a[5] = 40.0;
+  for (const std::vector<double>& t_of : {std::vector<double>{0, 0, 0, 0, 0, 0, 0, 0.25, 0.5, 1.0, 1.5, 2.0},
+                                          std::vector<double>{0, 0, 0, 0, 0, 0, 0, 0.5, 1.0, 1.5, 0.75, 2.0}})
   for (const char* name : {"silu", "sigmoid"}) {
     const Activation act = parse_activation(name);
     const SigmoidLadder ladder = make_sigmoid_ladder(act, t_of.data() + P, C - P);
@@ -272,6 +278,48 @@ TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {
       // The pass adds each thread's rows in order and then the threads' sums:
       // another grouping of at most 9 terms, so within 9 roundings of Σ|z|.
       EXPECT_NEAR(full.class_sum[a * 6 + g], want, 9 * 0x1p-52 * size) << "class " << a << " feature " << g;
+    }
+}
+
+// The CPU pass keeps each thread's buffers from one pass to the next of the
+// same shape, resetting its sums: a second pass of one backend equals the
+// first and a fresh backend's, also after a pass of another shape between
+// them; the class sums of 4000 rows (one 4096-row block, split among the
+// threads) stay within rounding of the plain sums.
+TEST(Expansion, RepeatedPassesReuseTheirBuffers) {
+  const Dataset d = synthetic_data({1500, 1200, 1300}, 6, 33);
+  const Params p = random_params(3, 5, 6, 0.7, 34), wider = random_params(3, 9, 6, 0.7, 35);
+  PassPlan plan;
+  plan.act = parse_activation("silu");
+  plan.order = 5;
+  plan.taylor = activation_taylor(plan.act, 5);
+  plan.max_power = 4;
+  plan.t_values = {0.5, 1.0};
+  auto backend = make_cpu_backend();
+  backend->upload(d);
+  const PassSums first = backend->run(p, plan);
+  const PassSums again = backend->run(p, plan);
+  backend->run(wider, plan);
+  const PassSums after_other = backend->run(p, plan);
+  auto fresh_backend = make_cpu_backend();
+  fresh_backend->upload(d);
+  const PassSums fresh = fresh_backend->run(p, plan);
+  for (const PassSums* s : {&again, &after_other, &fresh}) {
+    EXPECT_EQ(s->jet, first.jet);
+    EXPECT_EQ(s->direct, first.direct);
+    EXPECT_EQ(s->class_power, first.class_power);
+    EXPECT_EQ(s->class_sum, first.class_sum);
+    EXPECT_EQ(s->class_count, first.class_count);
+  }
+  for (int a = 0; a < 3; ++a)
+    for (int g = 0; g < 6; ++g) {
+      double want = 0, size = 0;
+      int64_t count = 0;
+      for (int64_t s = 0; s < d.N; ++s)
+        if (d.labels[s] == a) want += d.Z[s * 6 + g], size += std::fabs(d.Z[s * 6 + g]), ++count;
+      // Any grouping of n terms is within (n − 1) roundings of Σ|z|.
+      EXPECT_NEAR(first.class_sum[a * 6 + g], want, static_cast<double>(count) * 0x1p-52 * size)
+          << "class " << a << " feature " << g;
     }
 }
 

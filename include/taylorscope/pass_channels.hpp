@@ -248,6 +248,83 @@ void ladder_channels_block(const double* a, int64_t n, const SigmoidLadder& L, d
   }
 }
 
+// e0^M from e0 and its squares s1 = e0², s2 = e0⁴, s3 = e0⁸, as
+// sigmoid_ladder and ladder_channels_block form it: the squares M's bits
+// select, multiplied in order, the first taken as it is.
+template <int M>
+inline double ladder_power(double e0, double s1, double s2, double s3) {
+  static_assert(M >= 1 && M <= kMaxLadderMultiple);
+  const double s[4] = {e0, s1, s2, s3};
+  double p = 0.0;
+  bool first = true;
+#pragma GCC unroll 4
+  for (int bit = 0; bit < 4; ++bit)
+    if (M & (1 << bit)) {
+      p = first ? s[bit] : p * s[bit];
+      first = false;
+    }
+  return p;
+}
+
+// ladder_channels_block for a ladder whose multiples Ms are known at compile
+// time, one loop over units with every channel's intermediates in
+// registers: ladder_channels_block keeps its squares, e_j, prefix products
+// and reciprocals in arrays, ~50 loads and stores per four units beside
+// ~75 arithmetic operations, and the σ channels were 8% of the CPU pass at
+// H = 2048 (bench/RESULTS.md). The same operations per unit in the same
+// order (prefix_0 = 1 + e_0 is its 1.0·(1 + e_0)), so the same bits;
+// tests/test_expansion.cpp checks both against pass_channels unit by unit.
+template <bool Silu, int... Ms>
+void ladder_channels_fixed(const double* a, int64_t n, const SigmoidLadder& L, double* g) {
+  constexpr int N = sizeof...(Ms);
+  const double t0 = L.t0;
+  double t[N];
+  for (int j = 0; j < N; ++j) t[j] = L.t[j];
+#pragma omp simd
+  for (int64_t u = 0; u < n; ++u) {
+    const double x = a[u];
+    const double e0 = exp_nonpositive(-fabs(t0 * x));
+    const double s1 = e0 * e0, s2 = s1 * s1, s3 = s2 * s2;
+    const double e[N] = {ladder_power<Ms>(e0, s1, s2, s3)...};
+    double prefix[N];
+    prefix[0] = 1.0 + e[0];
+#pragma GCC unroll 8
+    for (int j = 1; j < N; ++j) prefix[j] = prefix[j - 1] * (1.0 + e[j]);
+    double inv = 1.0 / prefix[N - 1];
+#pragma GCC unroll 8
+    for (int j = N - 1; j >= 0; --j) {
+      const double r = j > 0 ? inv * prefix[j - 1] : inv;
+      inv *= 1.0 + e[j];
+      const double sigma = (x >= 0 ? 1.0 : e[j]) * r;
+      g[j * n + u] = Silu ? (t[j] * x) * sigma : sigma;
+    }
+  }
+}
+
+// The power channels g[ch·n + u] = a[u]^(ch+1), ch < P, by pass_channels'
+// chain of products, the running power in a register: one load and P
+// stores per unit where a loop per channel reloads the previous channel
+// and a (2P loads). P = K − 1, so the common orders are instantiated.
+template <int P>
+void power_channels_fixed(const double* a, int64_t n, double* g) {
+#pragma omp simd
+  for (int64_t u = 0; u < n; ++u) {
+    const double x = a[u];
+    double p = x;
+    g[u] = p;
+#pragma GCC unroll 8
+    for (int ch = 1; ch < P; ++ch) {
+      p *= x;
+      g[ch * n + u] = p;
+    }
+  }
+}
+
+// The default t = 0.25, 0.5, 1, 1.5, 2 (ExpansionOptions): m = 1, 2, 4, 6, 8.
+inline bool is_default_ladder(const SigmoidLadder& L) {
+  return L.count == 5 && L.m[0] == 1 && L.m[1] == 2 && L.m[2] == 4 && L.m[3] == 6 && L.m[4] == 8;
+}
+
 // The same channels for n units at once, channel-major: g[ch·n + u] =
 // g_ch(a[u]) for ch < C (t_of[ch] is the t of activation channel ch; t_of
 // is indexed by channel here, as pass_channels' is with first = 0). The
@@ -260,11 +337,22 @@ template <ActivationKind Kind>
 void pass_channels_block(const double* a, int64_t n, int P, int C, const double* t_of, const Activation& act,
                          double* g, const SigmoidLadder& ladder) {
   const Activation fixed{Kind, act.omega, act.iota};
-  if (P > 0) {
+  switch (P) {
+    case 1: power_channels_fixed<1>(a, n, g); break;
+    case 2: power_channels_fixed<2>(a, n, g); break;
+    case 3: power_channels_fixed<3>(a, n, g); break;
+    case 4: power_channels_fixed<4>(a, n, g); break;
+    case 5: power_channels_fixed<5>(a, n, g); break;
+    case 6: power_channels_fixed<6>(a, n, g); break;
+    case 7: power_channels_fixed<7>(a, n, g); break;
+    case 8: power_channels_fixed<8>(a, n, g); break;
+    default:
+      if (P > 0) {
 #pragma omp simd
-    for (int64_t u = 0; u < n; ++u) g[u] = a[u];
+        for (int64_t u = 0; u < n; ++u) g[u] = a[u];
+      }
   }
-  for (int ch = 1; ch < P; ++ch) {
+  for (int ch = P > 8 ? 1 : P; ch < P; ++ch) {
     const double* prev = g + (ch - 1) * n;
     double* out = g + ch * n;
 #pragma omp simd
@@ -273,6 +361,9 @@ void pass_channels_block(const double* a, int64_t n, int P, int C, const double*
   if constexpr (Kind == ActivationKind::silu || Kind == ActivationKind::sigmoid) {
     if (ladder.count > 0) {
       double* out = g + P * n;
+      if (is_default_ladder(ladder))
+        return ladder.silu ? ladder_channels_fixed<true, 1, 2, 4, 6, 8>(a, n, ladder, out)
+                           : ladder_channels_fixed<false, 1, 2, 4, 6, 8>(a, n, ladder, out);
       switch (ladder.count) {
         case 2: return ladder_channels_block<2>(a, n, ladder, out);
         case 3: return ladder_channels_block<3>(a, n, ladder, out);

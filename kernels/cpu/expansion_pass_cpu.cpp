@@ -1,6 +1,7 @@
 // The CPU reference path of the expansion pass (see expansion_pass.hpp for the
 // two stages). Each OpenMP thread owns a contiguous range of rows and walks
-// it in blocks: one single-threaded DGEMM gives the block's A0 = Z Wᵀ, and
+// it in blocks: a single-threaded DGEMM (one per block or per several,
+// rows_per_gemm) gives the block's A0 = Z Wᵀ, and
 // everything after it is fused per row while the row is in cache — the
 // channels (pass_channels.hpp), the M-wide hidden contraction G = X Uᵀ (by
 // hand, four units per instruction: BLAS at M = 10 columns runs far below its
@@ -27,10 +28,18 @@
 namespace taylorscope {
 namespace {
 
-// One thread's A0 block: large enough that the GEMM's repacking of W per
-// call (H·E per block) stays ~1% of its flops, small enough to stay in memory
-// budgets at any H.
+// One thread's block of rows walked in class order (walk_rows): 8 MiB of
+// A0. The block fixes the order in which rows meet in the jets' sums, so it
+// is kept as it was measured and pinned.
 constexpr size_t kBlockBytes = size_t{8} << 20;
+// One GEMM covers several such blocks, up to kGemmRows rows: OpenBLAS packs
+// all of W (H·E) in every call, from L3 or memory when W (12.5 MiB at
+// H = 2048) and the A0 blocks outgrow L3, and at 512 rows a call that was
+// 4.4% of the pass (bench/RESULTS.md). A0 of such a call leaves L3, but each
+// of its entries is written by the GEMM and read once after it, a few bytes
+// per thousand flops. kGemmBytes bounds the memory it takes at large H.
+constexpr int64_t kGemmRows = 2048;
+constexpr size_t kGemmBytes = size_t{64} << 20;
 // Hidden units per channel tile: C tiles of this many units (12 KiB at
 // C = 12) plus the U slice they meet stay in L1.
 constexpr int64_t kUnitTile = 128;
@@ -42,6 +51,23 @@ int64_t rows_per_block(int64_t H) {
 }
 
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+
+// Where a GEMM call starts and ends moves A0's bits: OpenBLAS runs the
+// last rows of a call (its count mod 8) through other kernels, which round
+// differently (seen at H = 700, 1497-row blocks). Calls that merge or split
+// walk blocks therefore do so only at offsets that are multiples of this,
+// so every row keeps the kernel it had with one call per block.
+constexpr int64_t kGemmRowAlign = 16;
+
+// Rows per GEMM: a whole number of walk blocks (so the blocks, and with them
+// every sum's order, are those of one GEMM per block); just one where blocks
+// are not a multiple of kGemmRowAlign rows.
+int64_t rows_per_gemm(int64_t H) {
+  const int64_t block = rows_per_block(H);
+  if (block % kGemmRowAlign != 0) return block;
+  const int64_t by_bytes = static_cast<int64_t>(kGemmBytes / (sizeof(double) * block * std::max<int64_t>(H, 1)));
+  return block * std::clamp<int64_t>((kGemmRows + block - 1) / block, 1, std::max<int64_t>(by_bytes, 1));
+}
 
 // std::vector's storage on 64-byte (cache-line) boundaries: a four-wide load
 // from a 16-byte-aligned buffer straddles two lines half the time and costs
@@ -103,11 +129,14 @@ StageInputs stage_inputs(const Params& theta, const PassPlan& plan, int64_t E) {
 
 using v4d = double __attribute__((vector_size(kLanes * sizeof(double))));
 
-v4d load4(const double* p) {
-  v4d v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+// Four doubles at any 8-byte boundary, as one vector load or store. Not
+// memcpy into a v4d: for the accumulators of contract_tile that sent every
+// one through the stack and back in 16-byte pieces, ~60 extra memory
+// operations per call of a 32-step loop.
+using v4d_unaligned = double __attribute__((vector_size(kLanes * sizeof(double)), aligned(8), may_alias));
+
+v4d load4(const double* p) { return *reinterpret_cast<const v4d_unaligned*>(p); }
+void store4(double* p, v4d v) { *reinterpret_cast<v4d_unaligned*>(p) = v; }
 
 // lanes[(c·M + α)·4 + l] += Σ_{u ≡ l mod 4, u<n} x[c·n + u] · U_α(u)
 // for NC channels and NM classes (n a multiple of 4): four-wide partial sums
@@ -123,11 +152,15 @@ v4d load4(const double* p) {
 template <int NC, int NM>
 void contract_tile(const double* x, int64_t n, const double* U, int M, double* lanes) {
   v4d acc[NC][NM];
+#pragma GCC unroll 8
   for (int c = 0; c < NC; ++c)
+#pragma GCC unroll 8
     for (int m = 0; m < NM; ++m) acc[c][m] = load4(lanes + (c * M + m) * kLanes);
   for (int64_t u = 0; u < n; u += kLanes) {
     v4d xv[NC];
+#pragma GCC unroll 8
     for (int c = 0; c < NC; ++c) xv[c] = load4(x + c * n + u);
+#pragma GCC unroll 8
     for (int m = 0; m < NM; ++m) {
       v4d uv = load4(U + u * M + m * kLanes);
       // Held in a register: GCC would otherwise fold the load into each of
@@ -137,11 +170,14 @@ void contract_tile(const double* x, int64_t n, const double* U, int M, double* l
 #ifdef __AVX__
       asm("" : "+x"(uv));
 #endif
+#pragma GCC unroll 8
       for (int c = 0; c < NC; ++c) acc[c][m] += xv[c] * uv;
     }
   }
+#pragma GCC unroll 8
   for (int c = 0; c < NC; ++c)
-    for (int m = 0; m < NM; ++m) std::memcpy(lanes + (c * M + m) * kLanes, &acc[c][m], sizeof(v4d));
+#pragma GCC unroll 8
+    for (int m = 0; m < NM; ++m) store4(lanes + (c * M + m) * kLanes, acc[c][m]);
 }
 
 template <int NC>
@@ -203,6 +239,49 @@ void add_powers(const double* v, int64_t n, int P, double* out, size_t stride, d
   }
 }
 
+// add_powers for two rows v0, v1 of the same class: each sum is loaded and
+// stored once for both rows' terms, added row 0 first, then row 1 — the
+// additions alone would make, so the same bits. The sums are P streams of
+// H doubles per class, each row's P·128 of them per tile read from L2 and
+// written back; a pair of one class (walk_rows puts rows in class order, so
+// most pairs are) halves that traffic and the loads and stores in L1.
+template <int P>
+void add_powers_pair_fixed(const double* v0, const double* v1, int64_t n, double* out, size_t stride) {
+#pragma omp simd
+  for (int64_t u = 0; u < n; ++u) {
+    double p0 = v0[u], p1 = v1[u];
+    out[u] = (out[u] + p0) + p1;
+    for (int k = 1; k < P; ++k) {
+      p0 *= v0[u];
+      p1 *= v1[u];
+      out[k * stride + u] = (out[k * stride + u] + p0) + p1;
+    }
+  }
+}
+
+// The class power sums of `count` rows' tiles v[r] (P powers each) into
+// out[label[r]·H], row by row in order: paired where two rows share a class
+// and P has a fixed-P loop, else one row at a time (add_powers).
+void add_row_powers(const double* const* v, const int* labels, int count, int64_t n, int P, double* class_power,
+                    int64_t H, size_t stride, double* power) {
+  if (count == 2 && labels[0] == labels[1] && P >= 1 && P <= 8) {
+    double* out = class_power + static_cast<size_t>(labels[0]) * H;
+    switch (P) {
+      case 1: return add_powers_pair_fixed<1>(v[0], v[1], n, out, stride);
+      case 2: return add_powers_pair_fixed<2>(v[0], v[1], n, out, stride);
+      case 3: return add_powers_pair_fixed<3>(v[0], v[1], n, out, stride);
+      case 4: return add_powers_pair_fixed<4>(v[0], v[1], n, out, stride);
+      case 5: return add_powers_pair_fixed<5>(v[0], v[1], n, out, stride);
+      case 6: return add_powers_pair_fixed<6>(v[0], v[1], n, out, stride);
+      case 7: return add_powers_pair_fixed<7>(v[0], v[1], n, out, stride);
+      case 8: return add_powers_pair_fixed<8>(v[0], v[1], n, out, stride);
+      default: break;
+    }
+  }
+  for (int r = 0; r < count; ++r)
+    add_powers(v[r], n, P, class_power + static_cast<size_t>(labels[r]) * H, stride, power);
+}
+
 // Rows whose stage 1 goes tile by tile together: each unit tile of U
 // (M × 128 doubles, 10 KiB at M = 10) comes from L2 once for the group
 // instead of once per row (contract_tile says what that costs). Two rows'
@@ -240,11 +319,11 @@ void contract_rows(const StageInputs& in, const Activation& act, const double* c
   for (int64_t h0 = 0; h0 < H; h0 += kUnitTile) {
     const int64_t valid = std::min(kUnitTile, H - h0);
     const int64_t n = round_up(valid, kLanes);  // U_packed is zero past H
-    for (int r = 0; r < count; ++r) {
-      const double* v = a0[r] + h0;
-      add_powers(v, valid, P, class_power + static_cast<size_t>(labels[r]) * H + h0, static_cast<size_t>(M) * H,
-                 power);
-      if (C == 0) continue;
+    const double* tiles[kRowGroup];
+    for (int r = 0; r < count; ++r) tiles[r] = a0[r] + h0;
+    add_row_powers(tiles, labels, count, valid, P, class_power + h0, H, static_cast<size_t>(M) * H, power);
+    for (int r = 0; r < count && C > 0; ++r) {
+      const double* v = tiles[r];
       const double* b = in.b + h0;
 #pragma omp simd
       for (int64_t u = 0; u < valid; ++u) a[u] = v[u] + b[u];
@@ -292,14 +371,15 @@ void add_class_sums(const Dataset& data, int64_t r0, int64_t R, int64_t g0, int6
 
 // One thread's share of a pass over rows [begin, end): its A0 block, row
 // scratch and partial sums, allocated before the parallel region (an
-// allocation failure inside it would end the process).
+// allocation failure inside it would end the process). The backend keeps
+// them from one pass to the next of the same shape (ThreadPasses).
 struct ThreadPass {
   AlignedDoubles A0, class_power;
   std::vector<double> g, jet, direct, class_sum;
   std::vector<int64_t> order;  // walk_rows' class order of a block, and its class counts
   RowScratch scratch;
-  ThreadPass(const StageInputs& in, int64_t block_rows, bool with_class_sum)
-      : A0(static_cast<size_t>(block_rows) * in.H),
+  ThreadPass(const StageInputs& in, int64_t block_rows, int64_t gemm_rows, bool with_class_sum)
+      : A0(static_cast<size_t>(gemm_rows) * in.H),
         class_power(static_cast<size_t>(in.P) * in.M * in.H, 0.0),
         g(static_cast<size_t>(kRowGroup) * in.C * in.M),
         jet(in.K + 1, 0.0),
@@ -307,28 +387,64 @@ struct ThreadPass {
         class_sum(with_class_sum ? static_cast<size_t>(in.M) * in.E : 0, 0.0),
         order(static_cast<size_t>(block_rows) + in.M + 1),
         scratch(in.C, in.M) {}
+  // The sums back to zero; the rest is written before it is read.
+  void reset() {
+    std::fill(class_power.begin(), class_power.end(), 0.0);
+    std::fill(jet.begin(), jet.end(), 0.0);
+    std::fill(direct.begin(), direct.end(), 0.0);
+    std::fill(class_sum.begin(), class_sum.end(), 0.0);
+  }
 };
 
 // Bytes one ThreadPass holds, for check_memory before any is allocated.
-double thread_pass_bytes(const StageInputs& in, int64_t block_rows) {
+double thread_pass_bytes(const StageInputs& in, int64_t block_rows, int64_t gemm_rows) {
   const double H = static_cast<double>(in.H);
-  return 8.0 * (static_cast<double>(block_rows) * (H + 1) + in.M + 1 + kRowGroup * static_cast<double>(in.C) * in.M +
+  return 8.0 * (static_cast<double>(gemm_rows) * H + static_cast<double>(block_rows) + in.M + 1 +
+                kRowGroup * static_cast<double>(in.C) * in.M +
                 in.K + 1 + in.T +
                 static_cast<double>(in.P) * in.M * H + static_cast<double>(in.M) * in.E +
                 (std::max(in.C, 1) + 2.0) * kUnitTile + kRowGroup * static_cast<double>(in.C) * in.M * kLanes);
 }
 
-// One ThreadPass per thread, after check_memory has seen all of them
-// (`what` opens the refusal's parenthesis; the thread and row counts close it).
-std::vector<ThreadPass> thread_passes(const StageInputs& in, int threads, int64_t block_rows, bool with_class_sum,
-                                      const std::string& what) {
-  check_memory(threads * thread_pass_bytes(in, block_rows),
-               what + std::to_string(threads) + " threads × " + std::to_string(block_rows) + " rows at a time)");
-  std::vector<ThreadPass> parts;
-  parts.reserve(threads);
-  for (int t = 0; t < threads; ++t) parts.emplace_back(in, block_rows, with_class_sum);
-  return parts;
-}
+// What the ThreadPass buffers' sizes depend on.
+struct PassShape {
+  int threads = 0, M = 0, K = 0, P = 0, T = 0, C = 0;
+  int64_t H = 0, E = 0, block_rows = 0, gemm_rows = 0;
+  bool with_class_sum = false;
+  bool operator==(const PassShape&) const = default;
+};
+
+// One ThreadPass per thread, kept between passes of the same shape: a fresh
+// set each pass cost its allocation's zeroing and first-touch page faults
+// (64 MiB of A0 at H = 2048, ~2% of a warm pass in perf). A new shape frees
+// the old set before check_memory sees the new one (`what` opens the
+// refusal's parenthesis; the thread and row counts close it).
+class ThreadPasses {
+ public:
+  std::vector<ThreadPass>& get(const StageInputs& in, int threads, int64_t block_rows, int64_t gemm_rows,
+                               bool with_class_sum, const std::string& what) {
+    const PassShape shape{threads, in.M, in.K, in.P, in.T, in.C, in.H, in.E, block_rows, gemm_rows, with_class_sum};
+    if (!(shape == shape_) || parts_.empty()) {
+      clear();
+      check_memory(threads * thread_pass_bytes(in, block_rows, gemm_rows),
+                   what + std::to_string(threads) + " threads × " + std::to_string(gemm_rows) + " rows at a time)");
+      parts_.reserve(threads);
+      for (int t = 0; t < threads; ++t) parts_.emplace_back(in, block_rows, gemm_rows, with_class_sum);
+      shape_ = shape;
+    } else {
+      for (ThreadPass& part : parts_) part.reset();
+    }
+    return parts_;
+  }
+  void clear() {
+    std::vector<ThreadPass>().swap(parts_);
+    shape_ = PassShape{};
+  }
+
+ private:
+  PassShape shape_;
+  std::vector<ThreadPass> parts_;
+};
 
 // The rows [begin, end) of thread tid of nt.
 ShardRange thread_rows(ShardRange rows, int tid, int nt) {
@@ -336,7 +452,8 @@ ShardRange thread_rows(ShardRange rows, int tid, int nt) {
   return {rows.begin + n * tid / nt, rows.begin + n * (tid + 1) / nt};
 }
 
-// Walks one thread's rows in blocks: A0 by one GEMM per block, then
+// Walks one thread's rows in blocks of block_rows: A0 by one GEMM per
+// gemm_rows (a multiple of block_rows; see kGemmRows), then
 // `each_group(rows, a0_rows, count)` for the block's rows in groups of up to
 // kRowGroup, the rows of one class together (in row order within it). Why:
 // each row adds its powers into its class's P×H slice of the class power
@@ -346,13 +463,16 @@ ShardRange thread_rows(ShardRange rows, int tid, int nt) {
 // reuses one slice for ~R/M rows. `order` is the thread's scratch:
 // block_rows entries, then M + 1.
 template <class EachGroup>
-void walk_rows(const Dataset& data, const StageInputs& in, ShardRange rows, int64_t block_rows, double* A0,
-               std::vector<int64_t>& order, EachGroup each_group) {
+void walk_rows(const Dataset& data, const StageInputs& in, ShardRange rows, int64_t block_rows, int64_t gemm_rows,
+               double* A0_all, std::vector<int64_t>& order, EachGroup each_group) {
   const int64_t H = in.H, E = in.E;
   const auto first = order.begin() + block_rows;  // first[c]: where class c's rows start
   for (int64_t r0 = rows.begin; r0 < rows.end; r0 += block_rows) {
     const int64_t R = std::min(block_rows, rows.end - r0);
-    if (H > 0) cpu::gemm_abt(R, H, E, data.row(r0), in.W, A0);
+    const int64_t in_gemm = (r0 - rows.begin) % gemm_rows;  // this block's first row within its GEMM's
+    if (in_gemm == 0 && H > 0)
+      cpu::gemm_abt(std::min(gemm_rows, rows.end - r0), H, E, data.row(r0), in.W, A0_all);
+    const double* const A0 = A0_all + in_gemm * H;
     // A counting sort by label, stable: the rows' order depends on the data only.
     std::fill(first, first + in.M + 1, 0);
     for (int64_t s = 0; s < R; ++s) ++first[data.labels[r0 + s] + 1];
@@ -376,7 +496,10 @@ class CpuExpansionBackend final : public ExpansionBackend {
   std::string device_name() const override {
     return "cpu (" + std::to_string(omp_get_max_threads()) + " threads, BLAS)";
   }
-  void release() override { data_ = nullptr; }
+  void release() override {
+    data_ = nullptr;
+    passes_.clear();
+  }
   void upload(const Dataset& data) override {
     data_ = nullptr;
     require_data_readable_by(data, *this);
@@ -399,6 +522,7 @@ class CpuExpansionBackend final : public ExpansionBackend {
   PassPlan plan_;
   StageInputs in_;
   PassSums sums_;
+  ThreadPasses passes_;  // each thread's buffers, kept for the next pass
 };
 
 PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
@@ -409,9 +533,9 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
   const StageInputs in = stage_inputs(theta, plan, data.E);
   const int M = in.M, K = in.K, T = in.T;
   const int threads = omp_get_max_threads();
-  const int64_t block_rows = rows_per_block(in.H);
-  std::vector<ThreadPass> parts =
-      thread_passes(in, threads, block_rows, true,
+  const int64_t block_rows = rows_per_block(in.H), gemm_rows = rows_per_gemm(in.H);
+  std::vector<ThreadPass>& parts =
+      passes_.get(in, threads, block_rows, gemm_rows, true,
                     "the CPU expansion pass (H = " + std::to_string(in.H) + ", order " + std::to_string(K) + ", ");
   const cpu::SingleThreadedBlas single_threaded_blas;
 
@@ -422,7 +546,7 @@ PassSums CpuExpansionBackend::run(const Params& theta, const PassPlan& plan) {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     ThreadPass& part = parts[tid];
     const ShardRange mine = thread_rows({0, data.N}, tid, nt);
-    walk_rows(data, in, mine, block_rows, part.A0.data(), part.order,
+    walk_rows(data, in, mine, block_rows, gemm_rows, part.A0.data(), part.order,
               [&](const int64_t* s, const double* const* a0, int count) {
                 int labels[kRowGroup];
                 double* g[kRowGroup];
@@ -480,15 +604,16 @@ void CpuExpansionBackend::hidden_stage(ShardRange rows, double* G) {
     throw std::logic_error("CpuExpansionBackend::hidden_stage: rows outside the data");
   const int M = in_.M, C = in_.C;
   const int threads = omp_get_max_threads();
-  const int64_t block_rows = rows_per_block(in_.H);
-  std::vector<ThreadPass> parts = thread_passes(
-      in_, threads, block_rows, false, "stage 1 of the CPU expansion pass (" + std::to_string(in_.H) + " hidden units, ");
+  const int64_t block_rows = rows_per_block(in_.H), gemm_rows = rows_per_gemm(in_.H);
+  std::vector<ThreadPass>& parts =
+      passes_.get(in_, threads, block_rows, gemm_rows, false,
+                  "stage 1 of the CPU expansion pass (" + std::to_string(in_.H) + " hidden units, ");
   const cpu::SingleThreadedBlas single_threaded_blas;
 #pragma omp parallel num_threads(threads)
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     ThreadPass& part = parts[tid];
-    walk_rows(data, in_, thread_rows(rows, tid, nt), block_rows, part.A0.data(), part.order,
+    walk_rows(data, in_, thread_rows(rows, tid, nt), block_rows, gemm_rows, part.A0.data(), part.order,
               [&](const int64_t* s, const double* const* a0, int count) {
                 int labels[kRowGroup];
                 double* g[kRowGroup];
