@@ -83,8 +83,8 @@ struct ArrayNames {
 // features, one class, labels outside [0, M), an empty class and non-finite
 // values. `spec` is what reports show as the data's spec.
 // `device` ≥ 0: Z is in that CUDA device's memory (a CUDA tensor); the
-// finite check runs there, and only the CUDA expansion backend of that
-// device reads the set (DataValues::borrow_on_device). Labels are host memory.
+// finite check runs there, and only the CUDA backends of that device read
+// the set (DataValues::borrow_on_device). Labels are host memory.
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
                             int64_t label_count, int classes, const ArrayNames& names = {}, int device = -1);
 

@@ -5,8 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "taylorscope/data_values.hpp"

@@ -59,7 +59,7 @@ def expand(X, y, theta, order=8, activation="silu", device=None, t_values=None, 
     """
     (U, W, b, c), tdev = theta_arrays(theta)
     run_on = _device(device, _cuda_device_of(X), tdev)
-    Xa, dev = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
+    Xa, _ = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
     ya = as_labels(y)
     t = list(DEFAULT_T_VALUES if t_values is None else t_values)
     report, queued = _taylorscope.expand(
