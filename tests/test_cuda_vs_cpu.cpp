@@ -22,15 +22,7 @@
 namespace taylorscope {
 namespace {
 
-PassPlan make_plan(const std::string& activation, int K, std::vector<double> t_values, int P) {
-  PassPlan plan;
-  plan.act = parse_activation(activation);
-  plan.order = K;
-  plan.taylor = activation_taylor(plan.act, std::max(K, 1));
-  plan.max_power = P;
-  plan.t_values = std::move(t_values);
-  return plan;
-}
+using testing::make_plan;
 
 // Tolerance: |gpu − cpu| ≤ 1e-9 · max(|cpu|, floor).
 // The two backends differ only in rounding: cuBLAS and the CPU BLAS sum

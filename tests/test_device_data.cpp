@@ -221,12 +221,7 @@ TEST(DeviceDataGpu, NonFiniteValuesAreCountedOnTheDeviceWithTheHostsMessage) {
 // rows uploaded from the host, under one chunk and several.
 TEST(DeviceDataGpu, PassSumsEqualAHostUploadBitForBit) {
   if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
-  PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 8;
-  plan.taylor = activation_taylor(plan.act, 8);
-  plan.max_power = 7;
-  plan.t_values = {0.25, 0.5, 1.0, 2.0};
+  const PassPlan plan = testing::make_plan("silu", 8, {0.25, 0.5, 1.0, 2.0}, 7);
   const Dataset shuffled = testing::synthetic_data({70, 41, 55, 12}, 37, 9);
   const Params theta = testing::random_params(shuffled.M, 70, shuffled.E, 0.25, 3);
   for (const Dataset& host : {shuffled, class_sorted(shuffled)}) {
@@ -304,12 +299,7 @@ TEST(DeviceDataGpu, TrainingEqualsAHostUploadBitForBit) {
     EXPECT_EQ(device.sources[i].crc32, host.sources[i].crc32);
     EXPECT_EQ(device.sources[i].bytes, host.sources[i].bytes);
   }
-  TrainConfig c;
-  c.hidden = 8;
-  c.act = parse_activation("silu");
-  c.opt.lr = 0.1;
-  c.batch = 10;
-  c.epochs = 3;
+  const TrainConfig c = testing::small_train_config();
   auto a = make_cuda_train_backend(0, world());
   const TrainResult want = train(host, host, c, *a, "", false, NpyPrecision::f64, {});
   auto b = make_cuda_train_backend(0, world());

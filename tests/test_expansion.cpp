@@ -20,6 +20,7 @@
 #include "test_support.hpp"
 
 using namespace taylorscope;
+using taylorscope::testing::make_plan;
 using taylorscope::testing::naive_action;
 using taylorscope::testing::random_params;
 using taylorscope::testing::synthetic_data;
@@ -251,12 +252,7 @@ TEST(Expansion, SigmoidLadderIsFoundOnlyForIntegerMultiples) {
 TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {
   const Dataset d = synthetic_data({7, 9, 5}, 6, 31);
   const Params p = random_params(3, 5, 6, 0.7, 32);
-  PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 5;
-  plan.taylor = activation_taylor(plan.act, 5);
-  plan.max_power = 4;
-  plan.t_values = {0.5, 1.0};
+  const PassPlan plan = make_plan("silu", 5, {0.5, 1.0}, 4);
   auto backend = make_cpu_backend();
   backend->upload(d);
   const PassSums full = backend->run(p, plan);
@@ -289,12 +285,7 @@ TEST(Expansion, PassCarriesClassSumsAndPowerSumsOnlyPlanSkipsTheStages) {
 TEST(Expansion, RepeatedPassesReuseTheirBuffers) {
   const Dataset d = synthetic_data({1500, 1200, 1300}, 6, 33);
   const Params p = random_params(3, 5, 6, 0.7, 34), wider = random_params(3, 9, 6, 0.7, 35);
-  PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 5;
-  plan.taylor = activation_taylor(plan.act, 5);
-  plan.max_power = 4;
-  plan.t_values = {0.5, 1.0};
+  const PassPlan plan = make_plan("silu", 5, {0.5, 1.0}, 4);
   auto backend = make_cpu_backend();
   backend->upload(d);
   const PassSums first = backend->run(p, plan);
@@ -357,15 +348,7 @@ static void expect_split_matches_whole(const PassSums& whole, const PassSums& sp
   expect_all_close(whole.class_sum, split.class_sum, 1e-12, 1e-6 * scale, "class_sum");
 }
 
-static PassPlan split_test_plan() {
-  PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 8;
-  plan.taylor = activation_taylor(plan.act, 8);
-  plan.max_power = 7;
-  plan.t_values = {0.5, 1.0, 2.0};
-  return plan;
-}
+static PassPlan split_test_plan() { return make_plan("silu", 8, {0.5, 1.0, 2.0}, 7); }
 
 // The library's split pass on one rank (make_single_communicator): --shard
 // rows is the whole pass bit for bit; --shard hidden runs the two stages
@@ -425,11 +408,7 @@ TEST(Expansion, PowerSumContractionEqualsBruteForceTensorContraction) {
   const int64_t M = 3, H = 4, E = 4;
   const Dataset d = synthetic_data({7, 9, 5}, E, 13);
   const Params p = random_params(M, H, E, 0.7, 14);
-  PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 5;
-  plan.taylor = activation_taylor(plan.act, 5);
-  plan.max_power = 4;
+  const PassPlan plan = make_plan("silu", 5, {}, 4);
   auto backend = make_cpu_backend();
   backend->upload(d);
   const std::vector<double> JT = contractions_from_power_sums(backend->run(p, plan), p);

@@ -103,12 +103,7 @@ TEST(ArrayDataset, ExpansionOfABorrowedSetEqualsTheOwnedOne) {
 // leaves nothing on disk; resuming needs a directory.
 TEST(TrainWithoutDirectory, SameRunNothingWritten) {
   const Dataset tr = testing::synthetic_data({20, 20, 20}, 5, 11), ev = testing::synthetic_data({6, 6, 6}, 5, 12);
-  TrainConfig c;
-  c.hidden = 8;
-  c.act = parse_activation("silu");
-  c.opt.lr = 0.1;
-  c.batch = 10;
-  c.epochs = 3;
+  const TrainConfig c = testing::small_train_config();
   const fs::path out = fs::temp_directory_path() / ("ts_nodir_" + std::to_string(::getpid()));
   auto be1 = make_cpu_train_backend();
   const TrainResult with = train(tr, ev, c, *be1, out.string(), false, NpyPrecision::f64, {});

@@ -5,18 +5,47 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "taylorscope/activation.hpp"
 #include "taylorscope/dataset.hpp"
+#include "taylorscope/expansion_pass.hpp"
 #include "taylorscope/params.hpp"
+#include "taylorscope/training.hpp"
 
 namespace taylorscope::testing {
 
 inline double gaussian(std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u(1e-12, 1.0);
   return std::sqrt(-2.0 * std::log(u(rng))) * std::cos(2.0 * 3.14159265358979323846 * u(rng));
+}
+
+// A pass plan: `activation` at order K with the t values, class power sums
+// up to the P-th power.
+inline PassPlan make_plan(const std::string& activation, int K, std::vector<double> t_values, int P) {
+  PassPlan plan;
+  plan.act = parse_activation(activation);
+  plan.order = K;
+  plan.taylor = activation_taylor(plan.act, std::max(K, 1));
+  plan.max_power = P;
+  plan.t_values = std::move(t_values);
+  return plan;
+}
+
+// A short training run's settings: H = 8, silu, SGD at lr 0.1, batch 10,
+// 3 epochs.
+inline TrainConfig small_train_config() {
+  TrainConfig c;
+  c.hidden = 8;
+  c.act = parse_activation("silu");
+  c.opt.lr = 0.1;
+  c.batch = 10;
+  c.epochs = 3;
+  return c;
 }
 
 // counts[α] samples of class α; features have a class-dependent mean so the

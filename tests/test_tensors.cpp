@@ -173,11 +173,7 @@ TEST(ElementStats, AWeightedElementEqualsItsCopies) {
 TEST(TensorStreams, StreamedDotEqualsPowerSumContraction) {
   const Dataset d = synthetic_data({11, 8, 13, 9}, 10, 21);
   const Params p = random_params(4, 7, 10, 0.6, 22);
-  PassPlan plan;
-  plan.act = parse_activation("silu");
-  plan.order = 4;
-  plan.taylor = activation_taylor(plan.act, 4);
-  plan.max_power = 3;
+  const PassPlan plan = testing::make_plan("silu", 4, {}, 3);
   auto pass = make_cpu_backend();
   pass->upload(d);
   const std::vector<double> want = contractions_from_power_sums(pass->run(p, plan), p);
