@@ -213,16 +213,15 @@ void CudaExpansionBackend::upload(const Dataset& data) {
   TS_CUDA_CHECK(cudaSetDevice(options_.device));
   labels_.ensure_size(static_cast<size_t>(N));
   rows_ = nullptr;
-  bool in_order = true;
-  for (int64_t r = 0; r < N && in_order; ++r) in_order = order[r] == r;
-  if (data.Z.on_device() && in_order) {
-    rows_ = data.Z.device_data();
-  } else if (data.Z.on_device()) {
-    Z_.ensure_size(static_cast<size_t>(N * E));
-    DeviceBuffer<int64_t> device_order(static_cast<size_t>(N));
-    to_device(device_order, order.data(), order.size(), stream_);
-    cuda::gather_rows(data.Z.device_data(), device_order.data(), N, E, Z_.data(), stream_);
-    TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before device_order is freed
+  if (data.Z.on_device()) {
+    bool in_order = true;
+    for (int64_t r = 0; r < N && in_order; ++r) in_order = order[r] == r;
+    if (in_order) {
+      rows_ = data.Z.device_data();
+    } else {
+      Z_.ensure_size(static_cast<size_t>(N * E));
+      cuda::gather_rows(data.Z.device_data(), order, E, Z_.data(), stream_);
+    }
   } else {
     Z_.ensure_size(static_cast<size_t>(N * E));
     if (E > 0) {

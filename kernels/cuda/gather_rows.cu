@@ -33,4 +33,13 @@ void gather_rows(const double* src, const int64_t* order, int64_t rows, int64_t 
   TS_CUDA_LAUNCHED(stream, "gather_rows");
 }
 
+void gather_rows(const double* src, const std::vector<int64_t>& order, int64_t E, double* dst, cudaStream_t stream) {
+  if (order.empty() || E == 0) return;
+  DeviceBuffer<int64_t> device_order(order.size());
+  TS_CUDA_CHECK(cudaMemcpyAsync(device_order.data(), order.data(), order.size() * sizeof(int64_t),
+                                cudaMemcpyHostToDevice, stream));
+  gather_rows(src, device_order.data(), static_cast<int64_t>(order.size()), E, dst, stream);
+  TS_CUDA_CHECK(cudaStreamSynchronize(stream));  // before device_order is freed
+}
+
 }  // namespace taylorscope::cuda

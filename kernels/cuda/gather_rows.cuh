@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace taylorscope::cuda {
 
@@ -14,5 +15,10 @@ namespace taylorscope::cuda {
 // order[r] in [0, rows of src). src and dst must not overlap.
 void gather_rows(const double* src, const int64_t* order, int64_t rows, int64_t E, double* dst,
                  cudaStream_t stream);
+
+// The same with the order on the host (order.size() rows): uploads it,
+// gathers, and waits for `stream`, so the rows are in dst on return. What
+// the backends' uploads of a device-resident data set call.
+void gather_rows(const double* src, const std::vector<int64_t>& order, int64_t E, double* dst, cudaStream_t stream);
 
 }  // namespace taylorscope::cuda

@@ -235,10 +235,7 @@ void CudaTensorBackend::upload_sorted_rows(const Dataset& d) {
   if (N * E == 0) return;
   const std::vector<int64_t> order = class_order(d.labels, d.M, d.spec).rows;
   if (d.Z.on_device()) {
-    DeviceBuffer<int64_t> device_order(order.size());
-    to_device(device_order, order.data(), order.size(), stream_);
-    cuda::gather_rows(d.Z.device_data(), device_order.data(), N, E, Zs_.data(), stream_);
-    TS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before device_order is freed
+    cuda::gather_rows(d.Z.device_data(), order, E, Zs_.data(), stream_);
     return;
   }
   const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(kStagingBytes / sizeof(double)) / E);

@@ -9,7 +9,7 @@ import json
 import warnings as _warnings
 
 from . import _taylorscope
-from ._arrays import _cuda_device_of, as_labels, as_values, same_gpu
+from ._arrays import _cuda_device_of, as_labels, as_values
 from ._results import Expansion, TensorStatistics, TrainRun
 from ._theta import theta_arrays
 
@@ -59,7 +59,7 @@ def expand(X, y, theta, order=8, activation="silu", device=None, t_values=None, 
     """
     (U, W, b, c), tdev = theta_arrays(theta)
     run_on = _device(device, _cuda_device_of(X), tdev)
-    Xa, _ = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
+    Xa, _ = as_values(X, "X", 2, "(N, E)", run_on=run_on)
     ya = as_labels(y)
     t = list(DEFAULT_T_VALUES if t_values is None else t_values)
     report, queued = _taylorscope.expand(
@@ -79,7 +79,7 @@ def tensors(X, y, theta=None, order=2, only=None, bins=64, device=None):
     if theta is not None:
         parts, tdev = theta_arrays(theta)
     run_on = _device(device, _cuda_device_of(X), tdev)
-    Xa, _ = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
+    Xa, _ = as_values(X, "X", 2, "(N, E)", run_on=run_on)
     ya = as_labels(y)
     if only is not None and only not in ("J", "T"):
         raise ValueError("only must be 'J', 'T' or None, got %r" % (only,))
@@ -113,12 +113,12 @@ def train(X, y, eval=None, hidden=256, optimizer="sgd", lr=0.1, batch=50, epochs
         except (TypeError, ValueError):
             raise TypeError("eval must be a pair (Xe, ye) or None") from None
     run_on = _device(device, _cuda_device_of(X), None if Xe_in is None else _cuda_device_of(Xe_in))
-    Xa, _ = as_values(X, "X", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(X)))
+    Xa, _ = as_values(X, "X", 2, "(N, E)", run_on=run_on)
     ya = as_labels(y)
     Xe = ye = None
     eval_spec = ""
     if eval is not None:
-        Xe, _ = as_values(Xe_in, "Xe", 2, "(N, E)", keep_on_gpu=same_gpu(run_on, _cuda_device_of(Xe_in)))
+        Xe, _ = as_values(Xe_in, "Xe", 2, "(N, E)", run_on=run_on)
         ye = as_labels(ye_in, "ye")
         eval_spec = _spec(Xe_in)
     if progress is not None and not callable(progress):

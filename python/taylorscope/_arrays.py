@@ -77,13 +77,13 @@ def _synchronized(x):
     return x
 
 
-def as_values(x, name, ndim, expected, keep_on_gpu=False):
+def as_values(x, name, ndim, expected, run_on=None):
     """x as an array the engine can read in place: float64, C-contiguous, of
-    `ndim` dimensions, on the host -- or, with keep_on_gpu, on the GPU it
-    already lives on (expand() on that GPU). Returns (array, device) where
-    device is 'cuda:i' when x came from a GPU."""
+    `ndim` dimensions, on the host -- or on the GPU it already lives on, when
+    the call runs there (`run_on`, a device string: same_gpu). Returns
+    (array, device) where device is 'cuda:i' when x came from a GPU."""
     device = _cuda_device_of(x)
-    on_gpu = keep_on_gpu and device is not None
+    on_gpu = same_gpu(run_on, device)
     if _torch_tensor(x):
         import torch
 

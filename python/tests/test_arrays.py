@@ -119,7 +119,7 @@ def test_cuda_tensors_are_read_in_place_on_their_gpu(fashion, theta):
     X, y = fashion
     assert np.any(np.diff(y) < 0), "rows out of class order, so the backend gathers them on the device"
     Xc, yc = torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda()
-    Xa, _ = as_values(Xc, "X", 2, "(N, E)", keep_on_gpu=True)
+    Xa, _ = as_values(Xc, "X", 2, "(N, E)", run_on="cuda:0")
     assert _taylorscope._data_address(Xa, as_labels(yc)) == Xc.data_ptr()
     tc = {k: torch.from_numpy(np.asarray(v)).cuda() for k, v in theta.items()}
     g = ts.expand(Xc, yc, tc, order=6)
