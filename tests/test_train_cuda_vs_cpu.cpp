@@ -295,7 +295,10 @@ TEST(TrainCudaVsCpu, GraphReplayEqualsEagerStepsBitwise) {
 // the plain path's arithmetic: θ and the state must match it bit for bit.
 // RNGD's refresh on this path recomputes the batch's forward pass before the
 // sharded one; the same kernels on the same rows, so bits again — if that
-// ever changes, this is the test that says so.
+// ever changes, this is the test that says so. RNGD's step is the exception:
+// the plain path moves W without forming ∇W (step_without_grad_w, the CPU's
+// scheme), the data-parallel one preconditions the all-reduced gradient,
+// so the two agree to rounding (expect_close's tolerance), not in bits.
 TEST(TrainCudaVsCpu, OneRankDataParallelPathEqualsThePlainPath) {
   if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
   const bool nccl = nccl_available(nullptr);
@@ -318,6 +321,12 @@ TEST(TrainCudaVsCpu, OneRankDataParallelPathEqualsThePlainPath) {
       second_part(*b);
     }
     if (nccl) EXPECT_GT(ran.graph_steps, 0) << "no step replayed the graph with NCCL's all-reduce in it";
+    if (optimizer == "rngd") {
+      expect_close(plain->flat_params(), parallel->flat_params(), "θ");
+      expect_states_close(plain->optimizer_state(), parallel->optimizer_state());
+      expect_evaluations_close(*plain, *parallel);
+      continue;
+    }
     EXPECT_TRUE(same_bits(parallel->flat_params(), plain->flat_params())) << "θ";
     const OptimizerState a = parallel->optimizer_state(), b = plain->optimizer_state();
     ASSERT_EQ(a.arrays.size(), b.arrays.size());

@@ -150,10 +150,20 @@ __device__ inline bool block_index(const FlatLayout& L, int64_t k, int64_t* at) 
   return false;
 }
 
+// The flat indices a regroup or scatter visits: all of θ, or with
+// output_only the output layer's alone, U (j < L.W) then c.
+__device__ inline int64_t regrouped_count(const FlatLayout& L, bool output_only) {
+  return output_only ? L.W + (L.size - L.c) : L.size;
+}
+__device__ inline int64_t regrouped_index(const FlatLayout& L, int64_t j, bool output_only) {
+  return output_only && j >= L.W ? L.c + (j - L.W) : j;
+}
+
 __global__ void regroup_kernel(FlatLayout L, const double* __restrict__ grad,
-                               const double* __restrict__ theta, double l2, double* __restrict__ wb,
-                               double* __restrict__ uc) {
-  for (int64_t k = first_index(); k < L.size; k += grid_stride()) {
+                               const double* __restrict__ theta, double l2, bool output_only,
+                               double* __restrict__ wb, double* __restrict__ uc) {
+  for (int64_t j = first_index(); j < regrouped_count(L, output_only); j += grid_stride()) {
+    const int64_t k = regrouped_index(L, j, output_only);
     double g = grad[k];
     if (l2 > 0 && k < L.b) g += l2 * theta[k];  // U and W, as in the CPU step
     int64_t at = 0;
@@ -164,16 +174,51 @@ __global__ void regroup_kernel(FlatLayout L, const double* __restrict__ grad,
 // RNGD's element update (optimizer.hpp's RngdRule, as the CPU's loop) on
 // the preconditioned gradient.
 __global__ void scatter_update_kernel(FlatLayout L, const double* __restrict__ wb,
-                                      const double* __restrict__ uc, OptimizerConfig cfg,
+                                      const double* __restrict__ uc, OptimizerConfig cfg, bool output_only,
                                       double* __restrict__ theta) {
   const StepScalars t = RngdRule::scalars(cfg, 0);
-  for (int64_t k = first_index(); k < L.size; k += grid_stride()) {
+  for (int64_t j = first_index(); j < regrouped_count(L, output_only); j += grid_stride()) {
+    const int64_t k = regrouped_index(L, j, output_only);
     int64_t at = 0;
     const double p = (block_index(L, k, &at) ? wb : uc)[at];
     double w = theta[k], unused0 = 0.0, unused1 = 0.0;
     RngdRule::update(cfg, t, w, p, unused0, unused1);
     theta[k] = w;
   }
+}
+
+// step_without_grad_w's right-hand sides, as the CPU's loop forms them:
+// T ← T + l2·P (with l2 > 0), Q = T + ∇b 1ᵀ; T, P, Q H×B.
+__global__ void hidden_rhs_kernel(double* __restrict__ T, const double* __restrict__ P,
+                                  const double* __restrict__ gb, double l2, int H, int B,
+                                  double* __restrict__ Q) {
+  for (int64_t k = first_index(); k < static_cast<int64_t>(H) * B; k += grid_stride()) {
+    double t = T[k];
+    if (l2 > 0) {
+      t += l2 * P[k];
+      T[k] = t;
+    }
+    Q[k] = t + gb[k / B];
+  }
+}
+
+// b_i moves by (∂b_i − Σ_s r_is)/λ, the sum over s ascending (the CPU's
+// order), through RngdRule::update as every other parameter.
+__global__ void hidden_bias_update_kernel(const double* __restrict__ R, const double* __restrict__ gb, int H,
+                                          int B, double lambda, OptimizerConfig cfg, double* __restrict__ b) {
+  const StepScalars t = RngdRule::scalars(cfg, 0);
+  for (int64_t i = first_index(); i < H; i += grid_stride()) {
+    double total = 0;
+    for (int s = 0; s < B; ++s) total += R[i * B + s];
+    double w = b[i], unused0 = 0.0, unused1 = 0.0;
+    RngdRule::update(cfg, t, w, (gb[i] - total) / lambda, unused0, unused1);
+    b[i] = w;
+  }
+}
+
+// y[k] −= a·x[k]
+__global__ void subtract_scaled_kernel(int64_t n, double a, const double* __restrict__ x, double* __restrict__ y) {
+  for (int64_t k = first_index(); k < n; k += grid_stride()) y[k] -= a * x[k];
 }
 
 // v[s·M + j] = scale · Σ_a L_s[a][j] P[a][s]   (Φᵀ applied; P = g H̃ᵀ, M×B)
@@ -228,7 +273,8 @@ size_t RngdCuda::bytes_for(const FlatLayout& L, int n) {
   const double doubles = B * (E + 1) + B * (H + 1) + B * H + B * M  // x̃, h̃, ν, η
                          + H * B + B * B + 2 * H * B * B             // d, K, hidden factors and inverses
                          + B * M * M + M * r + 2 * r * r             // L_s, Λ, output factor and inverse
-                         + 2 * H * B + 2 * M * B + 2 * r;            // Q, R, P, Y, v, y
+                         + 2 * H * B + 2 * M * B + 2 * r             // Q, R, P, Y, v, y
+                         + 2 * H * B + 2 * B * B;                    // T, P = W X_refᵀ, K_ref, Cb (n = B)
   const double pointers = 2 * H, ints = H + 1, rows = B;
   return static_cast<size_t>(8 * (doubles + pointers + rows) + 4 * ints);
 }
@@ -237,7 +283,8 @@ size_t RngdCuda::bytes_held() const {
   return x1_.bytes() + h1_.bytes() + nu_.bytes() + eta_.bytes() + rows_.bytes() + d_.bytes() + K_.bytes() +
          hidden_.bytes() + hidden_inv_.bytes() + hidden_ptrs_.bytes() + inv_ptrs_.bytes() + Lmat_.bytes() +
          Lambda_.bytes() + output_.bytes() + output_inv_.bytes() + info_.bytes() + Q_.bytes() + R_.bytes() +
-         P_.bytes() + Y_.bytes() + v_.bytes() + y_.bytes();
+         P_.bytes() + Y_.bytes() + v_.bytes() + y_.bytes() + Cb_.bytes() + T_.bytes() + Pw_.bytes() +
+         Kref_.bytes();
 }
 
 void RngdCuda::require_fits(int n, const std::string& device_name) const {
@@ -283,6 +330,10 @@ void RngdCuda::prepare(int n) {
   grow(Y_, M * B);
   grow(v_, r);
   grow(y_, r);
+  grow(Cb_, std::max(B, static_cast<size_t>(rows_reserved_)) * B);
+  grow(T_, H * B);
+  grow(Pw_, H * B);
+  grow(Kref_, B * B);
   // The pointer arrays of the batched factorisation and solves (refresh only).
   std::vector<double*> hidden_ptrs(H), inv_ptrs(H);
   for (size_t i = 0; i < H; ++i) {
@@ -398,14 +449,75 @@ void RngdCuda::factorize() {
 
 void RngdCuda::step(const double* grad, double* theta, const OptimizerConfig& config) {
   if (!ready()) throw std::logic_error("RngdCuda::step before a refresh");
-  regroup_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, grad, theta, config.l2, wb_.data(),
+  regroup_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, grad, theta, config.l2, false, wb_.data(),
                                                               uc_.data());
   TS_CUDA_LAUNCHED(stream_, "regroup_kernel");
   apply_hidden();
   apply_output();
   scatter_update_kernel<<<grid_for(L_.size), kThreads, 0, stream_>>>(L_, wb_.data(), uc_.data(), config,
-                                                                     theta);
+                                                                     false, theta);
   TS_CUDA_LAUNCHED(stream_, "scatter_update_kernel");
+}
+
+void RngdCuda::reserve_rows(int n) {
+  rows_reserved_ = std::max(rows_reserved_, n);
+  if (B_ > 0) grow(Cb_, static_cast<size_t>(rows_reserved_) * B_);
+}
+
+void RngdCuda::recompute_products(const double* W, double l2) {
+  if (!(l2 > 0) || !ready()) return;  // P enters the step only as l2·P, K_ref only P's update
+  const int B = B_, H = L_.H, E = L_.E;
+  // X_ref is x̃ without its ones column: the first E of every E + 1.
+  gemm_rm(cublas_, false, true, B, B, E, 1.0, x1_.data(), E + 1, x1_.data(), E + 1, 0.0, Kref_.data(), B);
+  gemm_rm(cublas_, false, true, H, B, E, 1.0, W, E, x1_.data(), E + 1, 0.0, Pw_.data(), B);
+}
+
+// The CPU's rngd_step (train_cpu.cpp) without its deferred W = γV + C X_ref:
+// cuBLAS scales θ inside the GEMM (β), where OpenBLAS takes a separate pass,
+// so W is updated in place by the two GEMMs below.
+void RngdCuda::step_without_grad_w(int n, const double* X, const double* dA, const double* grad, double* theta,
+                                   const OptimizerConfig& config) {
+  if (!ready()) throw std::logic_error("RngdCuda::step_without_grad_w before a refresh");
+  if (n > rows_reserved_)
+    throw std::logic_error("RngdCuda::step_without_grad_w: " + std::to_string(n) + " rows, room for " +
+                           std::to_string(rows_reserved_));
+  const int B = B_, H = L_.H, E = L_.E;
+  const double l2 = config.l2, scale = config.lr / lambda_, one = 1.0, zero = 0.0;
+  const double* gb = grad + L_.b;
+  double* W = theta + L_.W;
+  const int64_t HB = static_cast<int64_t>(H) * B;
+
+  // Q = dAᵀ (X X_refᵀ) + l2·P + ∇b 1ᵀ: n×B×E and H×B×n products, not H×B×E.
+  gemm_rm(cublas_, false, true, n, B, E, 1.0, X, E, x1_.data(), E + 1, 0.0, Cb_.data(), B);
+  gemm_rm(cublas_, true, false, H, B, n, 1.0, dA, H, Cb_.data(), B, 0.0, T_.data(), B);
+  hidden_rhs_kernel<<<grid_for(HB), kThreads, 0, stream_>>>(T_.data(), Pw_.data(), gb, l2, H, B, Q_.data());
+  TS_CUDA_LAUNCHED(stream_, "hidden_rhs_kernel");
+  // R: row i is M_i q_i (M_i symmetric, so its row-major storage is its column-major one).
+  TS_CUBLAS_CHECK(cublasDgemvStridedBatched(cublas_, CUBLAS_OP_N, B, B, &one, hidden_inv_.data(), B,
+                                            static_cast<long long>(B) * B, Q_.data(), 1, B, &zero, R_.data(),
+                                            1, B, H));
+  TS_CUDA_LAUNCHED(stream_, "cublasDgemvStridedBatched (RNGD hidden blocks)");
+  hidden_bias_update_kernel<<<grid_for(H), kThreads, 0, stream_>>>(R_.data(), gb, H, B, lambda_, config,
+                                                                   theta + L_.b);
+  TS_CUDA_LAUNCHED(stream_, "hidden_bias_update_kernel");
+  // W ← (1 − lr·l2/λ) W − (lr/λ) dAᵀX + (lr/λ) R X_ref, i.e. W − (lr/λ)(∇W − R X_ref).
+  gemm_rm(cublas_, true, false, H, E, n, -scale, dA, H, X, E, 1.0 - scale * l2, W, E);
+  gemm_rm(cublas_, false, false, H, E, B, scale, R_.data(), B, x1_.data(), E + 1, 1.0, W, E);
+  if (l2 > 0) {  // P ← P − (lr/λ)(T − R K_ref), T = dAᵀCb + l2·P: P = W X_refᵀ for the new W
+    gemm_rm(cublas_, false, false, H, B, B, -1.0, R_.data(), B, Kref_.data(), B, 1.0, T_.data(), B);
+    subtract_scaled_kernel<<<grid_for(HB), kThreads, 0, stream_>>>(HB, scale, T_.data(), Pw_.data());
+    TS_CUDA_LAUNCHED(stream_, "subtract_scaled_kernel (RNGD P)");
+  }
+
+  // The output layer as step() applies it: its products are M-wide.
+  const int64_t output_size = L_.W + (L_.size - L_.c);
+  regroup_kernel<<<grid_for(output_size), kThreads, 0, stream_>>>(L_, grad, theta, l2, true, wb_.data(),
+                                                                   uc_.data());
+  TS_CUDA_LAUNCHED(stream_, "regroup_kernel (output)");
+  apply_output();
+  scatter_update_kernel<<<grid_for(output_size), kThreads, 0, stream_>>>(L_, wb_.data(), uc_.data(), config,
+                                                                         true, theta);
+  TS_CUDA_LAUNCHED(stream_, "scatter_update_kernel (output)");
 }
 
 // g = wb (H×(E+1)): Q = g X̃ᵀ (H×B); r_i = M_i q_i = D_i S_i^{-1} D_i q_i; then g ← (g − R X̃) / λ.

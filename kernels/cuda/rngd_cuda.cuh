@@ -50,8 +50,29 @@ class RngdCuda {
 
   // θ ← θ − lr·(G + λI)^{-1}(g + l2·(U, W)) block by block (lr, l2 of config), g the flat
   // gradient (ParamLayout). Only cuBLAS calls and kernels, so it can be
-  // captured into a CUDA graph.
+  // captured into a CUDA graph. The data-parallel path's step: g is the
+  // all-reduced gradient, ∇W included.
   void step(const double* grad, double* theta, const OptimizerConfig& config);
+
+  // The single-process step without ∇W (docs/rngd.md, "The step as SGD's
+  // GEMMs"): X (n×E) the batch, dA (n×H) its back-propagated pre-activation
+  // gradient (σ' applied, 1/n in it), grad the flat gradient of which only
+  // ∇U, ∇b and ∇c are read. Q = dAᵀ(X X_refᵀ) + l2·P + ∇b 1ᵀ replaces
+  // ∇W X̃_refᵀ, and W moves by two GEMMs into θ (β on the first),
+  //   W ← (1 − lr·l2/λ) W − (lr/λ) dAᵀX + (lr/λ) R X_ref,
+  // the same update as step() up to rounding. P = W X_refᵀ is kept current
+  // with l2 > 0 only (it enters Q as l2·P). Capturable as step() is; the
+  // batch may have more or fewer rows than the refresh batch, up to those
+  // reserve_rows() was given.
+  void step_without_grad_w(int n, const double* X, const double* dA, const double* grad, double* theta,
+                           const OptimizerConfig& config);
+  // Room for steps of up to n rows in step_without_grad_w (outside any capture).
+  void reserve_rows(int n);
+  // P = W X_refᵀ and K_ref = X_ref X_refᵀ exactly (with l2 > 0; nothing
+  // otherwise): after each refresh and restore, and at each evaluation, so
+  // that a run resumed from a checkpoint (taken after an evaluation) tracks
+  // the P the uninterrupted run tracked, bit for bit.
+  void recompute_products(const double* W, double l2);
 
   // The statistics of the last refresh, for OptimizerState.
   void download(std::vector<double>* rows, std::vector<double>* nu, std::vector<double>* h,
@@ -105,6 +126,12 @@ class RngdCuda {
   DeviceBuffer<double> Q_, R_;   // H×B: Q = g X̃ᵀ, rows r_i = M_i q_i
   DeviceBuffer<double> P_, Y_;   // M×B
   DeviceBuffer<double> v_, y_;   // BM: v = Φᵀ g (output), y = S^{-1} v
+  // step_without_grad_w() workspace (docs/rngd.md).
+  int rows_reserved_ = 0;
+  DeviceBuffer<double> Cb_;      // rows×B: X X_refᵀ of the step's batch
+  DeviceBuffer<double> T_;       // H×B: dAᵀ Cb + l2·P (Q without ∇b), then T − R K_ref
+  DeviceBuffer<double> Pw_;      // H×B: P = W X_refᵀ, kept current with l2 > 0
+  DeviceBuffer<double> Kref_;    // B×B: X_ref X_refᵀ (no ones column)
 };
 
 }  // namespace taylorscope::cuda

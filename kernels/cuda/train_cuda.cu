@@ -127,9 +127,11 @@ class CudaTrainBackend final : public TrainBackend {
   void reserve_rows(int64_t n);
   // Forward over n rows X, y at θ; with grad, ∇S over them (scaled by inv_n)
   // into grad_ (added to it with accumulate); with totals, loss and correct
-  // count added to totals_. Leaves A_, Hs_ and delta_ for RNGD.
+  // count added to totals_. Leaves A_, Hs_ and delta_ for RNGD, and dA_.
+  // Without grad_W, ∇W is left as it was: RNGD's single-process step moves
+  // W from dA_ directly (RngdCuda::step_without_grad_w).
   void forward_backward(const double* X, const int32_t* y, int n, double inv_n, bool grad,
-                        bool accumulate, bool totals);
+                        bool accumulate, bool totals, bool grad_W = true);
   // One optimizer step on the n rows order[base + s] (base from counter, or
   // 0 without one); refresh re-estimates RNGD's blocks on them first.
   void enqueue_step(const int64_t* order, int64_t stride, int n, const cuda::StepCounter* counter,
@@ -348,7 +350,7 @@ void CudaTrainBackend::reserve_rows(int64_t n) {
 }
 
 void CudaTrainBackend::forward_backward(const double* X, const int32_t* y, int n, double inv_n,
-                                        bool grad, bool accumulate, bool totals) {
+                                        bool grad, bool accumulate, bool totals, bool grad_W) {
   const int M = L_.M, H = L_.H, E = L_.E;
   const double* U = theta_.data();
   const double* W = theta_.data() + L_.W;
@@ -372,7 +374,7 @@ void CudaTrainBackend::forward_backward(const double* X, const int32_t* y, int n
   cuda::column_sums(delta_.data(), n, M, inv_n, accumulate, gc, stream_);
   cuda::gemm_rm(cublas_, false, false, n, H, M, inv_n, delta_.data(), M, U, H, 0.0, dA_.data(), H);
   cuda::activation_backward_sums(dA_.data(), A_.data(), n, H, act_, accumulate, gb, stream_);
-  cuda::gemm_rm(cublas_, true, false, H, E, n, 1.0, dA_.data(), H, X, E, beta, gW, E);
+  if (grad_W) cuda::gemm_rm(cublas_, true, false, H, E, n, 1.0, dA_.data(), H, X, E, beta, gW, E);
 }
 
 void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
@@ -384,7 +386,7 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
   if (!parallel()) {
     cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
                        y_.data(), batch_rows_.data(), stream_);
-    forward_backward(X_.data(), y_.data(), n, inv_n, true, false, false);
+    forward_backward(X_.data(), y_.data(), n, inv_n, true, false, false, /*grad_W=*/!opt_.preconditioned());
   } else {
     if (refresh) {  // the whole batch's forward pass for RNGD's blocks (refresh steps are eager)
       cuda::gather_batch(train_.Z.data(), train_.labels.data(), L_.E, order, counter, stride, n, X_.data(),
@@ -408,10 +410,15 @@ void CudaTrainBackend::enqueue_step(const int64_t* order, int64_t stride, int n,
   }
   if (opt_.preconditioned()) {
     // The blocks are estimated on this batch, before its update (as the CPU does).
-    if (refresh)
+    if (refresh) {
       rngd_.refresh(n, X_.data(), A_.data(), Hs_.data(), delta_.data(), y_.data(), batch_rows_.data(),
                     act_, cfg_.rngd_omega);
-    rngd_.step(grad_.data(), theta_.data(), cfg_);
+      rngd_.recompute_products(theta_.data() + L_.W, cfg_.l2);
+    }
+    if (parallel())  // the all-reduced gradient, ∇W in it
+      rngd_.step(grad_.data(), theta_.data(), cfg_);
+    else
+      rngd_.step_without_grad_w(n, X_.data(), dA_.data(), grad_.data(), theta_.data(), cfg_);
   } else {
     cuda::UpdateArgs args;
     args.theta = theta_.data();
@@ -453,7 +460,8 @@ void CudaTrainBackend::step(const std::vector<int64_t>& rows) {
   select_device();
   const int64_t n = static_cast<int64_t>(rows.size());
   if (opt_.preconditioned()) rngd_.require_fits(static_cast<int>(std::min<int64_t>(n, INT_MAX)), name_);
-  reserve_rows(n);
+  reserve_rows(n);  // refuses n > INT_MAX
+  if (opt_.preconditioned()) rngd_.reserve_rows(static_cast<int>(n));
   grow(rows_, rows.size());
   TS_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows.data(), rows.size() * sizeof(int64_t),
                                 cudaMemcpyHostToDevice, stream_));
@@ -549,8 +557,11 @@ void CudaTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_s
   if (batch_size <= 0 || first < 0 || (first + count - 1) * batch_size >= order_size_)
     throw std::out_of_range("run_batches: batch past the order");
   select_device();
-  if (opt_.preconditioned())
-    rngd_.require_fits(static_cast<int>(std::min({batch_size, order_size_, int64_t{INT_MAX}})), name_);
+  if (opt_.preconditioned()) {
+    const int rows = static_cast<int>(std::min({batch_size, order_size_, int64_t{INT_MAX}}));
+    rngd_.require_fits(rows, name_);
+    rngd_.reserve_rows(rows);
+  }
   reserve_rows(batch_size);
   cuda::set_step_counter(counter_.data(), first, step_, stream_);
   for (int64_t k = first; k < first + count; ++k) {
@@ -568,6 +579,8 @@ void CudaTrainBackend::run_batches(int64_t first, int64_t count, int64_t batch_s
 SplitMetrics CudaTrainBackend::evaluate(Split split, std::vector<double>* grad) {
   require_init("evaluate");
   select_device();
+  // P exact again, as the CPU recomputes it here (rngd_cuda.cuh).
+  if (opt_.preconditioned() && !parallel()) rngd_.recompute_products(theta_.data() + L_.W, cfg_.l2);
   const DeviceData& d = split == Split::train ? train_ : eval_;
   const double inv_n = 1.0 / static_cast<double>(d.N);
   // This rank's rows (all of them in a single process).
@@ -679,6 +692,7 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
     TS_CUDA_CHECK(cudaMemcpyAsync(Hs_.data(), h->data(), h->size() * sizeof(double),
                                   cudaMemcpyHostToDevice, stream_));
     rngd_.refresh_from(n, X_.data(), Hs_.data(), *nu, *eta, batch_rows_.data());
+    if (!parallel()) rngd_.recompute_products(theta_.data() + L_.W, cfg_.l2);
   }
   sync();
 }
