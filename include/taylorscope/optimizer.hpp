@@ -118,6 +118,22 @@ struct RngdRule {
   TS_HD static void update(const OptimizerConfig& c, const StepScalars&, double& w, double g, double&, double&) {
     sgd_update(w, g, c.lr);
   }
+  // The two per-element pieces of the hidden blocks' step (docs/rngd.md),
+  // for hidden neuron i and refresh sample s, the CPU's loops and the CUDA
+  // kernels alike. The right-hand side q_is of the block's small system,
+  // from t = (dAᵀ X_b X_refᵀ)_is and P = W X_refᵀ; t becomes t + l2·P_is
+  // (P's update reads it).
+  TS_HD static double hidden_rhs(double& t, double p, double l2, double grad_b) {
+    if (l2 > 0) t += l2 * p;
+    return t + grad_b;
+  }
+  // The preconditioned ∂b_i, (∂b_i − Σ_s r_is)/λ with r_i = M_i q_i, summed
+  // over s ascending.
+  TS_HD static double bias_direction(const double* r, int64_t B, double grad_b, double lambda) {
+    double total = 0;
+    for (int64_t s = 0; s < B; ++s) total += r[s];
+    return (grad_b - total) / lambda;
+  }
   template <class Json>
   static void settings(const OptimizerConfig& c, Json& s) {
     s["rngd"] = {{"period", c.rngd_period}, {"damping", c.rngd_damping}, {"omega", c.rngd_omega}};

@@ -20,6 +20,7 @@
 #include "cpu/blas.hpp"
 #include "cpu/lapack.hpp"
 #include "taylorscope/memory_budget.hpp"
+#include "taylorscope/optimizer.hpp"
 
 extern "C" void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 
@@ -369,11 +370,7 @@ void RngdPreconditioner::apply_hidden(double* gW, double* gb) {
   for (int64_t i = 0; i < H; ++i)
     for (int64_t s = 0; s < B; ++s) Q[i * B + s] += gb[i];
   solve_hidden(Q.data());
-  for (int64_t i = 0; i < H; ++i) {
-    double total = 0;
-    for (int64_t s = 0; s < B; ++s) total += Q[i * B + s];
-    gb[i] = (gb[i] - total) / lambda_;
-  }
+  for (int64_t i = 0; i < H; ++i) gb[i] = RngdRule::bias_direction(&Q[i * B], B, gb[i], lambda_);
   gemm(false, false, H, E, B, -1.0 / lambda_, Q.data(), B, batch_.x.data(), E, 1.0 / lambda_, gW, E);
 }
 

@@ -384,21 +384,15 @@ void CpuTrainBackend::rngd_step(const std::vector<int64_t>& rows, int64_t n, dou
   Q_.resize(H * B);
   cpu::gemm(true, false, H, B, n, 1.0, dA_.data(), H, Cb_.data(), B, 0.0, T_.data(), B);
   for (int64_t i = 0; i < H; ++i)
-    for (int64_t s = 0; s < B; ++s) {
-      double& t = T_[i * B + s];
-      if (l2 > 0) t += l2 * P_[i * B + s];
-      Q_[i * B + s] = t + gb[i];
-    }
+    for (int64_t s = 0; s < B; ++s)
+      Q_[i * B + s] = RngdRule::hidden_rhs(T_[i * B + s], l2 > 0 ? P_[i * B + s] : 0.0, l2, gb[i]);
   rngd_.solve_hidden(Q_.data());  // Q ← R
 
   const StepScalars none = RngdRule::scalars(cfg_, step_);
   double unused0 = 0, unused1 = 0;
   double* b = &theta_[L_.b()];
-  for (int64_t i = 0; i < H; ++i) {
-    double total = 0;
-    for (int64_t s = 0; s < B; ++s) total += Q_[i * B + s];
-    RngdRule::update(cfg_, none, b[i], (gb[i] - total) / lambda, unused0, unused1);
-  }
+  for (int64_t i = 0; i < H; ++i)
+    RngdRule::update(cfg_, none, b[i], RngdRule::bias_direction(&Q_[i * B], B, gb[i], lambda), unused0, unused1);
   // The output layer as in the general path: its products are M-wide.
   double* gU = &grad_[L_.U()];
   const double* U = &theta_[L_.U()];

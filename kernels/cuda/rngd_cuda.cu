@@ -187,31 +187,26 @@ __global__ void scatter_update_kernel(FlatLayout L, const double* __restrict__ w
   }
 }
 
-// step_without_grad_w's right-hand sides, as the CPU's loop forms them:
-// T ← T + l2·P (with l2 > 0), Q = T + ∇b 1ᵀ; T, P, Q H×B.
+// step_without_grad_w's right-hand sides (RngdRule::hidden_rhs, the CPU's
+// loop): T ← T + l2·P (with l2 > 0), Q = T + ∇b 1ᵀ; T, P, Q H×B.
 __global__ void hidden_rhs_kernel(double* __restrict__ T, const double* __restrict__ P,
                                   const double* __restrict__ gb, double l2, int H, int B,
                                   double* __restrict__ Q) {
   for (int64_t k = first_index(); k < static_cast<int64_t>(H) * B; k += grid_stride()) {
     double t = T[k];
-    if (l2 > 0) {
-      t += l2 * P[k];
-      T[k] = t;
-    }
-    Q[k] = t + gb[k / B];
+    Q[k] = RngdRule::hidden_rhs(t, l2 > 0 ? P[k] : 0.0, l2, gb[k / B]);
+    T[k] = t;
   }
 }
 
-// b_i moves by (∂b_i − Σ_s r_is)/λ, the sum over s ascending (the CPU's
-// order), through RngdRule::update as every other parameter.
+// b_i moves by RngdRule::bias_direction through RngdRule::update, as every
+// other parameter; one thread a neuron, summing its row of R in the CPU's order.
 __global__ void hidden_bias_update_kernel(const double* __restrict__ R, const double* __restrict__ gb, int H,
                                           int B, double lambda, OptimizerConfig cfg, double* __restrict__ b) {
   const StepScalars t = RngdRule::scalars(cfg, 0);
   for (int64_t i = first_index(); i < H; i += grid_stride()) {
-    double total = 0;
-    for (int s = 0; s < B; ++s) total += R[i * B + s];
     double w = b[i], unused0 = 0.0, unused1 = 0.0;
-    RngdRule::update(cfg, t, w, (gb[i] - total) / lambda, unused0, unused1);
+    RngdRule::update(cfg, t, w, RngdRule::bias_direction(R + i * B, B, gb[i], lambda), unused0, unused1);
     b[i] = w;
   }
 }
