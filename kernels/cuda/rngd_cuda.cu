@@ -12,11 +12,12 @@
 // (rngd_blocks.cpp): two cublasDtrsmBatched with B right-hand sides (an
 // identity per neuron) give S_i^{-1}, scaled to M_i = D_i S_i^{-1} D_i and
 // symmetrised; two cublasDtrsm with BM right-hand sides give the output
-// system's inverse. step() (every step, captured into the training graph)
+// system's inverse. A step (every step, captured into the training graph)
 // then applies them as matrix-vector products — one
 // cublasDgemvStridedBatched for the H neurons, one cublasDgemv for the
 // output — instead of 2H + 2 dependent single-column triangular solves
-// (review S4). cuBLAS documents its routines as capturable once a
+// (review S4): step() on a whole gradient (the data-parallel path), or in
+// one process step_without_grad_w(), which never forms ∇W (docs/rngd.md). cuBLAS documents its routines as capturable once a
 // workspace is set, cuSOLVER makes no such promise, so no cuSOLVER call is
 // in step().
 //

@@ -54,8 +54,8 @@ class RngdCuda {
   // all-reduced gradient, ∇W included.
   void step(const double* grad, double* theta, const OptimizerConfig& config);
 
-  // The single-process step without ∇W (docs/rngd.md, "The step as SGD's
-  // GEMMs"): X (n×E) the batch, dA (n×H) its back-propagated pre-activation
+  // The single-process step without ∇W (docs/rngd.md, "The GPU's step
+  // without ∇W"): X (n×E) the batch, dA (n×H) its back-propagated pre-activation
   // gradient (σ' applied, 1/n in it), grad the flat gradient of which only
   // ∇U, ∇b and ∇c are read. Q = dAᵀ(X X_refᵀ) + l2·P + ∇b 1ᵀ replaces
   // ∇W X̃_refᵀ, and W moves by two GEMMs into θ (β on the first),
