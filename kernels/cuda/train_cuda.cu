@@ -14,8 +14,10 @@
 //   ∇c = Σ_s δ/n              column_sums
 //   dA = δU/n                 cublasDgemm
 //   dA ∘= σ'(A), ∇b = Σ dA    activation_backward_sums
-//   ∇W = dAᵀX                 cublasDgemm
-//   update, l2 on U and W     optimizer_update (SGD, momentum, Adam) or RngdCuda::step
+//   ∇W = dAᵀX                 cublasDgemm (not for RNGD in one process)
+//   update, l2 on U and W     optimizer_update (SGD, momentum, Adam), or RNGD's
+//                             step_without_grad_w (one process: W moved from dA,
+//                             docs/rngd.md) or step (the data-parallel path)
 //   batch += 1, step += 1     advance_step_counter
 //
 // run_batches() replays that sequence as a CUDA graph. The graph reads its
