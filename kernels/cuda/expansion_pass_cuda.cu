@@ -106,6 +106,14 @@ class CudaExpansionBackend final : public ExpansionBackend {
   std::string device_name() const override { return name_; }
   int data_device() const override { return options_.device; }
   void upload(const Dataset& data) override;
+  // Rows read in place from the caller's device array are the caller's:
+  // forget them, as the CPU backend forgets its reference. A copy (Z_) stays.
+  void release() override {
+    if (rows_ != Z_.data()) {
+      rows_ = nullptr;
+      uploaded_ = false;
+    }
+  }
   PassSums run(const Params& theta, const PassPlan& plan) override;
 
   void begin_stages(const Params& theta, const PassPlan& plan, ShardRange hidden) override;
@@ -218,6 +226,7 @@ void CudaExpansionBackend::upload(const Dataset& data) {
     for (int64_t r = 0; r < N && in_order; ++r) in_order = order[r] == r;
     if (in_order) {
       rows_ = data.Z.device_data();
+      Z_ = DeviceBuffer<double>();  // an earlier upload's copy is not read any more
     } else {
       Z_.ensure_size(static_cast<size_t>(N * E));
       cuda::gather_rows(data.Z.device_data(), order, E, Z_.data(), stream_);
