@@ -38,6 +38,24 @@ struct CudaBackendOptions {
 
 std::unique_ptr<ExpansionBackend> make_cuda_backend(const CudaBackendOptions& options);
 
+// While alive, nothing the engine does changes the calling thread's current
+// CUDA device for long: the destructor selects again the device that was
+// current at construction. The engine selects the device it runs on (or
+// whose memory it reads) and leaves it selected; a host program with its own
+// notion of the current device (PyTorch, CuPy) holds one of these around
+// its engine calls, as the Python package does. Does nothing without a GPU
+// or in a build without CUDA.
+class KeepCurrentCudaDevice {
+ public:
+  KeepCurrentCudaDevice();
+  ~KeepCurrentCudaDevice();
+  KeepCurrentCudaDevice(const KeepCurrentCudaDevice&) = delete;
+  KeepCurrentCudaDevice& operator=(const KeepCurrentCudaDevice&) = delete;
+
+ private:
+  int device_ = -1;
+};
+
 // How the CUDA training backend runs full mini-batches.
 enum class CudaGraphs {
   use,       // capture one step, replay it; a failed capture falls back to

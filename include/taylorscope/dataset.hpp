@@ -84,7 +84,10 @@ struct ArrayNames {
 // values. `spec` is what reports show as the data's spec.
 // `device` ≥ 0: Z is in that CUDA device's memory (a CUDA tensor); the
 // finite check runs there, and only the CUDA backends of that device read
-// the set (DataValues::borrow_on_device). Labels are host memory.
+// the set (DataValues::borrow_on_device). Labels are host memory. The
+// engine reads Z on streams of its own, so whatever writes Z must have
+// finished (the Python package synchronises the device first), and a Z
+// that is not in that device's memory is refused before it is read.
 Dataset dataset_from_arrays(const std::string& spec, const double* Z, int64_t N, int64_t E, const int64_t* labels,
                             int64_t label_count, int classes, const ArrayNames& names = {}, int device = -1);
 

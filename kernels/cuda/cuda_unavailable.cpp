@@ -30,6 +30,9 @@ std::unique_ptr<TrainBackend> make_cuda_train_backend(const CudaTrainOptions&) {
 
 std::unique_ptr<TensorBackend> make_cuda_tensor_backend(int) { throw InputError(kNoCuda); }
 
+KeepCurrentCudaDevice::KeepCurrentCudaDevice() = default;
+KeepCurrentCudaDevice::~KeepCurrentCudaDevice() = default;
+
 int64_t count_nonfinite_on_device(const double*, size_t, int) { throw InputError(kNoCuda); }
 
 uint32_t crc32_on_device(const void*, size_t, int) { throw InputError(kNoCuda); }

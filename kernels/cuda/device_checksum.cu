@@ -10,6 +10,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "taylorscope/checksum.hpp"
+#include "taylorscope/cuda_backend.hpp"
 
 namespace taylorscope {
 
@@ -18,6 +19,7 @@ uint32_t crc32_on_device(const void* data, size_t n, int device) {
   uint32_t crc = crc32_of(nullptr, 0);
   if (n == 0) return crc;
   cuda::require_device(device);
+  const KeepCurrentCudaDevice keep;
   TS_CUDA_CHECK(cudaSetDevice(device));
   std::vector<char> chunk(std::min(n, kChunkBytes));
   const char* from = static_cast<const char*>(data);

@@ -7,8 +7,11 @@
 #include <cuda/std/functional>
 
 #include <cstdint>
+#include <string>
 
 #include "cuda/cuda_check.hpp"
+#include "taylorscope/cuda_backend.hpp"
+#include "taylorscope/errors.hpp"
 #include "taylorscope/finite_values.hpp"
 
 namespace taylorscope {
@@ -23,6 +26,16 @@ struct NonfiniteIndicator {
 int64_t count_nonfinite_on_device(const double* values, size_t n, int device) {
   if (n == 0) return 0;
   cuda::require_device(device);
+  const KeepCurrentCudaDevice keep;
+  // The first read of a caller's device array: a pointer that is not in
+  // this device's memory (a wrong DLPack device id) would fault in the
+  // reduction, and a fault poisons the whole process's CUDA context, the
+  // caller's framework's included. The runtime can say so first.
+  cudaPointerAttributes where{};
+  TS_CUDA_CHECK(cudaPointerGetAttributes(&where, values));
+  if (!((where.type == cudaMemoryTypeDevice || where.type == cudaMemoryTypeManaged) && where.device == device))
+    throw InputError("the values handed to the engine as cuda:" + std::to_string(device) +
+                     " data are not in that device's memory");
   TS_CUDA_CHECK(cudaSetDevice(device));
   cudaStream_t stream = nullptr;
   TS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));

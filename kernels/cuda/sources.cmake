@@ -9,6 +9,7 @@ target_sources(taylorscope PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/gather_rows.cu
   ${CMAKE_CURRENT_LIST_DIR}/finite_values_cuda.cu
   ${CMAKE_CURRENT_LIST_DIR}/device_checksum.cu
+  ${CMAKE_CURRENT_LIST_DIR}/current_device.cu
   ${CMAKE_CURRENT_LIST_DIR}/counter_rng_draws.cu
   ${CMAKE_CURRENT_LIST_DIR}/train_cuda.cu
   ${CMAKE_CURRENT_LIST_DIR}/train_kernels.cu

@@ -33,7 +33,7 @@ void bind_datasets(nb::module_& m) {
   m.def(
       "_data_address",
       [](const Matrix& X, const Labels& y) {
-        const Dataset d = dataset_of(X, y, 0, "probe");
+        const Dataset d = run_engine(nullptr, [&] { return dataset_of(X, y, 0, "probe"); });
         return reinterpret_cast<uintptr_t>(d.Z.on_device() ? d.Z.device_data() : d.Z.data());
       },
       nb::arg("X").noconvert(), nb::arg("y").noconvert());

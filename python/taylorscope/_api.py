@@ -55,7 +55,9 @@ def expand(X, y, theta, order=8, activation="silu", device=None, t_values=None, 
     c (a mapping, an object, from_torch(module), from_flax(params)); M is
     θ's (U's rows). device: "cpu", "cuda", "cuda:i" or "auto"; by default
     the GPU the arrays live on, else "auto". A CUDA tensor (or JAX GPU
-    array) X expanded on its own GPU is read there, in place.
+    array) X expanded on its own GPU is read there, never copied to the
+    host; rows not already in class order are gathered into a class-sorted
+    copy on that GPU (N·E more doubles of its memory; docs/python.md).
     """
     (U, W, b, c), tdev = theta_arrays(theta)
     run_on = _device(device, _cuda_device_of(X), tdev)
@@ -74,7 +76,8 @@ def tensors(X, y, theta=None, order=2, only=None, bins=64, device=None):
     `taylorscope tensors` reports them: s.J, s.T, s.JT (STATS dicts) and
     s.dot = ⟨J^(n), T^(n)⟩ (with s.dot_power_sum, the same by the power-sum
     identity). Without theta, J alone; only="J" or "T" streams one. A
-    CUDA tensor X on the GPU the call runs on is read there, in place."""
+    CUDA tensor X on the GPU the call runs on is read there, never copied
+    to the host (gathered into a class-sorted copy on that GPU)."""
     parts, tdev = (None, None, None, None), None
     if theta is not None:
         parts, tdev = theta_arrays(theta)
