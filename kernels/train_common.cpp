@@ -2,6 +2,7 @@
 // the flat parameter layout, and the backend chosen by --device.
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "taylorscope/errors.hpp"
 #include "taylorscope/expansion_pass.hpp"
@@ -20,6 +21,18 @@ OptimizerKind parse_optimizer(const std::string& name) {
 }
 
 std::string optimizer_name(OptimizerKind kind) { return Optimizer(OptimizerConfig{kind}).name(); }
+
+std::vector<int64_t> rngd_checkpoint_rows(const std::vector<double>& rows, int64_t train_rows) {
+  if (rows.empty()) throw InputError("checkpoint has an empty 'rngd_rows'");
+  std::vector<int64_t> out;
+  out.reserve(rows.size());
+  for (double r : rows) {
+    if (!(r >= 0 && r < static_cast<double>(train_rows)) || r != std::floor(r))
+      throw InputError("checkpoint's RNGD batch names a row outside the train set");
+    out.push_back(static_cast<int64_t>(r));
+  }
+  return out;
+}
 
 void check_optimizer_config(const OptimizerConfig& c) {
   auto positive = [](double v, const char* what) {

@@ -637,5 +637,20 @@ TEST(OptimizerConfig, NonPositiveRatesAndUnknownNamesAreInputErrors) {
   EXPECT_THROW(parse_early_stop("never"), InputError);
 }
 
+// A checkpoint's RNGD rows are read the same way by every backend's
+// restore: whole numbers inside the train set, or one InputError.
+TEST(RngdCheckpointRows, WholeRowsOfTheTrainSetOrAnInputError) {
+  EXPECT_EQ(rngd_checkpoint_rows({0.0, 4.0, 96.0}, 97), (std::vector<int64_t>{0, 4, 96}));
+  for (const std::vector<double>& bad :
+       {std::vector<double>{}, {3.5}, {-1.0}, {97.0}, {std::nan("")}, {1.0, HUGE_VAL}}) {
+    try {
+      rngd_checkpoint_rows(bad, 97);
+      ADD_FAILURE() << "accepted rows of " << bad.size();
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace taylorscope

@@ -43,6 +43,11 @@ struct OptimizerState {
   std::vector<std::pair<std::string, std::vector<double>>> arrays;
   const std::vector<double>* find(const std::string& name) const;
 };
+// A checkpoint's RNGD refresh rows ("rngd_rows", stored as doubles) as row
+// numbers of a train set of train_rows rows. Throws InputError, one line,
+// for an empty batch or a row that is not a whole number in [0, train_rows):
+// every backend's restore reads them through this.
+std::vector<int64_t> rngd_checkpoint_rows(const std::vector<double>& rows, int64_t train_rows);
 
 enum class Split { train, eval };
 

@@ -502,12 +502,8 @@ void CpuTrainBackend::restore(const std::vector<double>& flat, const OptimizerSt
   std::vector<int64_t> rngd_rows;
   const auto& rngd_name = RngdRule::refresh_arrays;
   if (opt_.preconditioned() && s.find(rngd_name[0])) {
-    const std::vector<double>& rows = *s.find(rngd_name[0]);
-    const int64_t n = static_cast<int64_t>(rows.size());
-    for (double r : rows)
-      if (!(r >= 0 && r < static_cast<double>(train_->N)) || r != std::floor(r))
-        throw InputError("checkpoint's RNGD batch names a row outside the train set");
-    rngd_rows.assign(rows.begin(), rows.end());
+    rngd_rows = rngd_checkpoint_rows(*s.find(rngd_name[0]), train_->N);
+    const int64_t n = static_cast<int64_t>(rngd_rows.size());
     bt.B = n;
     bt.E = L_.E;
     bt.H = L_.H;

@@ -645,6 +645,7 @@ OptimizerState CudaTrainBackend::optimizer_state() const {
 
 void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerState& s) {
   require_init("restore");
+  select_device();  // first: require_fits below asks this device for its free memory
   const size_t size = static_cast<size_t>(L_.size);
   if (flat.size() != size) throw InputError("checkpoint parameters do not match the model's size");
   auto take = [&](const std::string& name, size_t n) -> const std::vector<double>& {
@@ -661,12 +662,7 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
   const std::vector<double>* eta = nullptr;
   const auto& rngd_name = RngdRule::refresh_arrays;
   if (opt_.preconditioned() && s.find(rngd_name[0])) {
-    for (double r : *s.find(rngd_name[0])) {
-      if (!(r >= 0 && r < static_cast<double>(train_.N)))
-        throw std::out_of_range("train row " + std::to_string(r));
-      rows.push_back(static_cast<int64_t>(r));
-    }
-    if (rows.empty()) throw InputError("checkpoint has an empty 'rngd_rows'");
+    rows = rngd_checkpoint_rows(*s.find(rngd_name[0]), train_.N);
     rngd_.require_fits(static_cast<int>(std::min<int64_t>(static_cast<int64_t>(rows.size()), INT_MAX)), name_);
     const size_t n = rows.size();
     nu = &take(rngd_name[1], n * L_.H);
@@ -674,7 +670,6 @@ void CudaTrainBackend::restore(const std::vector<double>& flat, const OptimizerS
     eta = &take(rngd_name[3], n * L_.M);
   }
 
-  select_device();
   TS_CUDA_CHECK(cudaMemcpyAsync(theta_.data(), flat.data(), size * sizeof(double),
                                 cudaMemcpyHostToDevice, stream_));
   for (size_t i = 0; i < state.size(); ++i)
