@@ -216,6 +216,32 @@ TEST(DeviceDataGpu, NonFiniteValuesAreCountedOnTheDeviceWithTheHostsMessage) {
   EXPECT_NE(on_gpu.find("3 non-finite values"), std::string::npos) << on_gpu;
 }
 
+// Memory that is not the named device's (host memory claimed as cuda:0,
+// as a wrong DLPack device id would) is refused by the runtime's word
+// before the reduction reads it: a fault there would poison the process's
+// CUDA context and every later test in it. The check selects the data's
+// device, then the caller's current one again (seen with two GPUs or more).
+TEST(DeviceDataGpu, MemoryOfAnotherKindOrDeviceIsRefusedBeforeItIsRead) {
+  if (std::string why; !cuda_backend_available(&why)) GTEST_SKIP() << "no GPU: " << why;
+  const std::vector<double> host(64, 1.0);
+  const std::string message = testing::input_error([&] { count_nonfinite_on_device(host.data(), host.size(), 0); });
+  EXPECT_NE(message.find("not in that device's memory"), std::string::npos) << message;
+  int count = 0;
+  ASSERT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+  const int last = count - 1;  // cuda:0 itself on a one-GPU machine
+  ASSERT_EQ(cudaSetDevice(last), cudaSuccess);
+  const OnDevice on_last(host);  // allocated on the current device
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  EXPECT_EQ(count_nonfinite_on_device(on_last.get(), host.size(), last), 0);
+  int current = -1;
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, 0) << "the check left cuda:" << last << " selected";
+  if (last != 0) {  // another GPU's memory named as cuda:0's
+    const std::string other = testing::input_error([&] { count_nonfinite_on_device(on_last.get(), host.size(), 0); });
+    EXPECT_NE(other.find("not in that device's memory"), std::string::npos) << other;
+  }
+}
+
 // Shuffled rows (the backend gathers them on the device) and class-sorted
 // rows (read where they are): the pass's sums bit for bit those of the same
 // rows uploaded from the host, under one chunk and several.
